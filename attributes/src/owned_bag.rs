@@ -1,0 +1,87 @@
+//! A bag built in memory, owning its names and values: what the proxy assembles per request,
+//! what tools read from YAML, and the reference side of codec round-trip tests.
+
+use crate::access::{AttrRef, Attributes};
+use crate::value::{OwnedValue, Value};
+
+/// Attributes in insertion order; setting a name again replaces its value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OwnedBag {
+    entries: Vec<(String, OwnedValue)>,
+}
+
+impl OwnedBag {
+    pub fn new() -> OwnedBag {
+        OwnedBag::default()
+    }
+
+    pub fn with_capacity(n: usize) -> OwnedBag {
+        OwnedBag { entries: Vec::with_capacity(n) }
+    }
+
+    /// Sets `name` to `value`, replacing an earlier value.
+    pub fn set(&mut self, name: impl Into<String>, value: OwnedValue) -> &mut Self {
+        let name = name.into();
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((name, value)),
+        }
+        self
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<OwnedValue> {
+        let i = self.entries.iter().position(|(n, _)| n == name)?;
+        Some(self.entries.remove(i).1)
+    }
+
+    pub fn get_by_name(&self, name: &str) -> Option<&OwnedValue> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Value<'_>)> + '_ {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_value()))
+    }
+
+    /// Entries sorted by name: a canonical form for comparisons.
+    pub fn sorted(mut self) -> OwnedBag {
+        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, v) in &mut self.entries {
+            if let OwnedValue::StringMap(m) = v {
+                let mut dedup: Vec<(String, String)> = Vec::with_capacity(m.len());
+                for (k, val) in m.drain(..) {
+                    match dedup.iter_mut().find(|(dk, _)| *dk == k) {
+                        Some(slot) => slot.1 = val,
+                        None => dedup.push((k, val)),
+                    }
+                }
+                dedup.sort();
+                *m = dedup;
+            }
+        }
+        self
+    }
+}
+
+impl Attributes for OwnedBag {
+    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
+        self.get_by_name(attr.name).map(OwnedValue::as_value)
+    }
+}
+
+impl<N: Into<String>> FromIterator<(N, OwnedValue)> for OwnedBag {
+    fn from_iter<I: IntoIterator<Item = (N, OwnedValue)>>(iter: I) -> Self {
+        let mut bag = OwnedBag::new();
+        for (n, v) in iter {
+            bag.set(n, v);
+        }
+        bag
+    }
+}

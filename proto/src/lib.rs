@@ -1,0 +1,31 @@
+//! The `istio.mixer.v1` wire format: messages generated from the `.proto` files in `proto/`
+//! (written for this project from the Mixer v1 API facts in `shared/spec/mixer-api.md`), the
+//! `google.rpc.Status` they carry, and — with the `grpc` feature — tonic stubs for the
+//! `istio.mixer.v1.Mixer` service (`Check`, `Report`).
+//!
+//! Hot paths do not decode through these structs: `mixer-attributes` reads the wire bytes
+//! directly. The structs serve encoding of responses, tests and tools.
+
+pub mod google {
+    pub mod rpc {
+        include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+    }
+}
+
+pub mod istio {
+    pub mod mixer {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/istio.mixer.v1.rs"));
+        }
+    }
+}
+
+pub use istio::mixer::v1 as mixer;
+
+/// gRPC method paths, as proxies call them.
+pub const CHECK_PATH: &str = "/istio.mixer.v1.Mixer/Check";
+/// See [`CHECK_PATH`].
+pub const REPORT_PATH: &str = "/istio.mixer.v1.Mixer/Report";
+
+#[cfg(test)]
+mod tests;
