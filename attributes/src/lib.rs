@@ -6,15 +6,27 @@
 //! - [`value`]: the twelve value types and the borrowed [`Value`] a bag hands out;
 //! - [`dictionary`] and [`vocabulary`]: the 222 global words and the attribute manifest, with
 //!   names resolved once to [`AttrId`]s;
-//! - [`OwnedBag`]: a bag built in memory.
+//! - [`OwnedBag`]: a bag built in memory; [`bag::Bag`]: a bag decoded from the wire, borrowing
+//!   the request bytes;
+//! - [`decode`] and [`encode`]: `CompressedAttributes`, `ReportRequest` (delta and independent)
+//!   and `CheckRequest` to and from bags, reading the wire format directly ([`wire`]);
+//! - [`expr`]: the expression language;
+//! - [`referenced`]: referenced attributes and the decision-cache signature.
 
 pub mod access;
+pub mod bag;
+pub mod decode;
 pub mod dictionary;
+pub mod encode;
+pub mod expr;
 pub mod owned_bag;
+pub mod referenced;
 pub mod value;
 pub mod vocabulary;
+pub mod wire;
 
 pub use access::{AttrRef, Attributes};
+pub use bag::Bag;
 pub use owned_bag::OwnedBag;
 pub use value::{Duration, OwnedValue, StringMapRef, Timestamp, Value, ValueType, WireKind};
 pub use vocabulary::{AttrId, Vocabulary, VocabularyError};

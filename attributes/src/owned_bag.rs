@@ -16,7 +16,9 @@ impl OwnedBag {
     }
 
     pub fn with_capacity(n: usize) -> OwnedBag {
-        OwnedBag { entries: Vec::with_capacity(n) }
+        OwnedBag {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Sets `name` to `value`, replacing an earlier value.

@@ -154,9 +154,11 @@ impl<'a> StringMapRef<'a> {
     pub fn get(&self, key: &str) -> Option<&'a str> {
         match *self {
             StringMapRef::Pairs(p) => p.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v),
-            StringMapRef::Owned(p) => {
-                p.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-            }
+            StringMapRef::Owned(p) => p
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str()),
         }
     }
 
@@ -240,7 +242,9 @@ impl<'a> Value<'a> {
             Value::Duration(v) => OwnedValue::Duration(v),
             Value::Bytes(b) => OwnedValue::Bytes(b.to_vec()),
             Value::StringMap(m) => OwnedValue::StringMap(
-                m.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                m.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
             ),
         }
     }
@@ -291,15 +295,33 @@ mod tests {
         for t in ValueType::ALL {
             assert_eq!(ValueType::from_name(t.name()), Some(t));
         }
-        assert_eq!(ValueType::from_name("ip_address"), Some(ValueType::IpAddress));
+        assert_eq!(
+            ValueType::from_name("ip_address"),
+            Some(ValueType::IpAddress)
+        );
         assert_eq!(ValueType::from_name("nope"), None);
     }
 
     #[test]
     fn duration_from_nanos_normalises_sign() {
-        assert_eq!(Duration::from_nanos(1_500_000_000), Duration { seconds: 1, nanos: 500_000_000 });
-        assert_eq!(Duration::from_nanos(-1_500_000_000), Duration { seconds: -1, nanos: -500_000_000 });
-        assert_eq!(Duration::from_nanos(-1_500_000_000).as_nanos(), -1_500_000_000);
+        assert_eq!(
+            Duration::from_nanos(1_500_000_000),
+            Duration {
+                seconds: 1,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(
+            Duration::from_nanos(-1_500_000_000),
+            Duration {
+                seconds: -1,
+                nanos: -500_000_000
+            }
+        );
+        assert_eq!(
+            Duration::from_nanos(-1_500_000_000).as_nanos(),
+            -1_500_000_000
+        );
     }
 
     #[test]
@@ -308,7 +330,10 @@ mod tests {
         let m = StringMapRef::Pairs(&a);
         assert_eq!(m.get("a"), Some("3"));
         assert_eq!(m.get("c"), None);
-        let owned = vec![("b".to_owned(), "2".to_owned()), ("a".to_owned(), "3".to_owned())];
+        let owned = vec![
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "3".to_owned()),
+        ];
         assert_eq!(m, StringMapRef::Owned(&owned));
     }
 }

@@ -27,7 +27,11 @@ impl AttrId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VocabularyError {
     #[error("attribute {name:?} is declared as {first} and as {second}")]
-    Conflict { name: String, first: ValueType, second: ValueType },
+    Conflict {
+        name: String,
+        first: ValueType,
+        second: ValueType,
+    },
     #[error("attribute {name:?}: VALUE_TYPE_UNSPECIFIED is not a valid attribute type")]
     Unspecified { name: String },
 }
@@ -62,10 +66,13 @@ impl Vocabulary {
             let mut v = Vocabulary::dictionary_only();
             for line in include_str!("../data/attribute_vocabulary.tsv").lines() {
                 let mut cols = line.split('\t');
-                let (Some(name), Some(ty)) = (cols.next(), cols.next()) else { continue };
+                let (Some(name), Some(ty)) = (cols.next(), cols.next()) else {
+                    continue;
+                };
                 let ty = ValueType::from_name(ty).unwrap_or(ValueType::Unspecified);
                 // The data file is ours and tested; a conflict here is a build defect.
-                v.declare(name, ty).unwrap_or_else(|e| panic!("built-in vocabulary: {e}"));
+                v.declare(name, ty)
+                    .unwrap_or_else(|e| panic!("built-in vocabulary: {e}"));
             }
             v
         })
@@ -77,8 +84,10 @@ impl Vocabulary {
         attributes: impl IntoIterator<Item = (&'n str, ValueType)>,
     ) -> Result<Vocabulary, Vec<VocabularyError>> {
         let mut v = self.clone();
-        let errors: Vec<_> =
-            attributes.into_iter().filter_map(|(n, t)| v.declare(n, t).err()).collect();
+        let errors: Vec<_> = attributes
+            .into_iter()
+            .filter_map(|(n, t)| v.declare(n, t).err())
+            .collect();
         if errors.is_empty() {
             Ok(v)
         } else {
@@ -90,7 +99,9 @@ impl Vocabulary {
     /// fine; with another type it is an error.
     pub fn declare(&mut self, name: &str, ty: ValueType) -> Result<AttrId, VocabularyError> {
         if ty == ValueType::Unspecified {
-            return Err(VocabularyError::Unspecified { name: name.to_owned() });
+            return Err(VocabularyError::Unspecified {
+                name: name.to_owned(),
+            });
         }
         let id = match self.by_name.get(name) {
             Some(&id) => id,
@@ -148,9 +159,10 @@ impl Vocabulary {
 
     /// Every declared attribute, in id order.
     pub fn attributes(&self) -> impl Iterator<Item = (AttrId, &str, ValueType)> + '_ {
-        self.types.iter().enumerate().filter_map(|(i, t)| {
-            t.map(|t| (AttrId(i as u32), &*self.names[i], t))
-        })
+        self.types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (AttrId(i as u32), &*self.names[i], t)))
     }
 
     /// The declared attribute nearest to `name` by edit distance, for "did you mean" hints.
@@ -188,8 +200,14 @@ mod tests {
     fn builtin_has_the_96_attributes_and_dictionary_ids() {
         let v = Vocabulary::builtin();
         assert_eq!(v.attributes().count(), 96);
-        assert_eq!(v.attribute("source.ip"), Some((AttrId(0), ValueType::IpAddress)));
-        assert_eq!(v.attribute("request.headers").map(|a| a.1), Some(ValueType::StringMap));
+        assert_eq!(
+            v.attribute("source.ip"),
+            Some((AttrId(0), ValueType::IpAddress))
+        );
+        assert_eq!(
+            v.attribute("request.headers").map(|a| a.1),
+            Some(ValueType::StringMap)
+        );
         // a dictionary word that is no attribute
         assert!(v.id(":authority").is_some());
         assert_eq!(v.attribute(":authority"), None);
@@ -209,9 +227,17 @@ mod tests {
 
     #[test]
     fn conflicting_declarations_are_errors() {
-        let err = Vocabulary::builtin().extended([("source.ip", ValueType::String)]).unwrap_err();
-        assert!(err[0].to_string().contains("IP_ADDRESS and as STRING"), "{}", err[0]);
-        let ok = Vocabulary::builtin().extended([("my.attr", ValueType::Int64)]).unwrap();
+        let err = Vocabulary::builtin()
+            .extended([("source.ip", ValueType::String)])
+            .unwrap_err();
+        assert!(
+            err[0].to_string().contains("IP_ADDRESS and as STRING"),
+            "{}",
+            err[0]
+        );
+        let ok = Vocabulary::builtin()
+            .extended([("my.attr", ValueType::Int64)])
+            .unwrap();
         assert_eq!(ok.attribute("my.attr").map(|a| a.1), Some(ValueType::Int64));
     }
 }

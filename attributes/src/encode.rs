@@ -1,0 +1,264 @@
+//! Bags to wire bytes, as an Istio proxy encodes them (spec/mixer-api.md §1.3, §1.8, §2):
+//! names and string values that are global words below the client's `global_word_count` go as
+//! global indices (a string value equal to a word too, as the proxy does), every other word goes
+//! into a message word list as index `-(slot+1)`; IP addresses are raw bytes in `bytes`; the
+//! typed map comes from the value's variant.
+//!
+//! - [`encode_attributes`]: one `CompressedAttributes` with its own `words`;
+//! - [`ReportBatch`]: a `ReportRequest` like Istio 1.1+ proxies send — one shared
+//!   `default_words`, empty per-set `words`, `INDEPENDENT_ENCODING`;
+//! - [`encode_check_request`]: a `CheckRequest`.
+//!
+//! Bytes are written directly; tests read them back with prost.
+
+use crate::decode::QuotaParams;
+use crate::dictionary::GLOBAL_WORD_COUNT;
+use crate::value::Value;
+use crate::vocabulary::Vocabulary;
+use crate::wire::{put_key, put_len_field, put_varint, zigzag32_encode, WireType};
+use rustc_hash::FxHashMap;
+
+/// Word → index assignment for one message word list.
+#[derive(Debug, Default)]
+struct Words {
+    list: Vec<String>,
+    slots: FxHashMap<String, i32>,
+    global_count: usize,
+}
+
+impl Words {
+    fn new(global_word_count: usize) -> Words {
+        Words {
+            global_count: global_word_count.min(GLOBAL_WORD_COUNT),
+            ..Words::default()
+        }
+    }
+
+    fn index(&mut self, word: &str) -> i32 {
+        if let Some(id) = Vocabulary::builtin().id(word) {
+            if id.index() < self.global_count {
+                return id.0 as i32;
+            }
+        }
+        if let Some(&i) = self.slots.get(word) {
+            return i;
+        }
+        let i = -(self.list.len() as i32) - 1;
+        self.list.push(word.to_owned());
+        self.slots.insert(word.to_owned(), i);
+        i
+    }
+}
+
+/// Per-kind buffers: entries of each typed map, written out in field order.
+#[derive(Debug, Default)]
+struct Maps {
+    by_field: [Vec<u8>; 8],
+    entry: Vec<u8>,
+    inner: Vec<u8>,
+}
+
+impl Maps {
+    /// Encodes `attrs` as the typed-map fields (2..=9) of a `CompressedAttributes` into `out`.
+    fn encode<'b>(
+        &mut self,
+        attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>,
+        words: &mut Words,
+        out: &mut Vec<u8>,
+    ) {
+        for b in &mut self.by_field {
+            b.clear();
+        }
+        for (name, value) in attrs {
+            let key = words.index(name);
+            let e = &mut self.entry;
+            e.clear();
+            put_key(e, 1, WireType::Varint);
+            put_varint(e, u64::from(zigzag32_encode(key)));
+            let field = match value {
+                Value::String(s) => {
+                    put_key(e, 2, WireType::Varint);
+                    put_varint(e, u64::from(zigzag32_encode(words.index(s))));
+                    2
+                }
+                Value::Int64(v) => {
+                    put_key(e, 2, WireType::Varint);
+                    put_varint(e, v as u64);
+                    3
+                }
+                Value::Double(v) => {
+                    put_key(e, 2, WireType::Fixed64);
+                    e.extend_from_slice(&v.to_bits().to_le_bytes());
+                    4
+                }
+                Value::Bool(v) => {
+                    put_key(e, 2, WireType::Varint);
+                    put_varint(e, u64::from(v));
+                    5
+                }
+                Value::Timestamp(t) => {
+                    seconds_nanos(&mut self.inner, t.seconds, t.nanos);
+                    put_len_field(e, 2, &self.inner);
+                    6
+                }
+                Value::Duration(d) => {
+                    seconds_nanos(&mut self.inner, d.seconds, d.nanos);
+                    put_len_field(e, 2, &self.inner);
+                    7
+                }
+                Value::Bytes(b) => {
+                    put_len_field(e, 2, b);
+                    8
+                }
+                Value::StringMap(m) => {
+                    let inner = &mut self.inner;
+                    inner.clear();
+                    let mut pair = Vec::with_capacity(12);
+                    for (k, v) in m.iter() {
+                        pair.clear();
+                        put_key(&mut pair, 1, WireType::Varint);
+                        put_varint(&mut pair, u64::from(zigzag32_encode(words.index(k))));
+                        put_key(&mut pair, 2, WireType::Varint);
+                        put_varint(&mut pair, u64::from(zigzag32_encode(words.index(v))));
+                        put_len_field(inner, 1, &pair);
+                    }
+                    put_len_field(e, 2, inner);
+                    9
+                }
+            };
+            if let Some(buf) = self.by_field.get_mut(field - 2) {
+                put_len_field(buf, field as u32, e);
+            }
+        }
+        for b in &self.by_field {
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+fn seconds_nanos(out: &mut Vec<u8>, seconds: i64, nanos: i32) {
+    out.clear();
+    if seconds != 0 {
+        put_key(out, 1, WireType::Varint);
+        put_varint(out, seconds as u64);
+    }
+    if nanos != 0 {
+        put_key(out, 2, WireType::Varint);
+        put_varint(out, nanos as i64 as u64);
+    }
+}
+
+/// One `CompressedAttributes` with its own word list. `global_word_count` is the number of
+/// global words the receiver is assumed to know (222, or 111 after a proxy's fallback).
+pub fn encode_attributes<'b>(
+    attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>,
+    global_word_count: usize,
+) -> Vec<u8> {
+    let mut words = Words::new(global_word_count);
+    let mut maps = Vec::new();
+    Maps::default().encode(attrs, &mut words, &mut maps);
+    let mut out =
+        Vec::with_capacity(maps.len() + words.list.iter().map(|w| w.len() + 2).sum::<usize>());
+    for w in &words.list {
+        put_len_field(&mut out, 1, w.as_bytes());
+    }
+    out.extend_from_slice(&maps);
+    out
+}
+
+/// A `ReportRequest` being built, one bag at a time, the way Istio 1.1+ proxies batch reports.
+#[derive(Debug)]
+pub struct ReportBatch {
+    words: Words,
+    maps: Maps,
+    set: Vec<u8>,
+    sets: Vec<u8>,
+    count: usize,
+    global_word_count: usize,
+}
+
+impl Default for ReportBatch {
+    fn default() -> Self {
+        ReportBatch::new()
+    }
+}
+
+impl ReportBatch {
+    /// A batch against the full 222-word dictionary.
+    pub fn new() -> ReportBatch {
+        ReportBatch::with_global_word_count(GLOBAL_WORD_COUNT)
+    }
+
+    /// A batch that uses only the first `n` global words (at most 222), and says so in
+    /// `global_word_count`.
+    pub fn with_global_word_count(n: usize) -> ReportBatch {
+        ReportBatch {
+            words: Words::new(n),
+            maps: Maps::default(),
+            set: Vec::new(),
+            sets: Vec::new(),
+            count: 0,
+            global_word_count: n.min(GLOBAL_WORD_COUNT),
+        }
+    }
+
+    /// Adds one bag as an attribute set (no words of its own; words go to `default_words`).
+    pub fn push<'b>(&mut self, attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>) {
+        self.set.clear();
+        self.maps.encode(attrs, &mut self.words, &mut self.set);
+        put_len_field(&mut self.sets, 1, &self.set);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `ReportRequest` bytes.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = self.sets;
+        for w in &self.words.list {
+            put_len_field(&mut out, 2, w.as_bytes());
+        }
+        put_key(&mut out, 3, WireType::Varint);
+        put_varint(&mut out, self.global_word_count as u64);
+        put_key(&mut out, 4, WireType::Varint);
+        put_varint(&mut out, 1); // INDEPENDENT_ENCODING
+        out
+    }
+}
+
+/// A `CheckRequest`: the bag (with its own words), `global_word_count`, `deduplication_id` and
+/// the quotas to allocate.
+pub fn encode_check_request<'b>(
+    attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>,
+    global_word_count: usize,
+    deduplication_id: &str,
+    quotas: &[QuotaParams<'_>],
+) -> Vec<u8> {
+    let gwc = global_word_count.min(GLOBAL_WORD_COUNT);
+    let mut out = Vec::new();
+    put_len_field(&mut out, 1, &encode_attributes(attrs, gwc));
+    put_key(&mut out, 2, WireType::Varint);
+    put_varint(&mut out, gwc as u64);
+    if !deduplication_id.is_empty() {
+        put_len_field(&mut out, 3, deduplication_id.as_bytes());
+    }
+    let (mut entry, mut params) = (Vec::new(), Vec::new());
+    for q in quotas {
+        params.clear();
+        put_key(&mut params, 1, WireType::Varint);
+        put_varint(&mut params, q.amount as u64);
+        put_key(&mut params, 2, WireType::Varint);
+        put_varint(&mut params, u64::from(q.best_effort));
+        entry.clear();
+        put_len_field(&mut entry, 1, q.name.as_bytes());
+        put_len_field(&mut entry, 2, &params);
+        put_len_field(&mut out, 4, &entry);
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! Property tests: random bags → encode → decode is the identity, as one
+//! `CompressedAttributes`, as an INDEPENDENT report batch with shared `default_words`, as a
+//! DELTA report (each set holding only what changed), and through prost's re-encoding.
+
+use mixer_attributes::decode::{
+    decode_attributes, AttributesDecoder, ReportRequestView, Semantics,
+};
+use mixer_attributes::encode::{encode_attributes, ReportBatch};
+use mixer_attributes::{Bag, Duration, OwnedBag, OwnedValue, Timestamp, Vocabulary};
+use mixer_proto::mixer::{CompressedAttributes, ReportRequest};
+use proptest::prelude::*;
+use prost::Message;
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // global dictionary words (attribute names and not)
+        prop::sample::select(vec![
+            "source.ip",
+            "destination.ip",
+            "request.path",
+            "request.headers",
+            "source.labels",
+            "response.code",
+            "request.time",
+            "response.duration",
+            ":authority",
+            "'200'",
+            "context.proxy_version",
+            "request.size",
+        ]),
+        // vocabulary attributes that are not dictionary words
+        prop::sample::select(vec![
+            "origin.ip",
+            "source.workload.name",
+            "destination.service.host",
+            "connection.mtls",
+            "request.total_size",
+            "api.protocol",
+        ]),
+    ]
+    .prop_map(String::from)
+    .boxed()
+    .prop_union("[a-z][a-z._]{0,10}".boxed())
+    .or(Just(String::new()).boxed())
+}
+
+fn word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "'200'",
+            "\"-\"",
+            "GET",
+            "200",
+            "inbound",
+            "",
+            "source.ip",
+            "true",
+            "'0'",
+        ])
+        .prop_map(String::from),
+        "\\PC{0,8}",
+    ]
+}
+
+fn map_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            ":authority",
+            ":path",
+            "user-agent",
+            "x-request-id",
+            "app"
+        ])
+        .prop_map(String::from),
+        "[a-z-]{0,8}",
+    ]
+}
+
+fn value() -> impl Strategy<Value = OwnedValue> {
+    prop_oneof![
+        word().prop_map(OwnedValue::String),
+        any::<i64>().prop_map(OwnedValue::Int64),
+        any::<f64>()
+            .prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+            .prop_map(OwnedValue::Double),
+        any::<bool>().prop_map(OwnedValue::Bool),
+        (any::<i64>(), any::<i32>())
+            .prop_map(|(seconds, nanos)| OwnedValue::Timestamp(Timestamp { seconds, nanos })),
+        (-100_000i64..100_000, -999_999_999i32..999_999_999)
+            .prop_map(|(seconds, nanos)| OwnedValue::Duration(Duration { seconds, nanos })),
+        any::<[u8; 4]>().prop_map(|b| OwnedValue::Bytes(b.to_vec())),
+        any::<[u8; 16]>().prop_map(|b| OwnedValue::Bytes(b.to_vec())),
+        prop::collection::vec(any::<u8>(), 0..6).prop_map(OwnedValue::Bytes),
+        prop::collection::vec((map_key(), word()), 0..5).prop_map(OwnedValue::StringMap),
+    ]
+}
+
+fn bag() -> impl Strategy<Value = OwnedBag> {
+    prop::collection::vec((name(), value()), 0..12).prop_map(|v| v.into_iter().collect())
+}
+
+fn owned(bag: &Bag<'_>) -> OwnedBag {
+    bag.to_owned_bag().sorted()
+}
+
+fn decode_report(bytes: &[u8]) -> Result<Vec<OwnedBag>, TestCaseError> {
+    let fail = |e: mixer_attributes::decode::DecodeError| TestCaseError::fail(e.to_string());
+    let mut view = ReportRequestView::parse(bytes, Vocabulary::builtin()).map_err(fail)?;
+    let mut out = Vec::new();
+    view.for_each_bag(|b| out.push(owned(b))).map_err(fail)?;
+    Ok(out)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn single_message_round_trips(bag in bag(), small in any::<bool>()) {
+        let gwc = if small { 111 } else { 222 };
+        let bytes = encode_attributes(bag.iter(), gwc);
+        let decoded = decode_attributes(&bytes, Vocabulary::builtin()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(owned(&decoded), bag.clone().sorted());
+        // prost reads it too, and only indices below the client's word count are global
+        let msg = CompressedAttributes::decode(&bytes[..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let keys = msg.strings.keys().chain(msg.strings.values()).chain(msg.int64s.keys()).chain(msg.bytes.keys());
+        for k in keys {
+            prop_assert!(*k < gwc as i32, "index {} with gwc {}", k, gwc);
+        }
+        // prost's re-encoding (map order, default keys and values left out) decodes the same
+        let again = msg.encode_to_vec();
+        let decoded = decode_attributes(&again, Vocabulary::builtin()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(owned(&decoded), bag.sorted());
+    }
+
+    #[test]
+    fn independent_batch_round_trips(bags in prop::collection::vec(bag(), 0..6)) {
+        let mut batch = ReportBatch::new();
+        for b in &bags {
+            batch.push(b.iter());
+        }
+        let bytes = batch.finish();
+        let req = ReportRequest::decode(&bytes[..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(req.repeated_attributes_semantics, 1);
+        prop_assert_eq!(req.global_word_count, 222);
+        prop_assert!(req.attributes.iter().all(|a| a.words.is_empty()));
+        let expected: Vec<OwnedBag> = bags.iter().cloned().map(OwnedBag::sorted).collect();
+        prop_assert_eq!(decode_report(&bytes)?, expected.clone());
+        prop_assert_eq!(decode_report(&req.encode_to_vec())?, expected);
+    }
+
+    #[test]
+    fn delta_report_accumulates(bags in prop::collection::vec(bag(), 1..6), shared in any::<bool>()) {
+        // each set holds only the attributes that differ from the accumulated bag
+        let mut acc = OwnedBag::new();
+        let mut expected = Vec::new();
+        let mut req = ReportRequest { global_word_count: 222, ..ReportRequest::default() };
+        for b in &bags {
+            let changed: OwnedBag = b
+                .iter()
+                .filter(|(n, v)| acc.get_by_name(n).map(OwnedValue::as_value) != Some(*v))
+                .map(|(n, v)| (n, v.to_owned_value()))
+                .collect();
+            for (n, v) in changed.iter() {
+                acc.set(n, v.to_owned_value());
+            }
+            expected.push(acc.clone().sorted());
+            let set = encode_attributes(changed.iter(), 222);
+            let set = CompressedAttributes::decode(&set[..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            req.attributes.push(set);
+        }
+        if shared {
+            // move the first set's words to default_words: sets without words fall back to them
+            req.default_words = std::mem::take(&mut req.attributes[0].words);
+        }
+        let bytes = req.encode_to_vec();
+        // (later sets keep their own words; set 0, now without words, uses the defaults)
+        let view = ReportRequestView::parse(&bytes, Vocabulary::builtin()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(view.semantics(), Semantics::Delta);
+        prop_assert_eq!(decode_report(&bytes)?, expected);
+    }
+}
+
+#[test]
+fn one_decoder_serves_many_bags() {
+    let vocab = Vocabulary::builtin();
+    let a: OwnedBag = [("request.path", OwnedValue::String("/a".into()))]
+        .into_iter()
+        .collect();
+    let b: OwnedBag = [("my.thing", OwnedValue::Int64(3))].into_iter().collect();
+    let (ea, eb) = (
+        encode_attributes(a.iter(), 222),
+        encode_attributes(b.iter(), 222),
+    );
+    let mut dec = AttributesDecoder::new();
+    let mut bag = Bag::new(vocab);
+    dec.decode_into(&ea, &mut bag).expect("decodes");
+    assert_eq!(bag.to_owned_bag(), a);
+    dec.decode_into(&eb, &mut bag).expect("decodes");
+    assert_eq!(bag.to_owned_bag(), b);
+    let bag = bag.recycle(vocab);
+    assert!(bag.is_empty());
+}
