@@ -3,7 +3,10 @@
 
 use std::io;
 
-const PROTOS: &[&str] = &["istio/mixer/v1/attributes.proto", "istio/mixer/v1/mixer.proto"];
+const PROTOS: &[&str] = &[
+    "istio/mixer/v1/attributes.proto",
+    "istio/mixer/v1/mixer.proto",
+];
 
 fn main() -> io::Result<()> {
     println!("cargo:rerun-if-changed=proto");

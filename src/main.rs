@@ -1,1 +1,85 @@
-fn main() {}
+//! `mixer`: the command line that wires the crates together. All logic lives in the libraries;
+//! this file only parses arguments and prints.
+
+mod bag_file;
+
+use clap::{Parser, Subcommand};
+use mixer_attributes::referenced::{Condition, Referenced};
+use mixer_attributes::{expr, Vocabulary};
+use std::process::ExitCode;
+
+/// A Mixer-style telemetry and policy pipeline for service meshes (istio.mixer.v1).
+#[derive(Debug, Parser)]
+#[command(name = "mixer", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate an expression against an attribute bag: prints the value, its type and the
+    /// attributes it read (what a policy decision would be cached by).
+    Eval {
+        /// The expression, in the Mixer expression language (CEXL).
+        expression: String,
+        /// A YAML file of attributes (`name: value`); without it the bag is empty.
+        #[arg(long, value_name = "FILE")]
+        bag: Option<String>,
+    },
+    /// List the attributes expressions may use, with their types.
+    Vocabulary,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval { expression, bag } => eval(&expression, bag.as_deref()),
+        Command::Vocabulary => {
+            for (_, name, ty) in Vocabulary::builtin().attributes() {
+                println!("{name:<40} {ty}");
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mixer: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn eval(expression: &str, bag_path: Option<&str>) -> Result<(), String> {
+    let vocab = Vocabulary::builtin();
+    let bag = match bag_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            bag_file::parse(path, &text, vocab)?
+        }
+        None => Default::default(),
+    };
+    let compiled = expr::compile(expression, vocab).map_err(|e| e.to_string())?;
+    let mut referenced = Referenced::new();
+    let value = compiled
+        .evaluate_recorded(&bag, &mut referenced)
+        .map_err(|e| e.to_string())?;
+    println!("value: {value}");
+    println!("type: {}", compiled.result_type());
+    println!("referenced:");
+    for r in referenced.references() {
+        let name = vocab.name(r.name);
+        let key = r
+            .map_key
+            .as_deref()
+            .map(|k| format!("[{k:?}]"))
+            .unwrap_or_default();
+        let condition = match r.condition {
+            Condition::Absence => "ABSENCE",
+            Condition::Exact => "EXACT",
+        };
+        println!("  {name}{key} {condition}");
+    }
+    Ok(())
+}

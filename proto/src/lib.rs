@@ -27,5 +27,13 @@ pub const CHECK_PATH: &str = "/istio.mixer.v1.Mixer/Check";
 /// See [`CHECK_PATH`].
 pub const REPORT_PATH: &str = "/istio.mixer.v1.Mixer/Report";
 
+/// A tonic codec taking requests as raw bytes (services decode them with `mixer-attributes`).
+#[cfg(feature = "grpc")]
+pub mod raw_codec;
+
+/// The `istio.mixer.v1.Mixer` service routed to a handler taking raw request bytes.
+#[cfg(feature = "grpc")]
+pub mod server;
+
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,9 @@ use prost::Message;
 
 #[test]
 fn attribute_value_starts_at_field_two() {
-    let v = AttributeValue { value: Some(Value::StringValue("a".into())) };
+    let v = AttributeValue {
+        value: Some(Value::StringValue("a".into())),
+    };
     // field 2, wire type 2 (length-delimited) => tag byte 0x12
     assert_eq!(v.encode_to_vec(), vec![0x12, 1, b'a']);
 }

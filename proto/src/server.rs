@@ -1,0 +1,136 @@
+//! The `istio.mixer.v1.Mixer` gRPC service as a tower service: routes `Check` and `Report` to
+//! a [`MixerHandler`] with the request message still in wire form (see [`RawRequestCodec`]),
+//! answers every other path with UNIMPLEMENTED. Services implement only the method they serve.
+
+use crate::mixer::{CheckResponse, ReportResponse};
+use crate::raw_codec::RawRequestCodec;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tonic::body::Body;
+use tonic::codegen::{http, Bytes, Service};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+
+/// What a Mixer service does with each method. The defaults answer UNIMPLEMENTED.
+pub trait MixerHandler: Send + Sync + 'static {
+    fn check(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<CheckResponse>, Status>> + Send {
+        let _ = request;
+        async {
+            Err(Status::unimplemented(
+                "Check is served by the policy service",
+            ))
+        }
+    }
+
+    fn report(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<ReportResponse>, Status>> + Send {
+        let _ = request;
+        async {
+            Err(Status::unimplemented(
+                "Report is served by the telemetry service",
+            ))
+        }
+    }
+}
+
+/// Limits applied to every call.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request message accepted (Mixer's `--maxMessageSize`, 1 MiB by default).
+    pub max_message_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 1024 * 1024,
+        }
+    }
+}
+
+/// The tower service to hand to `tonic::transport::Server`.
+#[derive(Debug)]
+pub struct MixerServer<H> {
+    handler: Arc<H>,
+    limits: Limits,
+}
+
+impl<H> Clone for MixerServer<H> {
+    fn clone(&self) -> Self {
+        MixerServer {
+            handler: self.handler.clone(),
+            limits: self.limits,
+        }
+    }
+}
+
+impl<H: MixerHandler> MixerServer<H> {
+    pub fn new(handler: Arc<H>, limits: Limits) -> Self {
+        MixerServer { handler, limits }
+    }
+}
+
+impl<H> NamedService for MixerServer<H> {
+    const NAME: &'static str = "istio.mixer.v1.Mixer";
+}
+
+struct CheckCall<H>(Arc<H>);
+struct ReportCall<H>(Arc<H>);
+
+impl<H: MixerHandler> UnaryService<Bytes> for CheckCall<H> {
+    type Response = CheckResponse;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<CheckResponse>, Status>> + Send>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let h = self.0.clone();
+        Box::pin(async move { h.check(request).await })
+    }
+}
+
+impl<H: MixerHandler> UnaryService<Bytes> for ReportCall<H> {
+    type Response = ReportResponse;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ReportResponse>, Status>> + Send>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let h = self.0.clone();
+        Box::pin(async move { h.report(request).await })
+    }
+}
+
+impl<H: MixerHandler> Service<http::Request<Body>> for MixerServer<H> {
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let handler = self.handler.clone();
+        let max = self.limits.max_message_size;
+        match req.uri().path() {
+            crate::CHECK_PATH => Box::pin(async move {
+                let mut grpc = Grpc::new(RawRequestCodec::<CheckResponse>::default())
+                    .max_decoding_message_size(max);
+                Ok(grpc.unary(CheckCall(handler), req).await)
+            }),
+            crate::REPORT_PATH => Box::pin(async move {
+                let mut grpc = Grpc::new(RawRequestCodec::<ReportResponse>::default())
+                    .max_decoding_message_size(max);
+                Ok(grpc.unary(ReportCall(handler), req).await)
+            }),
+            other => {
+                let status = Status::unimplemented(format!("unknown method {other}"));
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
