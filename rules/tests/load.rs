@@ -1,0 +1,412 @@
+//! Loading, validation and dispatch of real Istio-shaped config.
+
+use mixer_attributes::expr::EvalValue;
+use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_rules::{
+    load, AdapterSpec, Catalog, FieldProblem, HandlerContext, Plan, Problems, Source, Template,
+    Variety,
+};
+use serde_yaml_ng::Value as Yaml;
+
+/// A minimal metrics adapter for these tests: every `metrics[].instance_name` must name a
+/// metric instance. (The real prometheus adapter lives in the telemetry crate.)
+fn check_metrics(params: &Yaml, ctx: &HandlerContext<'_>) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    let metrics = params
+        .get("metrics")
+        .and_then(Yaml::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    for (i, m) in metrics.iter().enumerate() {
+        let name = m
+            .get("instance_name")
+            .and_then(Yaml::as_str)
+            .unwrap_or_default();
+        match ctx.instance(name) {
+            Some(inst) if inst.template == Template::Metric => {}
+            _ => out.push(
+                FieldProblem::new(
+                    format!("metrics[{i}].instance_name"),
+                    "no such metric instance",
+                )
+                .value(name),
+            ),
+        }
+    }
+    out
+}
+
+const ADAPTERS: &[AdapterSpec] = &[
+    AdapterSpec {
+        name: "prometheus",
+        templates: &[Template::Metric],
+        check: check_metrics,
+    },
+    AdapterSpec {
+        name: "stdio",
+        templates: &[Template::LogEntry],
+        check: |_, _| Vec::new(),
+    },
+];
+const CATALOG: Catalog<'static> = Catalog {
+    adapters: ADAPTERS,
+    other_kinds: &["ServiceRole"],
+};
+
+const GOOD: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: requestcount, namespace: istio-system}
+spec:
+  compiledTemplate: metric
+  params:
+    value: "1"
+    dimensions:
+      reporter: conditional((context.reporter.kind | "inbound") == "outbound", "source", "destination")
+      source_workload: source.workload.name | "unknown"
+      response_code: response.code | 200
+    monitoredResourceType: '"UNSPECIFIED"'
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: requestsize, namespace: istio-system}
+spec:
+  compiledTemplate: metric
+  params:
+    value: request.size | 0
+    dimensions:
+      reporter: conditional((context.reporter.kind | "inbound") == "outbound", "source", "destination")
+      source_workload: source.workload.name | "unknown"
+      response_code: response.code | 200
+    monitored_resource_type: '"UNSPECIFIED"'
+---
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: prometheus, namespace: istio-system}
+spec:
+  compiledAdapter: prometheus
+  params:
+    metrics:
+    - {name: requests_total, instance_name: requestcount.instance.istio-system, kind: COUNTER}
+    - {name: request_bytes, instance_name: requestsize.metric.istio-system, kind: DISTRIBUTION}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: promhttp, namespace: istio-system}
+spec:
+  match: (context.protocol == "http" || context.protocol == "grpc") && (match((request.useragent | "-"), "kube-probe*") == false)
+  actions:
+  - handler: prometheus
+    instances: [requestcount, requestsize.instance.istio-system]
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: only-default, namespace: default}
+spec:
+  actions:
+  - handler: prometheus.istio-system
+    instances: [requestcount.istio-system]
+"#;
+
+fn bag(pairs: &[(&str, OwnedValue)]) -> OwnedBag {
+    pairs.iter().cloned().collect()
+}
+
+fn s(v: &str) -> OwnedValue {
+    OwnedValue::String(v.into())
+}
+
+fn problems(text: &str) -> Problems {
+    load(
+        &[Source {
+            file: "bad.yaml",
+            text,
+        }],
+        &CATALOG,
+    )
+    .expect_err("config should be rejected")
+}
+
+#[test]
+fn standard_shaped_config_loads_and_shares_expressions() {
+    let config = load(
+        &[Source {
+            file: "good.yaml",
+            text: GOOD,
+        }],
+        &CATALOG,
+    )
+    .unwrap();
+    assert_eq!(config.instances.len(), 2);
+    assert_eq!(config.rules.len(), 2);
+    let plan = Plan::new(&config);
+    // 3 shared dimensions + "1" + request.size|0 + '"UNSPECIFIED"' + the match
+    assert_eq!(plan.expression_count(), 7);
+}
+
+fn dispatched(plan: &Plan, b: &OwnedBag) -> Vec<(String, i64)> {
+    let mut ev = plan.evaluator(b);
+    let mut out = Vec::new();
+    plan.dispatch(
+        &mut ev,
+        Variety::Report,
+        |ev, _handler, instance| {
+            let value = instance.field("value").expect("metric has a value");
+            let v = match ev.value(value) {
+                Ok(EvalValue::Int64(v)) => *v,
+                other => panic!("unexpected {other:?}"),
+            };
+            out.push((instance.name.clone(), v));
+        },
+        |e| panic!("match failed: {e}"),
+    );
+    out
+}
+
+#[test]
+fn rules_match_and_scope_by_namespace() {
+    let config = load(
+        &[Source {
+            file: "good.yaml",
+            text: GOOD,
+        }],
+        &CATALOG,
+    )
+    .unwrap();
+    let plan = Plan::new(&config);
+    let http = bag(&[
+        ("context.protocol", s("http")),
+        ("request.size", OwnedValue::Int64(42)),
+        ("destination.namespace", s("bookinfo")),
+        ("source.namespace", s("default")),
+    ]);
+    let names = |v: Vec<(String, i64)>| v.into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        names(dispatched(&plan, &http)),
+        vec![
+            ("requestcount.instance.istio-system".into(), 1),
+            ("requestsize.instance.istio-system".into(), 42)
+        ]
+    );
+    // a kube-probe request does not match promhttp
+    let mut probe = http.clone();
+    probe.set("request.useragent", s("kube-probe/1.29"));
+    assert!(dispatched(&plan, &probe).is_empty());
+    // inbound: the destination's namespace picks rules; "default" rules apply to default only
+    let mut inbound_default = probe.clone();
+    inbound_default.set("destination.namespace", s("default"));
+    assert_eq!(dispatched(&plan, &inbound_default).len(), 1);
+    // outbound: the source's namespace does
+    let mut outbound = probe;
+    outbound.set("context.reporter.kind", s("outbound"));
+    assert_eq!(dispatched(&plan, &outbound).len(), 1);
+}
+
+#[test]
+fn a_match_that_cannot_be_evaluated_skips_the_rule() {
+    let config = load(
+        &[Source {
+            file: "good.yaml",
+            text: GOOD,
+        }],
+        &CATALOG,
+    )
+    .unwrap();
+    let plan = Plan::new(&config);
+    let b = bag(&[("destination.namespace", s("bookinfo"))]); // no context.protocol
+    let mut ev = plan.evaluator(&b);
+    let mut errors = Vec::new();
+    plan.dispatch(
+        &mut ev,
+        Variety::Report,
+        |_, _, _| panic!("nothing matches"),
+        |e| errors.push(e.to_string()),
+    );
+    assert_eq!(errors, vec!["lookup failed: 'context.protocol'".to_owned()]);
+}
+
+#[test]
+fn every_problem_is_reported_with_file_document_field_and_value() {
+    let text = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: requestcount}
+spec:
+  compiledTemplate: metric
+  params:
+    value: "1"
+    dimensions:
+      destination_service: destination.servce | "unknown"
+    severity: '"x"'
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: accesslog}
+spec:
+  compiledTemplate: logentry
+  params:
+    severity: request.size | 200
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: accesslog}
+spec:
+  compiledTemplate: logentry
+  params: {}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: prometheus}
+spec:
+  compiledAdapter: prometheus
+  params:
+    metrics:
+    - {instance_name: nosuch.instance.istio-system}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: fluentd}
+spec:
+  compiledAdapter: fluentd
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: r}
+spec:
+  match: context.protocol
+  actions:
+  - handler: missing
+    instances: [requestcount]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: x}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: widget
+metadata: {name: w}
+"#;
+    let p = problems(text);
+    let all = p.to_string();
+    let expect = [
+        "bad.yaml: document 1 (instance requestcount.istio-system): spec.params.dimensions.destination_service: unknown attribute \"destination.servce\" at 1:1 — did you mean \"destination.service\"?\n    value:   destination.servce | \"unknown\"",
+        "document 1 (instance requestcount.istio-system): spec.params.severity: unknown field of this template",
+        "document 2 (instance accesslog.istio-system): spec.params.severity: expected STRING, found INT64\n    value:   request.size | 200",
+        "document 3 (instance accesslog.istio-system): metadata.name: duplicate name accesslog.istio-system: first defined in bad.yaml: document 2",
+        "document 4 (handler prometheus.istio-system): spec.params.metrics[0].instance_name: no such metric instance\n    value:   nosuch.instance.istio-system",
+        "document 5 (handler fluentd.istio-system): spec.compiledAdapter: unknown adapter\n    value:   fluentd\n    example: one of: prometheus, stdio",
+        "document 6 (rule r.istio-system): spec.match: expected BOOL, found STRING",
+        "document 6 (rule r.istio-system): spec.actions[0].handler: unknown handler",
+        "document 7 (ConfigMap x.istio-system): apiVersion: unsupported apiVersion",
+        "document 8 (widget w.istio-system): kind: unknown kind",
+    ];
+    for e in expect {
+        assert!(all.contains(e), "missing {e:?} in:\n{all}");
+    }
+    assert_eq!(p.len(), expect.len(), "{all}");
+}
+
+#[test]
+fn templates_must_be_accepted_by_the_handler() {
+    let text = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: accesslog}
+spec: {compiledTemplate: logentry, params: {severity: '"Info"', timestamp: request.time}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: prometheus}
+spec: {compiledAdapter: prometheus, params: {metrics: []}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: r}
+spec:
+  actions: [{handler: prometheus, instances: [accesslog]}]
+"#;
+    let all = problems(text).to_string();
+    assert!(
+        all.contains("handler prometheus.handler.istio-system (adapter prometheus) does not accept template logentry; it accepts: metric"),
+        "{all}"
+    );
+}
+
+#[test]
+fn istio_1_0_kinds_and_passthrough_kinds_load() {
+    let text = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: metric
+metadata: {name: requestcount, namespace: istio-system}
+spec:
+  value: "1"
+  dimensions: {source: source.workload.name | "unknown"}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: prometheus
+metadata: {name: handler, namespace: istio-system}
+spec:
+  metrics: [{name: requests_total, instance_name: requestcount.metric.istio-system, kind: COUNTER}]
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: promhttp, namespace: istio-system}
+spec:
+  match: context.protocol == "http"
+  actions: [{handler: handler.prometheus, instances: [requestcount.metric]}]
+---
+apiVersion: config.istio.io/v1alpha2
+kind: ServiceRole
+metadata: {name: viewer, namespace: default}
+spec: {rules: [{services: ["*"], methods: [GET]}]}
+"#;
+    let config = load(
+        &[Source {
+            file: "v10.yaml",
+            text,
+        }],
+        &CATALOG,
+    )
+    .unwrap();
+    assert_eq!(config.handlers[0].adapter, "prometheus");
+    assert_eq!(config.rules[0].actions[0].instances, vec![0]);
+    assert_eq!(config.other.len(), 1);
+}
+
+#[test]
+fn attribute_manifests_extend_the_vocabulary() {
+    let text = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: attributemanifest
+metadata: {name: extra}
+spec:
+  attributes:
+    request.tenant: {valueType: STRING}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: tenants}
+spec: {compiledTemplate: metric, params: {value: "1", dimensions: {tenant: request.tenant | "none"}}}
+"#;
+    let config = load(
+        &[Source {
+            file: "m.yaml",
+            text,
+        }],
+        &CATALOG,
+    )
+    .unwrap();
+    assert!(config.vocabulary.attribute("request.tenant").is_some());
+    let bad = text.replace("STRING}", "NUMBER}");
+    let all = problems(&bad).to_string();
+    assert!(
+        all.contains("spec.attributes.request.tenant.valueType: missing or unknown value type"),
+        "{all}"
+    );
+}
+
+#[test]
+fn invalid_yaml_is_a_problem_not_a_panic() {
+    let all = problems("kind: rule\n  bad: [indent\n").to_string();
+    assert!(all.contains("bad.yaml: document 1: invalid YAML"), "{all}");
+}
