@@ -2,6 +2,7 @@
 //! this file only parses arguments and prints.
 
 mod bag_file;
+mod telemetry_cmd;
 
 use clap::{Parser, Subcommand};
 use mixer_attributes::referenced::{Condition, Referenced};
@@ -29,6 +30,13 @@ enum Command {
     },
     /// List the attributes expressions may use, with their types.
     Vocabulary,
+    /// Run the telemetry service: istio.mixer.v1 Report in, Istio's Prometheus metrics out.
+    Telemetry(telemetry_cmd::TelemetryArgs),
+    /// Check a config directory (or file) offline; prints every problem and exits 1.
+    Validate {
+        /// A directory of YAML files, or one file.
+        path: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +49,11 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Telemetry(args) => {
+            init_logging();
+            telemetry_cmd::run(args)
+        }
+        Command::Validate { path } => telemetry_cmd::validate(&path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +62,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn eval(expression: &str, bag_path: Option<&str>) -> Result<(), String> {

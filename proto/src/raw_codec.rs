@@ -1,5 +1,7 @@
-//! A tonic codec that hands request messages over as raw bytes — so services can decode the
-//! wire format themselves, lazily and without prost structs — and encodes responses with prost.
+//! tonic codecs for messages kept in wire form. Servers: [`RawRequestCodec`] hands requests
+//! over as raw bytes — services decode the wire format themselves, without prost structs —
+//! and encodes responses with prost. Clients: [`PreEncodedCodec`] sends bytes encoded
+//! beforehand and decodes responses with prost.
 
 use prost::Message;
 use std::marker::PhantomData;
@@ -58,5 +60,63 @@ impl Decoder for RawDecoder {
         use bytes::Buf;
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
+/// The client side: sends requests that are already encoded (a load generator replaying a
+/// pool, a sidecar's batcher), decodes responses of type `R` with prost.
+#[derive(Debug)]
+pub struct PreEncodedCodec<R>(PhantomData<fn() -> R>);
+
+impl<R> Default for PreEncodedCodec<R> {
+    fn default() -> Self {
+        PreEncodedCodec(PhantomData)
+    }
+}
+
+impl<R: Message + Default + Send + 'static> Codec for PreEncodedCodec<R> {
+    type Encode = Bytes;
+    type Decode = R;
+    type Encoder = RawEncoder;
+    type Decoder = ProstResponseDecoder<R>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstResponseDecoder(PhantomData)
+    }
+}
+
+/// Writes the bytes as they are.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEncoder;
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+/// Decodes a response message with prost.
+#[derive(Debug)]
+pub struct ProstResponseDecoder<R>(PhantomData<fn() -> R>);
+
+impl<R: Message + Default> Decoder for ProstResponseDecoder<R> {
+    type Item = R;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<R>, Status> {
+        use bytes::Buf;
+        let len = src.remaining();
+        R::decode(src.copy_to_bytes(len))
+            .map(Some)
+            .map_err(|e| Status::internal(format!("decoding the response: {e}")))
     }
 }

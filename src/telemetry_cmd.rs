@@ -1,0 +1,121 @@
+//! `mixer telemetry` and `mixer validate`: flags and environment in, the telemetry crate does
+//! the rest.
+
+use clap::Args;
+use mixer_attributes::expr::parse_duration;
+use mixer_telemetry::config_source;
+use mixer_telemetry::server::{self, Options};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flags of `mixer telemetry`; each also reads the environment variable named in `--help`.
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    /// Config directory (handler/instance/rule/attributemanifest YAML files; a mounted
+    /// ConfigMap). Without it, Istio's standard telemetry config is served.
+    #[arg(long, env = "MIXER_CONFIG", value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// gRPC address for istio.mixer.v1.Mixer/Report (Mixer's port).
+    #[arg(long, env = "MIXER_GRPC_ADDR", default_value = "127.0.0.1:9091")]
+    grpc_addr: SocketAddr,
+    /// Address of the Prometheus adapter's /metrics (Istio's 42422).
+    #[arg(long, env = "MIXER_METRICS_ADDR", default_value = "127.0.0.1:42422")]
+    metrics_addr: SocketAddr,
+    /// Self-monitoring address: /metrics, /healthz, /readyz, /version (Mixer's 15014).
+    #[arg(long, env = "MIXER_MONITORING_ADDR", default_value = "127.0.0.1:15014")]
+    monitoring_addr: SocketAddr,
+    /// How often the config directory is checked for changes (Go duration).
+    #[arg(long, env = "MIXER_RELOAD_INTERVAL", default_value = "5s", value_parser = duration)]
+    reload_interval: Duration,
+    /// Largest Report message accepted, in bytes (Mixer's --maxMessageSize).
+    #[arg(long, env = "MIXER_MAX_MESSAGE_SIZE", default_value_t = 1024 * 1024)]
+    max_message_size: usize,
+    /// HTTP/2 streams per connection (Mixer's --maxConcurrentStreams).
+    #[arg(long, env = "MIXER_MAX_CONCURRENT_STREAMS", default_value_t = 1024)]
+    max_concurrent_streams: u32,
+    /// Report calls processed at once; further calls wait, and HTTP/2 flow control pushes
+    /// back on the senders.
+    #[arg(long, env = "MIXER_MAX_IN_FLIGHT", default_value_t = 256)]
+    max_in_flight: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, env = "MIXER_WORKER_THREADS", default_value_t = 0)]
+    worker_threads: usize,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    u64::try_from(d.seconds)
+        .ok()
+        .filter(|_| d.nanos >= 0 && (d.seconds > 0 || d.nanos > 0))
+        .map(|secs| Duration::new(secs, d.nanos as u32))
+        .ok_or_else(|| format!("{s:?} must be positive"))
+}
+
+pub fn run(args: TelemetryArgs) -> Result<(), String> {
+    let opts = Options {
+        grpc_addr: args.grpc_addr,
+        metrics_addr: args.metrics_addr,
+        monitoring_addr: args.monitoring_addr,
+        config_dir: args.config,
+        reload_interval: args.reload_interval,
+        max_message_size: args.max_message_size,
+        max_concurrent_streams: args.max_concurrent_streams,
+        max_in_flight: args.max_in_flight,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if args.worker_threads > 0 {
+        rt.worker_threads(args.worker_threads);
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let (_, _, run) = server::start(opts, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        run.await.map_err(|e| e.to_string())
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `mixer validate PATH`: a directory of config files or one file.
+pub fn validate(path: &Path) -> Result<(), String> {
+    let files = if path.is_dir() {
+        config_source::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        config_source::Files {
+            files: vec![(path.display().to_string(), text)],
+        }
+    };
+    if files.files.is_empty() {
+        return Err(format!("{}: no .yaml or .yml files", path.display()));
+    }
+    let config = config_source::validate(Some(&files)).map_err(|p| p.to_string())?;
+    println!(
+        "{}: valid: {} handlers, {} instances, {} rules, {} attributes",
+        path.display(),
+        config.handlers.len(),
+        config.instances.len(),
+        config.rules.len(),
+        config.vocabulary.attributes().count()
+    );
+    Ok(())
+}

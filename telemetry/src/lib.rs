@@ -1,0 +1,13 @@
+//! The telemetry service: `istio.mixer.v1.Mixer/Report` ingestion ([`service`]), dispatch of
+//! the compiled rules to report adapters ([`pipeline`]), the adapters themselves
+//! ([`adapters`]: Prometheus metrics today; trace and log sinks with their issues), config
+//! loading and reload ([`config_source`], [`server`]), and the scrape and monitoring
+//! endpoints ([`http`], [`self_metrics`]).
+
+pub mod adapters;
+pub mod config_source;
+pub mod http;
+pub mod pipeline;
+pub mod self_metrics;
+pub mod server;
+pub mod service;

@@ -1,0 +1,204 @@
+//! One loaded config, ready to serve: the validated config, its dispatch plan and the handler
+//! instances built from it. A Report call decodes its bags, dispatches each through the plan
+//! into per-call batches, and merges the batches only when the whole request decoded — so a
+//! request that is rejected (and will be retried) leaves no partial counts behind.
+
+use crate::adapters::prometheus::{Batch, PrometheusHandler};
+use crate::self_metrics::{ErrorReason, TelemetryMetrics};
+use mixer_attributes::decode::{DecodeError, ReportRequestView};
+use mixer_rules::{Config, Plan, Variety};
+use std::time::Instant;
+
+/// A handler built from a `handler` document (a closed list, like the adapters).
+#[derive(Debug)]
+pub enum Handler {
+    Prometheus(PrometheusHandler),
+}
+
+/// Why a pipeline could not be built from a valid config.
+#[derive(Debug, thiserror::Error)]
+#[error("handler {handler}: {message}")]
+pub struct BuildError {
+    pub handler: String,
+    pub message: String,
+}
+
+/// What one Report call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOutcome {
+    pub bags: u64,
+    /// Rules skipped because their `match` could not be evaluated.
+    pub match_errors: u64,
+}
+
+/// Per-worker scratch space reused across Report calls.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    generation: u64,
+    batches: Vec<Option<Batch>>,
+}
+
+/// A config in service.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub generation: u64,
+    pub config: Config,
+    plan: Plan,
+    handlers: Vec<Handler>,
+}
+
+impl Pipeline {
+    pub fn new(config: Config, generation: u64) -> Result<Pipeline, BuildError> {
+        let plan = Plan::new(&config);
+        let mut handlers = Vec::with_capacity(config.handlers.len());
+        for (i, h) in config.handlers.iter().enumerate() {
+            let built = match h.adapter.as_str() {
+                "prometheus" => PrometheusHandler::new(&config, i, &plan).map(Handler::Prometheus),
+                other => {
+                    return Err(BuildError {
+                        handler: h.name.to_string(),
+                        message: format!("adapter {other} is not a report adapter of this service"),
+                    })
+                }
+            };
+            handlers.push(built.map_err(|e| BuildError {
+                handler: h.name.to_string(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(Pipeline {
+            generation,
+            config,
+            plan,
+            handlers,
+        })
+    }
+
+    pub fn handlers(&self) -> &[Handler] {
+        &self.handlers
+    }
+
+    /// Decodes and dispatches one `ReportRequest`. On a decode error nothing is recorded.
+    pub fn report(
+        &self,
+        request: &[u8],
+        scratch: &mut Scratch,
+        metrics: &TelemetryMetrics,
+    ) -> Result<ReportOutcome, DecodeError> {
+        if scratch.generation != self.generation || scratch.batches.len() != self.handlers.len() {
+            scratch.generation = self.generation;
+            scratch.batches = self
+                .handlers
+                .iter()
+                .map(|h| match h {
+                    Handler::Prometheus(p) => Some(p.batch()),
+                })
+                .collect();
+        }
+        let batches = &mut scratch.batches;
+        let mut outcome = ReportOutcome::default();
+        let mut view = ReportRequestView::parse(request, &self.config.vocabulary)?;
+        while let Some(bag) = view.next_bag() {
+            let bag = match bag {
+                Ok(bag) => bag,
+                Err(e) => {
+                    batches.iter_mut().flatten().for_each(Batch::discard);
+                    return Err(e);
+                }
+            };
+            outcome.bags += 1;
+            batches.iter_mut().flatten().for_each(Batch::next_bag);
+            let mut ev = self.plan.evaluator(bag);
+            self.plan.dispatch(
+                &mut ev,
+                Variety::Report,
+                |ev, handler, instance| {
+                    if let Some(Some(batch)) = batches.get_mut(handler) {
+                        batch.record(ev, instance);
+                    }
+                },
+                |_| outcome.match_errors += 1,
+            );
+        }
+        let now = Instant::now();
+        for (h, batch) in self.handlers.iter().zip(batches.iter_mut()) {
+            match (h, batch) {
+                (Handler::Prometheus(p), Some(b)) => p.merge(b, now),
+                (Handler::Prometheus(_), None) => {}
+            }
+        }
+        metrics.bags.add(outcome.bags);
+        metrics.error(ErrorReason::Match, outcome.match_errors);
+        Ok(outcome)
+    }
+
+    /// Deletes idle series of every handler with an expiration policy.
+    pub fn expire(&self, now: Instant) {
+        for h in &self.handlers {
+            match h {
+                Handler::Prometheus(p) => p.expire(now),
+            }
+        }
+    }
+
+    /// Per-metric self-metrics of the Prometheus handlers (`mixer_prometheus_*{metric}`).
+    pub fn render_self_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let stats: Vec<_> = self
+            .handlers
+            .iter()
+            .flat_map(|h| match h {
+                Handler::Prometheus(p) => p.stats(),
+            })
+            .collect();
+        type Field = fn(&crate::adapters::prometheus::MetricStats) -> u64;
+        let families: [(&str, &str, &str, Field); 5] = [
+            (
+                "mixer_prometheus_series",
+                "gauge",
+                "Live series per exported metric.",
+                |s| s.series,
+            ),
+            (
+                "mixer_prometheus_series_overflow_total",
+                "counter",
+                "Samples sent to the overflow series because the metric hit max_series_per_metric.",
+                |s| s.overflowed,
+            ),
+            (
+                "mixer_prometheus_value_errors_total",
+                "counter",
+                "Instances whose value was not a number.",
+                |s| s.value_errors,
+            ),
+            (
+                "mixer_prometheus_eval_errors_total",
+                "counter",
+                "Instances whose value or labels could not be evaluated.",
+                |s| s.eval_errors,
+            ),
+            (
+                "mixer_prometheus_expired_series_total",
+                "counter",
+                "Series deleted after metricsExpiryDuration without updates.",
+                |s| s.expired,
+            ),
+        ];
+        for (name, kind, help, field) in families {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for s in &stats {
+                let _ = writeln!(out, "{name}{{metric=\"{}\"}} {}", s.metric, field(s));
+            }
+        }
+    }
+
+    /// The `/metrics` exposition of every Prometheus handler.
+    pub fn render_metrics(&self, out: &mut String) {
+        for h in &self.handlers {
+            match h {
+                Handler::Prometheus(p) => p.render(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `mixer telemetry`: binds the gRPC, metrics and monitoring ports, serves until shutdown, and
+//! keeps the config fresh (reload on change, keep the running config on a bad one) and the
+//! series bounded (expiry).
+
+use crate::config_source::{self, Fingerprint};
+use crate::http::{self, Reply, Routes};
+use crate::pipeline::Pipeline;
+use crate::self_metrics::TelemetryMetrics;
+use crate::service::TelemetryService;
+use hyper::StatusCode;
+use mixer_proto::server::{Limits, MixerServer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Process settings (flags and environment); mesh config comes from files.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// gRPC API (Mixer's `--port`, 9091).
+    pub grpc_addr: SocketAddr,
+    /// Prometheus adapter's `/metrics` (42422, as Istio's adapter).
+    pub metrics_addr: SocketAddr,
+    /// Self-monitoring: `/metrics`, `/healthz`, `/readyz`, `/version` (15014, as Mixer 1.1+).
+    pub monitoring_addr: SocketAddr,
+    /// Config directory; `None` serves the built-in standard config.
+    pub config_dir: Option<PathBuf>,
+    /// How often the config directory is checked for changes.
+    pub reload_interval: Duration,
+    /// Largest Report accepted (Mixer's `--maxMessageSize`).
+    pub max_message_size: usize,
+    /// HTTP/2 streams per connection (Mixer's `--maxConcurrentStreams`).
+    pub max_concurrent_streams: u32,
+    /// Report calls decoded at once; more wait.
+    pub max_in_flight: usize,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("grpc server: {0}")]
+    Grpc(String),
+}
+
+/// Loads the config named by `opts` into a pipeline of generation `generation`.
+pub fn load_pipeline(dir: Option<&PathBuf>, generation: u64) -> Result<Pipeline, String> {
+    let files = match dir {
+        Some(d) => Some(config_source::read_dir(d).map_err(|e| format!("{}: {e}", d.display()))?),
+        None => None,
+    };
+    let config = config_source::validate(files.as_ref()).map_err(|p| p.to_string())?;
+    Pipeline::new(config, generation).map_err(|e| e.to_string())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// The addresses actually bound (port 0 picks a free port: tests use that).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+    pub monitoring: SocketAddr,
+}
+
+/// Starts everything; returns the bound addresses at once and a future that runs the service
+/// until `shutdown` resolves, then drains and returns.
+pub async fn start(
+    opts: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<
+    (
+        Bound,
+        Arc<TelemetryService>,
+        impl Future<Output = Result<(), StartError>>,
+    ),
+    StartError,
+> {
+    let pipeline = load_pipeline(opts.config_dir.as_ref(), 1).map_err(StartError::Config)?;
+    let metrics = Arc::new(TelemetryMetrics::default());
+    let service = Arc::new(TelemetryService::new(pipeline, metrics, opts.max_in_flight));
+
+    let grpc = bind(opts.grpc_addr).await?;
+    let metrics_l = bind(opts.metrics_addr).await?;
+    let monitoring_l = bind(opts.monitoring_addr).await?;
+    let local = |l: &TcpListener, a| l.local_addr().unwrap_or(a);
+    let bound = Bound {
+        grpc: local(&grpc, opts.grpc_addr),
+        metrics: local(&metrics_l, opts.metrics_addr),
+        monitoring: local(&monitoring_l, opts.monitoring_addr),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let scrape: Arc<dyn Routes> = Arc::new(Scrape(service.clone()));
+    let monitor: Arc<dyn Routes> = Arc::new(Monitor(service.clone()));
+    let tasks = vec![
+        tokio::spawn(http::serve(metrics_l, scrape, stop_rx.clone())),
+        tokio::spawn(http::serve(monitoring_l, monitor, stop_rx.clone())),
+        tokio::spawn(reload_loop(
+            service.clone(),
+            opts.config_dir.clone(),
+            opts.reload_interval,
+            stop_rx.clone(),
+        )),
+        tokio::spawn(expiry_loop(service.clone(), stop_rx.clone())),
+    ];
+
+    let server = MixerServer::new(
+        service.clone(),
+        Limits {
+            max_message_size: opts.max_message_size,
+        },
+    );
+    let mut grpc_stop = stop_rx.clone();
+    let grpc_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(opts.max_concurrent_streams)
+            .serve_with_incoming_shutdown(
+                server,
+                tonic::transport::server::TcpIncoming::from(grpc),
+                async move {
+                    let _ = grpc_stop.changed().await;
+                },
+            ),
+    );
+    tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics, monitoring = %bound.monitoring, "telemetry serving");
+
+    let run = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining calls in flight");
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            let r = grpc_task.await;
+            for t in tasks {
+                let _ = t.await;
+            }
+            r
+        })
+        .await;
+        match drained {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(StartError::Grpc(e.to_string())),
+            Ok(Err(e)) => Err(StartError::Grpc(e.to_string())),
+            Err(_) => {
+                tracing::warn!("shutdown took longer than 10s; exiting anyway");
+                Ok(())
+            }
+        }
+    };
+    Ok((bound, service, run))
+}
+
+async fn reload_loop(
+    service: Arc<TelemetryService>,
+    dir: Option<PathBuf>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(dir) = dir else { return };
+    let mut seen = config_source::fingerprint(&dir).unwrap_or_default();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now: Fingerprint = match config_source::fingerprint(&dir) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the config directory; keeping the running config");
+                continue;
+            }
+        };
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let generation = service.pipeline().generation + 1;
+        match load_pipeline(Some(&dir), generation) {
+            Ok(p) => {
+                service.swap(p);
+                service.metrics.config_reloads_ok.inc();
+                tracing::info!(generation, "config reloaded");
+            }
+            Err(problems) => {
+                service.metrics.config_reloads_failed.inc();
+                tracing::error!("config change rejected; keeping the running config\n{problems}");
+            }
+        }
+    }
+}
+
+async fn expiry_loop(service: Arc<TelemetryService>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        service.pipeline().expire(Instant::now());
+    }
+}
+
+/// The Prometheus adapter's scrape endpoint.
+struct Scrape(Arc<TelemetryService>);
+
+impl Routes for Scrape {
+    fn get(&self, path: &str) -> Option<Reply> {
+        (path == "/metrics").then(|| {
+            let mut out = String::with_capacity(64 * 1024);
+            self.0.pipeline().render_metrics(&mut out);
+            Reply::metrics(out)
+        })
+    }
+}
+
+/// Self-monitoring endpoints.
+struct Monitor(Arc<TelemetryService>);
+
+impl Routes for Monitor {
+    fn get(&self, path: &str) -> Option<Reply> {
+        match path {
+            "/metrics" => {
+                let mut out = String::with_capacity(8 * 1024);
+                self.0.metrics.render(&mut out);
+                self.0.pipeline().render_self_metrics(&mut out);
+                Some(Reply::metrics(out))
+            }
+            "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),
+            "/version" => Some(Reply::text(
+                StatusCode::OK,
+                concat!(env!("CARGO_PKG_VERSION"), "\n"),
+            )),
+            _ => None,
+        }
+    }
+}

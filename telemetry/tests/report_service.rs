@@ -1,0 +1,221 @@
+//! The Report service end to end in one process: real gRPC in, Prometheus text out.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_become_istio_metrics() {
+    let srv = start(None, Duration::from_secs(60)).await;
+    let bags: Vec<_> = (0..10)
+        .map(|i| {
+            http_bag(
+                "productpage-v1",
+                "reviews-v2",
+                if i < 9 { 200 } else { 503 },
+                7,
+            )
+        })
+        .collect();
+    report(srv.bound.grpc, batch(&bags))
+        .await
+        .expect("report accepted");
+
+    let (status, text) = get(srv.bound.metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    let ok = [
+        "source_workload=\"productpage-v1\"",
+        "destination_workload=\"reviews-v2\"",
+        "response_code=\"200\"",
+        "reporter=\"destination\"",
+    ];
+    assert_eq!(
+        sample(&text, "istio_requests_total{", &ok),
+        Some(9.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "istio_requests_total{", &["response_code=\"503\""]),
+        Some(1.0)
+    );
+    // 7 ms lands in the (5, 10] bucket of the millisecond histogram
+    assert_eq!(
+        sample(
+            &text,
+            "istio_request_duration_milliseconds_bucket{",
+            &["response_code=\"200\"", "le=\"5\""]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "istio_request_duration_milliseconds_bucket{",
+            &["response_code=\"200\"", "le=\"10\""]
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "istio_request_duration_milliseconds_sum{",
+            &["response_code=\"200\""]
+        ),
+        Some(63.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "istio_response_bytes_sum{",
+            &["response_code=\"200\""]
+        ),
+        Some(1080.0)
+    );
+    assert!(text.contains("connection_security_policy=\"mutual_tls\""));
+
+    let (status, own) = get(srv.bound.monitoring, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(
+            &own,
+            "mixer_telemetry_reports_total{",
+            &["grpc_code=\"OK\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&own, "mixer_telemetry_bags_total", &[]), Some(10.0));
+    assert_eq!(
+        sample(
+            &own,
+            "mixer_prometheus_series{",
+            &["metric=\"istio_requests_total\""]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(get(srv.bound.monitoring, "/healthz").await.0, 200);
+    assert_eq!(get(srv.bound.monitoring, "/nope").await.0, 404);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_reports_get_mixers_statuses_and_leave_no_partial_counts() {
+    let srv = start(None, Duration::from_secs(60)).await;
+
+    // garbage bytes
+    let err = report(srv.bound.grpc, vec![0x0a, 0xff, 0xff])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message()
+            .starts_with("Request could not be processed due to invalid attributes: "),
+        "{}",
+        err.message()
+    );
+
+    // a caller whose dictionary is larger than ours
+    let mut big = batch(&[http_bag("a", "b", 200, 1)]);
+    big.extend_from_slice(&[0x18, 0xac, 0x02]); // global_word_count = 300 (last one wins)
+    let err = report(srv.bound.grpc, big).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    assert_eq!(
+        err.message(),
+        "inconsistent global dictionary versions used: mixer knows 222 words, caller knows 300"
+    );
+
+    // a good bag followed by one with an undefined index: nothing may be counted
+    let mut req = batch(&[http_bag("a", "b", 200, 1)]);
+    // attributes[1] = CompressedAttributes { strings: { 999 => 0 } }
+    req.extend_from_slice(&[0x0a, 0x07, 0x12, 0x05, 0x08, 0xce, 0x0f, 0x10, 0x00]);
+    let err = report(srv.bound.grpc, req).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("attribute index 999 is not defined"),
+        "{}",
+        err.message()
+    );
+    let (_, text) = get(srv.bound.metrics, "/metrics").await;
+    assert!(
+        !text.contains("istio_requests_total{"),
+        "partial counts leaked:\n{text}"
+    );
+
+    let (_, own) = get(srv.bound.monitoring, "/metrics").await;
+    assert_eq!(
+        sample(
+            &own,
+            "mixer_telemetry_reports_total{",
+            &["grpc_code=\"InvalidArgument\""]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &own,
+            "mixer_telemetry_reports_total{",
+            &["grpc_code=\"Internal\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &own,
+            "mixer_telemetry_errors_total{",
+            &["reason=\"dictionary\""]
+        ),
+        Some(1.0)
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_reload_keeps_the_running_config() {
+    let dir = std::env::temp_dir().join(format!("mixer-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let standard = mixer_telemetry::config_source::STANDARD_CONFIG;
+    std::fs::write(dir.join("config.yaml"), standard).unwrap();
+    let srv = start(Some(dir.clone()), Duration::from_millis(100)).await;
+    let generation = |srv: &Running| srv.service.pipeline().generation;
+    assert_eq!(generation(&srv), 1);
+
+    std::fs::write(
+        dir.join("config.yaml"),
+        standard.replace(
+            "source.workload.name | \"unknown\"",
+            "source.workload.nme | \"unknown\"",
+        ),
+    )
+    .unwrap();
+    wait_for(|| srv.service.metrics.config_reloads_failed.get() == 1).await;
+    assert_eq!(generation(&srv), 1, "the bad config must not be used");
+    report(srv.bound.grpc, batch(&[http_bag("a", "b", 200, 1)]))
+        .await
+        .expect("still serving");
+
+    std::fs::write(
+        dir.join("config.yaml"),
+        standard.replace("requests_total", "requests_seen_total"),
+    )
+    .unwrap();
+    wait_for(|| generation(&srv) == 2).await;
+    report(srv.bound.grpc, batch(&[http_bag("a", "b", 200, 1)]))
+        .await
+        .expect("serving the new config");
+    let (_, text) = get(srv.bound.metrics, "/metrics").await;
+    assert!(text.contains("istio_requests_seen_total{"), "{text}");
+    srv.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn wait_for(cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 10 s");
+}
