@@ -1,0 +1,213 @@
+//! The baseline Report server: the same transport as the telemetry service
+//! (`mixer_proto::server::MixerServer` under tonic's server), and a handler that decodes each
+//! request and does nothing else, counting bags. It is the cost floor a real service is
+//! compared against:
+//!
+//! - [`NoopMode::Prost`] decodes into prost's generated `ReportRequest` structs, as a
+//!   straightforward server would;
+//! - [`NoopMode::Scan`] only walks every field of the wire bytes, building nothing.
+
+use bytes::Bytes;
+use mixer_attributes::wire::{FieldValue, Reader, WireError};
+use mixer_proto::mixer::{ReportRequest, ReportResponse};
+use mixer_proto::server::{Limits, MixerHandler, MixerServer};
+use prost::Message;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoopMode {
+    /// `ReportRequest::decode` into prost's structs.
+    Prost,
+    /// Walk the bytes; build nothing.
+    Scan,
+}
+
+/// What the server has seen.
+#[derive(Debug, Default)]
+pub struct NoopCounters {
+    pub requests: AtomicU64,
+    pub bags: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl NoopCounters {
+    /// `{"requests":…,"bags":…,"bytes":…,"errors":…}`
+    pub fn json(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "{{\"requests\":{},\"bags\":{},\"bytes\":{},\"errors\":{}}}",
+            get(&self.requests),
+            get(&self.bags),
+            get(&self.bytes),
+            get(&self.errors)
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct NoopHandler {
+    mode: NoopMode,
+    counters: Arc<NoopCounters>,
+}
+
+impl NoopHandler {
+    pub fn new(mode: NoopMode, counters: Arc<NoopCounters>) -> NoopHandler {
+        NoopHandler { mode, counters }
+    }
+
+    fn count(&self, bytes: &Bytes) -> Result<u64, String> {
+        match self.mode {
+            NoopMode::Prost => ReportRequest::decode(&bytes[..])
+                .map(|r| r.attributes.len() as u64)
+                .map_err(|e| e.to_string()),
+            NoopMode::Scan => scan(bytes).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl MixerHandler for NoopHandler {
+    fn report(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<ReportResponse>, Status>> + Send {
+        let bytes = request.into_inner();
+        let c = &self.counters;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let result = match self.count(&bytes) {
+            Ok(bags) => {
+                c.bags.fetch_add(bags, Ordering::Relaxed);
+                Ok(Response::new(ReportResponse {}))
+            }
+            Err(e) => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                Err(Status::invalid_argument(format!(
+                    "malformed ReportRequest: {e}"
+                )))
+            }
+        };
+        std::future::ready(result)
+    }
+}
+
+/// Walks every field of a `ReportRequest` (and of its attribute sets, their map entries and
+/// sub-messages) without building anything; returns the number of attribute sets.
+pub fn scan(bytes: &[u8]) -> Result<u64, WireError> {
+    fn walk(bytes: &[u8], depth: u32, parent: u32, sum: &mut u64) -> Result<u64, WireError> {
+        let mut sets = 0;
+        for field in Reader::new(bytes) {
+            let field = field?;
+            *sum = sum.wrapping_add(u64::from(field.number));
+            match field.value {
+                FieldValue::Varint(v) | FieldValue::Fixed64(v) => *sum = sum.wrapping_add(v),
+                FieldValue::Fixed32(v) => *sum = sum.wrapping_add(u64::from(v)),
+                FieldValue::Len(b) => {
+                    *sum = sum.wrapping_add(b.len() as u64);
+                    // ReportRequest.attributes → map entries → (Timestamp | Duration |
+                    // StringMap → its entries); strings, bytes and words are leaves
+                    let message = match depth {
+                        0 => field.number == 1,
+                        1 => (2..=9).contains(&field.number),
+                        2 => field.number == 2 && matches!(parent, 6 | 7 | 9),
+                        3 => field.number == 1,
+                        _ => false,
+                    };
+                    if message {
+                        walk(b, depth + 1, field.number, sum)?;
+                    }
+                    if depth == 0 && field.number == 1 {
+                        sets += 1;
+                    }
+                }
+            }
+        }
+        Ok(sets)
+    }
+    let mut sum = 0;
+    let sets = walk(bytes, 0, 0, &mut sum)?;
+    std::hint::black_box(sum);
+    Ok(sets)
+}
+
+/// Serves the no-op handler on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    mode: NoopMode,
+    counters: Arc<NoopCounters>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let handler = Arc::new(NoopHandler::new(mode, counters));
+    tonic::transport::Server::builder()
+        .serve_with_incoming_shutdown(
+            MixerServer::new(handler, Limits::default()),
+            TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// A no-op server running on the current runtime (for tests and in-process harnesses).
+#[derive(Debug)]
+pub struct RunningNoop {
+    pub addr: SocketAddr,
+    pub counters: Arc<NoopCounters>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningNoop {
+    /// Binds `addr` (port 0 for any) and starts serving.
+    pub async fn start(addr: SocketAddr, mode: NoopMode) -> std::io::Result<RunningNoop> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(NoopCounters::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, mode, counters.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningNoop {
+            addr,
+            counters,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, drains calls in flight, and returns the counters.
+    pub async fn stop(self) -> Result<Arc<NoopCounters>, String> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => Ok(self.counters),
+            Ok(Err(e)) => Err(format!("no-op server: {e}")),
+            Err(e) => Err(format!("no-op server task: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bags::{BagGenerator, BagShape};
+
+    #[test]
+    fn scan_and_prost_agree_on_the_bag_count() {
+        let bytes = Bytes::from(BagGenerator::new(BagShape::default()).next_request(37));
+        for mode in [NoopMode::Prost, NoopMode::Scan] {
+            let h = NoopHandler::new(mode, Arc::default());
+            assert_eq!(h.count(&bytes), Ok(37), "{mode:?}");
+            assert!(
+                h.count(&Bytes::from_static(&[0x0a, 0xff])).is_err(),
+                "{mode:?}"
+            );
+        }
+    }
+}
