@@ -8,15 +8,14 @@
 
 use crate::cpu::cpu_seconds;
 use crate::histogram::Histogram;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use mixer_proto::mixer::ReportResponse;
-use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use mixer_proto::raw_codec::PreEncodedCodec;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -81,52 +80,6 @@ impl LoadReport {
 
     pub fn bags_per_second(&self) -> f64 {
         self.bags as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// Sends pre-encoded request bytes as they are; decodes the (empty) `ReportResponse`.
-#[derive(Clone, Copy, Debug, Default)]
-struct PreEncodedCodec;
-
-#[derive(Clone, Copy, Debug)]
-struct PreEncoded;
-
-#[derive(Clone, Copy, Debug)]
-struct ResponseDecoder;
-
-impl Codec for PreEncodedCodec {
-    type Encode = Bytes;
-    type Decode = ReportResponse;
-    type Encoder = PreEncoded;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> PreEncoded {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for PreEncoded {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for ResponseDecoder {
-    type Item = ReportResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ReportResponse>, Status> {
-        let response = ReportResponse::decode(src.copy_to_bytes(src.remaining()))
-            .map_err(|e| Status::internal(format!("decoding the ReportResponse: {e}")))?;
-        Ok(Some(response))
     }
 }
 
@@ -219,7 +172,7 @@ async fn worker(plan: Arc<Plan>) -> WorkerStats {
         let mut grpc = tonic::client::Grpc::new(channel);
         let result = match grpc.ready().await {
             Ok(()) => grpc
-                .unary::<_, ReportResponse, _>(request, path.clone(), PreEncodedCodec)
+                .unary(request, path.clone(), PreEncodedCodec::<ReportResponse>::default())
                 .await
                 .map(drop),
             Err(e) => Err(Status::unavailable(e.to_string())),
