@@ -10,12 +10,12 @@ use crate::cpu::cpu_seconds;
 use crate::histogram::Histogram;
 use bytes::Bytes;
 use mixer_proto::mixer::ReportResponse;
+use mixer_proto::raw_codec::PreEncodedCodec;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use mixer_proto::raw_codec::PreEncodedCodec;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -172,7 +172,11 @@ async fn worker(plan: Arc<Plan>) -> WorkerStats {
         let mut grpc = tonic::client::Grpc::new(channel);
         let result = match grpc.ready().await {
             Ok(()) => grpc
-                .unary(request, path.clone(), PreEncodedCodec::<ReportResponse>::default())
+                .unary(
+                    request,
+                    path.clone(),
+                    PreEncodedCodec::<ReportResponse>::default(),
+                )
                 .await
                 .map(drop),
             Err(e) => Err(Status::unavailable(e.to_string())),
