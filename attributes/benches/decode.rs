@@ -11,7 +11,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mixer_attributes::decode::ReportRequestView;
 use mixer_attributes::encode::ReportBatch;
-use mixer_attributes::wire::{FieldValue, Reader, WireError};
+use mixer_attributes::scan::scan_report;
+use mixer_attributes::wire::WireError;
 use mixer_attributes::{Bag, Duration, OwnedBag, OwnedValue, Timestamp, Vocabulary};
 use prost::Message;
 use std::hint::black_box;
@@ -189,38 +190,9 @@ fn batch() -> Vec<u8> {
     batch.finish()
 }
 
-/// Walks every field of a `ReportRequest` (and of its sets, entries and sub-messages) without
-/// building anything; returns a checksum so nothing is optimised away.
+/// The zero-allocation baseline, with its checksum so nothing is optimised away.
 fn scan(bytes: &[u8]) -> Result<u64, WireError> {
-    fn walk(bytes: &[u8], depth: u32, parent: u32, sum: &mut u64) -> Result<(), WireError> {
-        for field in Reader::new(bytes) {
-            let field = field?;
-            *sum = sum.wrapping_add(u64::from(field.number));
-            match field.value {
-                FieldValue::Varint(v) | FieldValue::Fixed64(v) => *sum = sum.wrapping_add(v),
-                FieldValue::Fixed32(v) => *sum = sum.wrapping_add(u64::from(v)),
-                FieldValue::Len(b) => {
-                    *sum = sum.wrapping_add(b.len() as u64);
-                    // ReportRequest.attributes → map entries → (Timestamp | Duration | StringMap
-                    // → its entries); strings, bytes and words are leaves
-                    let message = match depth {
-                        0 => field.number == 1,
-                        1 => (2..=9).contains(&field.number),
-                        2 => field.number == 2 && matches!(parent, 6 | 7 | 9),
-                        3 => field.number == 1,
-                        _ => false,
-                    };
-                    if message {
-                        walk(b, depth + 1, field.number, sum)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-    let mut sum = 0;
-    walk(bytes, 0, 0, &mut sum)?;
-    Ok(sum)
+    scan_report(bytes).map(|s| s.checksum)
 }
 
 fn bench(c: &mut Criterion) {

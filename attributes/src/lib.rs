@@ -21,6 +21,7 @@ pub mod encode;
 pub mod expr;
 pub mod owned_bag;
 pub mod referenced;
+pub mod scan;
 pub mod value;
 pub mod vocabulary;
 pub mod wire;

@@ -8,7 +8,8 @@
 //! - [`NoopMode::Scan`] only walks every field of the wire bytes, building nothing.
 
 use bytes::Bytes;
-use mixer_attributes::wire::{FieldValue, Reader, WireError};
+use mixer_attributes::scan::scan_report;
+use mixer_attributes::wire::WireError;
 use mixer_proto::mixer::{ReportRequest, ReportResponse};
 use mixer_proto::server::{Limits, MixerHandler, MixerServer};
 use prost::Message;
@@ -99,43 +100,10 @@ impl MixerHandler for NoopHandler {
     }
 }
 
-/// Walks every field of a `ReportRequest` (and of its attribute sets, their map entries and
-/// sub-messages) without building anything; returns the number of attribute sets.
+/// Walks every field of a `ReportRequest` without building anything (see
+/// [`mixer_attributes::scan`]); returns the number of attribute sets.
 pub fn scan(bytes: &[u8]) -> Result<u64, WireError> {
-    fn walk(bytes: &[u8], depth: u32, parent: u32, sum: &mut u64) -> Result<u64, WireError> {
-        let mut sets = 0;
-        for field in Reader::new(bytes) {
-            let field = field?;
-            *sum = sum.wrapping_add(u64::from(field.number));
-            match field.value {
-                FieldValue::Varint(v) | FieldValue::Fixed64(v) => *sum = sum.wrapping_add(v),
-                FieldValue::Fixed32(v) => *sum = sum.wrapping_add(u64::from(v)),
-                FieldValue::Len(b) => {
-                    *sum = sum.wrapping_add(b.len() as u64);
-                    // ReportRequest.attributes → map entries → (Timestamp | Duration |
-                    // StringMap → its entries); strings, bytes and words are leaves
-                    let message = match depth {
-                        0 => field.number == 1,
-                        1 => (2..=9).contains(&field.number),
-                        2 => field.number == 2 && matches!(parent, 6 | 7 | 9),
-                        3 => field.number == 1,
-                        _ => false,
-                    };
-                    if message {
-                        walk(b, depth + 1, field.number, sum)?;
-                    }
-                    if depth == 0 && field.number == 1 {
-                        sets += 1;
-                    }
-                }
-            }
-        }
-        Ok(sets)
-    }
-    let mut sum = 0;
-    let sets = walk(bytes, 0, 0, &mut sum)?;
-    std::hint::black_box(sum);
-    Ok(sets)
+    scan_report(bytes).map(|s| s.sets)
 }
 
 /// Serves the no-op handler on `listener` until `shutdown` completes, then drains.
