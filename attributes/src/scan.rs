@@ -70,8 +70,7 @@ mod tests {
         b.push(bag.iter());
         let bytes = b.finish();
         assert_eq!(scan_report(&bytes).map(|s| s.sets), Ok(2));
-        assert!(
-            scan_report(&bytes[..bytes.len() - 5]).is_err() || scan_report(&bytes[..3]).is_err()
-        );
+        // the request ends with the semantics varint: cut its value off
+        assert!(scan_report(&bytes[..bytes.len() - 1]).is_err());
     }
 }
