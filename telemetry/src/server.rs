@@ -89,6 +89,12 @@ pub async fn start(
     ),
     StartError,
 > {
+    // Fingerprint before reading: a change made while we read is then seen as a change.
+    let seen = opts
+        .config_dir
+        .as_deref()
+        .map(config_source::fingerprint)
+        .and_then(Result::ok);
     let pipeline = load_pipeline(opts.config_dir.as_ref(), 1).map_err(StartError::Config)?;
     let metrics = Arc::new(TelemetryMetrics::default());
     let service = Arc::new(TelemetryService::new(pipeline, metrics, opts.max_in_flight));
@@ -112,6 +118,7 @@ pub async fn start(
         tokio::spawn(reload_loop(
             service.clone(),
             opts.config_dir.clone(),
+            seen.unwrap_or_default(),
             opts.reload_interval,
             stop_rx.clone(),
         )),
@@ -166,11 +173,11 @@ pub async fn start(
 async fn reload_loop(
     service: Arc<TelemetryService>,
     dir: Option<PathBuf>,
+    mut seen: Fingerprint,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(dir) = dir else { return };
-    let mut seen = config_source::fingerprint(&dir).unwrap_or_default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
