@@ -580,3 +580,49 @@ fn the_largest_expressions_fit_the_stack() {
     let wide = vec!["(source.uid == \"a\" || source.uid == \"b\")"; 30].join(" && ");
     assert!(compile(&wide, &vocab()).is_ok());
 }
+
+#[test]
+fn guard_is_a_necessary_condition_that_fails_alike() {
+    let v = Vocabulary::builtin();
+    let guard = |text: &str| {
+        let e = compile(text, v).expect("compiles");
+        e.guard().map(|(a, k)| (a.text().to_owned(), k.to_owned()))
+    };
+    let tcp = Some(("context.protocol".to_owned(), "tcp".to_owned()));
+    assert_eq!(guard(r#"context.protocol == "tcp""#), tcp);
+    assert_eq!(
+        guard(r#"context.protocol == "tcp" && (connection.mtls | false) && request.size > 3"#),
+        tcp
+    );
+    for none in [
+        r#"context.protocol != "tcp""#,
+        r#""tcp" == context.protocol"#,
+        r#"(context.protocol | "x") == "tcp""#,
+        r#"context.protocol == "tcp" || true"#,
+        r#"request.size == 3"#,
+        r#"connection.mtls && context.protocol == "tcp""#,
+    ] {
+        assert_eq!(guard(none), None, "{none}");
+    }
+    // wherever the guard rules a bag out, the expression is false or fails with its error
+    let e = compile(r#"context.protocol == "tcp" && request.size > 3"#, v).expect("compiles");
+    let (attr, k) = e.guard().expect("guarded");
+    let bags = [
+        OwnedBag::default(),
+        [("context.protocol", s("http"))].into_iter().collect(),
+        [("context.protocol", OwnedValue::Int64(1))]
+            .into_iter()
+            .collect(),
+        [("context.protocol", s("tcp"))]
+            .into_iter()
+            .collect::<OwnedBag>(),
+    ];
+    for b in &bags {
+        let full = e.evaluate_bool(b, &mut NoRecord);
+        match attr.evaluate(b) {
+            Err(err) => assert_eq!(full, Err(err)),
+            Ok(EvalValue::String(s)) if *s != *k => assert_eq!(full, Ok(false)),
+            Ok(_) => assert!(matches!(full, Err(EvalError::LookupFailed(_)))),
+        }
+    }
+}

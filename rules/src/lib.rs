@@ -24,6 +24,6 @@ pub use load::{load, Catalog, Source};
 pub use model::{
     Action, Config, FieldExpr, Fqn, Handler, HeaderOp, HeaderOperation, Instance, MapExpr, Rule,
 };
-pub use plan::{Evaluator, ExprId, InstancePlan, Plan};
+pub use plan::{Evaluator, ExprId, InstancePlan, Memo, Plan};
 pub use problem::{Origin, Problem, Problems};
 pub use template::{camel_case, snake_case, Field, FieldType, Template, Variety};

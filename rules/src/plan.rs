@@ -42,6 +42,9 @@ impl InstancePlan {
 #[derive(Clone, Debug)]
 struct RulePlan {
     predicate: Option<ExprId>,
+    /// The predicate's [`Expression::guard`]: an attribute that must equal this string for
+    /// the predicate to hold, checked first (one shared lookup for many such rules).
+    guard: Option<(ExprId, Box<str>)>,
     /// (handler, instance) pairs of this variety, in action order.
     pairs: Vec<(usize, usize)>,
 }
@@ -110,6 +113,11 @@ impl Plan {
             (Scoped::default(), Scoped::default(), Scoped::default());
         for rule in &config.rules {
             let predicate = rule.predicate.as_ref().map(|e| b.id(e));
+            let guard = rule
+                .predicate
+                .as_ref()
+                .and_then(Expression::guard)
+                .map(|(attr, k)| (b.id(&attr), Box::from(k)));
             for (variety, scoped) in [
                 (Variety::Report, &mut report),
                 (Variety::Check, &mut check),
@@ -125,7 +133,11 @@ impl Plan {
                     continue;
                 }
                 let id = rules.len();
-                rules.push(RulePlan { predicate, pairs });
+                rules.push(RulePlan {
+                    predicate,
+                    guard: guard.clone(),
+                    pairs,
+                });
                 if rule.name.namespace == DEFAULT_NAMESPACE {
                     scoped.everywhere.push(id);
                 } else {
@@ -164,10 +176,18 @@ impl Plan {
 
     /// A per-bag evaluator; reuse it across bags with [`Evaluator::reset`].
     pub fn evaluator<'a, A: Attributes>(&'a self, bag: &'a A) -> Evaluator<'a, A> {
+        self.evaluator_with(bag, Memo::default())
+    }
+
+    /// A per-bag evaluator using the memory of an earlier one ([`Evaluator::into_memo`]), for
+    /// loops whose bags do not outlive one iteration: no allocation once warm.
+    pub fn evaluator_with<'a, A: Attributes>(&'a self, bag: &'a A, memo: Memo) -> Evaluator<'a, A> {
+        let mut memo = memo.into_slots();
+        memo.resize_with(self.exprs.len(), || None);
         Evaluator {
             plan: self,
             bag,
-            memo: (0..self.exprs.len()).map(|_| None).collect(),
+            memo,
         }
     }
 
@@ -210,6 +230,17 @@ impl Plan {
         for &r in scoped.everywhere.iter().chain(local) {
             let rule = &self.rules[r];
             if let Some(p) = rule.predicate {
+                if let Some((attr, k)) = &rule.guard {
+                    // decides the predicate exactly as evaluating it would (see `guard`)
+                    match ev.value(*attr) {
+                        Ok(EvalValue::String(v)) if **v != **k => continue,
+                        Ok(_) => {}
+                        Err(e) => {
+                            on_error(e);
+                            continue;
+                        }
+                    }
+                }
                 match ev.value(p) {
                     Ok(EvalValue::Bool(true)) => {}
                     Ok(_) => continue,
@@ -255,12 +286,26 @@ impl Builder {
     }
 }
 
+type Slot<'a> = Option<Result<EvalValue<'a>, EvalError>>;
+
+/// The memory of an [`Evaluator`], emptied, to carry over to the next bag.
+#[derive(Debug, Default)]
+pub struct Memo(Vec<Slot<'static>>);
+
+impl Memo {
+    /// The slots, all empty, for values borrowing from another bag. A same-layout map over
+    /// a `Vec`'s `into_iter` collects in place, so the allocation is reused.
+    fn into_slots<'a>(self) -> Vec<Slot<'a>> {
+        self.0.into_iter().map(|_| None).collect()
+    }
+}
+
 /// Evaluates a plan's expressions against one bag, each at most once.
 #[derive(Debug)]
 pub struct Evaluator<'a, A> {
     plan: &'a Plan,
     bag: &'a A,
-    memo: Vec<Option<Result<EvalValue<'a>, EvalError>>>,
+    memo: Vec<Slot<'a>>,
 }
 
 impl<'a, A: Attributes> Evaluator<'a, A> {
@@ -274,6 +319,11 @@ impl<'a, A: Attributes> Evaluator<'a, A> {
 
     pub fn bag(&self) -> &'a A {
         self.bag
+    }
+
+    /// This evaluator's memory, emptied, for [`Plan::evaluator_with`].
+    pub fn into_memo(self) -> Memo {
+        Memo(self.memo.into_iter().map(|_| None).collect())
     }
 
     /// This evaluator's memory, for another bag.

@@ -3,8 +3,8 @@
 use mixer_attributes::expr::EvalValue;
 use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_rules::{
-    load, AdapterSpec, Catalog, FieldProblem, HandlerContext, Plan, Problems, Source, Template,
-    Variety,
+    load, AdapterSpec, Catalog, FieldProblem, HandlerContext, Memo, Plan, Problems, Source,
+    Template, Variety,
 };
 use serde_yaml_ng::Value as Yaml;
 
@@ -409,4 +409,120 @@ spec: {compiledTemplate: metric, params: {value: "1", dimensions: {tenant: reque
 fn invalid_yaml_is_a_problem_not_a_panic() {
     let all = problems("kind: rule\n  bad: [indent\n").to_string();
     assert!(all.contains("bad.yaml: document 1: invalid YAML"), "{all}");
+}
+
+/// GOOD plus rules whose match starts with `context.protocol == "…"` (guarded).
+fn guarded_plan() -> Plan {
+    let text = format!(
+        r#"{GOOD}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {{name: tcp, namespace: istio-system}}
+spec:
+  match: context.protocol == "tcp"
+  actions:
+  - handler: prometheus
+    instances: [requestsize]
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {{name: tcp-from-w, namespace: istio-system}}
+spec:
+  match: context.protocol == "tcp" && source.workload.name == "w"
+  actions:
+  - handler: prometheus
+    instances: [requestcount]
+"#
+    );
+    let config = load(
+        &[Source {
+            file: "guarded.yaml",
+            text: &text,
+        }],
+        &CATALOG,
+    )
+    .expect("guarded config loads");
+    Plan::new(&config)
+}
+
+/// Instances dispatched and match errors, with an evaluator made from `memo`.
+fn run(plan: &Plan, b: &OwnedBag, memo: Memo) -> (Vec<String>, Vec<String>, Memo) {
+    let mut ev = plan.evaluator_with(b, memo);
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    plan.dispatch(
+        &mut ev,
+        Variety::Report,
+        |_, _, instance| out.push(instance.name.clone()),
+        |e| errors.push(e.to_string()),
+    );
+    (out, errors, ev.into_memo())
+}
+
+#[test]
+fn guarded_rules_match_and_fail_as_their_predicates_do() {
+    let plan = guarded_plan();
+    let ns = ("destination.namespace", s("bookinfo"));
+    let lookup = |a: &str| format!("lookup failed: '{a}'");
+    let cases: Vec<(OwnedBag, Vec<&str>, Vec<String>)> = vec![
+        // no protocol: every match fails, each counted
+        (
+            bag(std::slice::from_ref(&ns)),
+            vec![],
+            vec![lookup("context.protocol"); 3],
+        ),
+        (
+            bag(&[ns.clone(), ("context.protocol", s("http"))]),
+            vec![
+                "requestcount.instance.istio-system",
+                "requestsize.instance.istio-system",
+            ],
+            vec![],
+        ),
+        // past the guard, the rest of the match is evaluated (and may fail)
+        (
+            bag(&[ns.clone(), ("context.protocol", s("tcp"))]),
+            vec!["requestsize.instance.istio-system"],
+            vec![lookup("source.workload.name")],
+        ),
+        (
+            bag(&[
+                ns.clone(),
+                ("context.protocol", s("tcp")),
+                ("source.workload.name", s("w")),
+            ]),
+            vec![
+                "requestsize.instance.istio-system",
+                "requestcount.instance.istio-system",
+            ],
+            vec![],
+        ),
+        (
+            bag(&[
+                ns.clone(),
+                ("context.protocol", s("tcp")),
+                ("source.workload.name", s("v")),
+            ]),
+            vec!["requestsize.instance.istio-system"],
+            vec![],
+        ),
+    ];
+    // one memo carried across every bag gives what a fresh evaluator gives
+    let mut memo = Memo::default();
+    for (b, want, want_errors) in cases {
+        let (out, errors, m) = run(&plan, &b, memo);
+        memo = m;
+        assert_eq!(out, want, "{b:?}");
+        assert_eq!(errors, want_errors, "{b:?}");
+        let (fresh, fresh_errors, _) = run(&plan, &b, Memo::default());
+        assert_eq!((fresh, fresh_errors), (out, errors));
+    }
+    // a protocol of the wrong kind fails the same way with and without the guard
+    let (_, errors, _) = run(
+        &plan,
+        &bag(&[ns, ("context.protocol", OwnedValue::Int64(6))]),
+        Memo::default(),
+    );
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| e == &errors[0]), "{errors:?}");
 }

@@ -26,7 +26,9 @@ fn service(extra_rules: usize) -> TelemetryService {
              spec:\n  match: context.protocol == \"never-{i}\"\n  actions:\n  - handler: prometheus\n    instances: [requestcount]\n"
         ));
     }
-    let files = Files { files: vec![("bench.yaml".into(), text)] };
+    let files = Files {
+        files: vec![("bench.yaml".into(), text)],
+    };
     let config = config_source::validate(Some(&files)).expect("valid config");
     let pipeline = Pipeline::new(config, 1).expect("pipeline");
     TelemetryService::new(pipeline, Arc::new(TelemetryMetrics::default()), 4)

@@ -6,7 +6,7 @@
 use crate::adapters::prometheus::{Batch, PrometheusHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
 use mixer_attributes::decode::{DecodeError, ReportRequestView};
-use mixer_rules::{Config, Plan, Variety};
+use mixer_rules::{Config, Memo, Plan, Variety};
 use std::time::Instant;
 
 /// A handler built from a `handler` document (a closed list, like the adapters).
@@ -36,6 +36,8 @@ pub struct ReportOutcome {
 pub struct Scratch {
     generation: u64,
     batches: Vec<Option<Batch>>,
+    /// The rule evaluator's memory, carried from bag to bag.
+    memo: Memo,
 }
 
 /// A config in service.
@@ -98,17 +100,19 @@ impl Pipeline {
         let batches = &mut scratch.batches;
         let mut outcome = ReportOutcome::default();
         let mut view = ReportRequestView::parse(request, &self.config.vocabulary)?;
+        let mut memo = std::mem::take(&mut scratch.memo);
         while let Some(bag) = view.next_bag() {
             let bag = match bag {
                 Ok(bag) => bag,
                 Err(e) => {
                     batches.iter_mut().flatten().for_each(Batch::discard);
+                    scratch.memo = memo;
                     return Err(e);
                 }
             };
             outcome.bags += 1;
             batches.iter_mut().flatten().for_each(Batch::next_bag);
-            let mut ev = self.plan.evaluator(bag);
+            let mut ev = self.plan.evaluator_with(bag, memo);
             self.plan.dispatch(
                 &mut ev,
                 Variety::Report,
@@ -119,7 +123,9 @@ impl Pipeline {
                 },
                 |_| outcome.match_errors += 1,
             );
+            memo = ev.into_memo();
         }
+        scratch.memo = memo;
         let now = Instant::now();
         for (h, batch) in self.handlers.iter().zip(batches.iter_mut()) {
             match (h, batch) {

@@ -9,10 +9,10 @@
 
 use super::error::{DecodeError, FieldPath};
 use super::words::WordList;
-use crate::bag::{Bag, Stored};
+use crate::bag::{Bag, Name, Stored};
 use crate::value::{Duration, Timestamp};
 use crate::vocabulary::Vocabulary;
-use crate::wire::{Field, Reader, WireError};
+use crate::wire::{zigzag32, Field, Reader, WireError};
 
 /// Decodes `CompressedAttributes` into bags, reusing its word-list buffers. Holds the fallback
 /// word list used when a message has no words of its own (a report's `default_words`).
@@ -135,6 +135,54 @@ impl<'a> SetDecoder<'_, 'a> {
             .field(MAP_FIELDS.get(n as usize).copied().unwrap_or(""));
         let bad = DecodeError::malformed(path);
         let entry = field.bytes().map_err(&bad)?;
+        let (name, stored) = match self.scalar_entry(n, entry)? {
+            Some(decoded) => decoded,
+            None => self.entry(n, entry, path)?,
+        };
+        if self.bag.set(name, stored, self.set).is_err() {
+            return Err(DecodeError::Duplicate {
+                name: self.bag.name(name).to_owned(),
+                kind: stored.go_type(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The common entries of the scalar maps (strings, int64s, doubles, bools) as every
+    /// encoder writes them — key, then value, once each — read without building fields;
+    /// `None` for anything else, which [`entry`](Self::entry) reads with the same result.
+    #[inline(always)]
+    fn scalar_entry(
+        &mut self,
+        n: u32,
+        entry: &'a [u8],
+    ) -> Result<Option<(Name<'a>, Stored<'a>)>, DecodeError> {
+        let tag = match n {
+            2 | 3 | 5 => 0x10,
+            4 => 0x11,
+            _ => return Ok(None),
+        };
+        let Some((key, v)) = canonical_entry(entry, tag) else {
+            return Ok(None);
+        };
+        let name = self.words.name(zigzag32(key as u32), self.vocab)?;
+        let stored = match n {
+            2 => Stored::String(self.words.word(zigzag32(v as u32))?),
+            3 => Stored::Int64(v as i64),
+            4 => Stored::Double(f64::from_bits(v)),
+            _ => Stored::Bool(v != 0),
+        };
+        Ok(Some((name, stored)))
+    }
+
+    /// Any entry of typed map `n` (2..=9), field by field.
+    fn entry(
+        &mut self,
+        n: u32,
+        entry: &'a [u8],
+        path: FieldPath,
+    ) -> Result<(Name<'a>, Stored<'a>), DecodeError> {
+        let bad = DecodeError::malformed(path);
         let (key, value) = map_entry(entry).map_err(&bad)?;
         let name = self.words.name(key, self.vocab)?;
         let stored = match n {
@@ -159,13 +207,7 @@ impl<'a> SetDecoder<'_, 'a> {
             8 => Stored::Bytes(value.map_or(Ok(&[][..]), |f| f.bytes()).map_err(&bad)?),
             _ => self.string_map(value, path.field(".string_maps.entries"))?,
         };
-        if self.bag.set(name, stored, self.set).is_err() {
-            return Err(DecodeError::Duplicate {
-                name: self.bag.name(name).to_owned(),
-                kind: stored.go_type(),
-            });
-        }
-        Ok(())
+        Ok((name, stored))
     }
 
     fn string_map(
@@ -184,10 +226,17 @@ impl<'a> SetDecoder<'_, 'a> {
             if field.number != 1 {
                 continue;
             }
-            let (k, v) = map_entry(field.bytes().map_err(&bad)?).map_err(&bad)?;
-            let v = match v {
-                Some(f) => f.sint32().map_err(&bad)?,
-                None => 0,
+            let entry = field.bytes().map_err(&bad)?;
+            let (k, v) = match canonical_entry(entry, 0x10) {
+                Some((k, v)) => (zigzag32(k as u32), zigzag32(v as u32)),
+                None => {
+                    let (k, v) = map_entry(entry).map_err(&bad)?;
+                    let v = match v {
+                        Some(f) => f.sint32().map_err(&bad)?,
+                        None => 0,
+                    };
+                    (k, v)
+                }
             };
             let (k, v) = (self.words.word(k)?, self.words.word(v)?);
             self.bag.push_pair(k, v);
@@ -199,9 +248,47 @@ impl<'a> SetDecoder<'_, 'a> {
     }
 }
 
+/// A map entry as every encoder writes it: the varint key (field 1), then the value (field 2)
+/// with key byte `tag` (`0x10` varint, `0x11` fixed64), once each; `None` for anything else,
+/// which [`map_entry`] reads with the same result. Returns the raw key and value.
+#[inline(always)]
+fn canonical_entry(entry: &[u8], tag: u8) -> Option<(u64, u64)> {
+    let [0x08, ref rest @ ..] = *entry else {
+        return None;
+    };
+    let mut r = Reader::new(rest);
+    let key = r.varint().ok()?;
+    let mut r = match *r.remaining() {
+        [t, ref rest @ ..] if t == tag => Reader::new(rest),
+        _ => return None,
+    };
+    let value = if tag == 0x11 { r.fixed64() } else { r.varint() };
+    match value {
+        Ok(v) if r.is_empty() => Some((key, v)),
+        _ => None,
+    }
+}
+
 /// A map entry: the `sint32` key (field 1) and the value field (field 2), if present.
-#[inline]
+#[inline(always)]
 fn map_entry(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError> {
+    // What every encoder writes: the key, then the value, once each. Anything else (or any
+    // error) takes the general path, which gives the same answer for this shape.
+    if let [0x08, ref rest @ ..] = *entry {
+        let mut r = Reader::new(rest);
+        if let Ok(key) = r.varint() {
+            if let Some(Ok(value)) = r.field() {
+                if value.number == 2 && r.is_empty() {
+                    return Ok((zigzag32(key as u32), Some(value)));
+                }
+            }
+        }
+    }
+    map_entry_general(entry)
+}
+
+#[inline(never)]
+fn map_entry_general(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError> {
     let mut key = 0;
     let mut value = None;
     for field in Reader::new(entry) {
@@ -230,4 +317,129 @@ fn seconds_nanos(value: Option<Field<'_>>) -> Result<(i64, i32), WireError> {
         }
     }
     Ok((seconds, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+    use crate::wire::{put_key, put_len_field, put_varint, zigzag32_encode, WireType};
+
+    /// An entry of map `map` with key `key` (an index), its value field written by `value`;
+    /// `order` puts the value first when true.
+    fn entry(out: &mut Vec<u8>, map: u32, key: i32, value: &[u8], value_first: bool) {
+        let mut k = Vec::new();
+        put_key(&mut k, 1, WireType::Varint);
+        put_varint(&mut k, u64::from(zigzag32_encode(key)));
+        let body = if value_first {
+            [value, &k[..]].concat()
+        } else {
+            [&k[..], value].concat()
+        };
+        put_len_field(out, map, &body);
+    }
+
+    fn varint_value(v: u64) -> Vec<u8> {
+        let mut out = vec![0x10];
+        put_varint(&mut out, v);
+        out
+    }
+
+    fn message(value_first: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for w in ["my.str", "my.int", "my.dbl", "my.bool", "a value", "my.map"] {
+            put_len_field(&mut out, 1, w.as_bytes());
+        }
+        entry(
+            &mut out,
+            2,
+            -1,
+            &varint_value(zigzag32_encode(-5).into()),
+            value_first,
+        );
+        entry(&mut out, 2, 17, &varint_value(94 * 2), value_first);
+        entry(&mut out, 3, -2, &varint_value(-7i64 as u64), value_first);
+        let mut dbl = vec![0x11];
+        dbl.extend_from_slice(&2.5f64.to_bits().to_le_bytes());
+        entry(&mut out, 4, -3, &dbl, value_first);
+        entry(&mut out, 5, -4, &varint_value(1), value_first);
+        // string_maps: "my.map" -> {"my.str": "a value", "source.ip": "'200'"}
+        let mut map = Vec::new();
+        entry(
+            &mut map,
+            1,
+            -1,
+            &varint_value(zigzag32_encode(-5).into()),
+            value_first,
+        );
+        entry(&mut map, 1, 0, &varint_value(94 * 2), value_first);
+        let mut value = Vec::new();
+        put_len_field(&mut value, 2, &map);
+        entry(&mut out, 9, -6, &value, value_first);
+        out
+    }
+
+    fn attrs(bag: &Bag<'_>) -> Vec<(String, String)> {
+        bag.iter()
+            .map(|(n, v)| (n.to_owned(), format!("{v:?}")))
+            .collect()
+    }
+
+    #[test]
+    fn scalar_entries_read_alike_in_any_field_order() {
+        let vocab = Vocabulary::builtin();
+        let (canonical, reordered) = (message(false), message(true));
+        let a = decode_attributes(&canonical, vocab).expect("canonical decodes");
+        let b = decode_attributes(&reordered, vocab).expect("reordered decodes");
+        assert_eq!(attrs(&a), attrs(&b));
+        assert_eq!(a.get_by_name("my.str"), Some(Value::String("a value")));
+        assert_eq!(a.get_by_name("request.path"), Some(Value::String("'200'")));
+        assert_eq!(a.get_by_name("my.int"), Some(Value::Int64(-7)));
+        assert_eq!(a.get_by_name("my.dbl"), Some(Value::Double(2.5)));
+        assert_eq!(a.get_by_name("my.bool"), Some(Value::Bool(true)));
+        let Some(Value::StringMap(m)) = a.get_by_name("my.map") else {
+            panic!("my.map is a string map");
+        };
+        assert_eq!(m.get("my.str"), Some("a value"));
+        assert_eq!(m.get("source.ip"), Some("'200'"));
+    }
+
+    #[test]
+    fn odd_scalar_entries_take_the_general_path() {
+        let vocab = Vocabulary::builtin();
+        // the value twice: the last one wins
+        let mut out = Vec::new();
+        put_len_field(&mut out, 1, b"my.int");
+        entry(&mut out, 3, -1, &[0x10, 1, 0x10, 2], false);
+        let bag = decode_attributes(&out, vocab).expect("decodes");
+        assert_eq!(bag.get_by_name("my.int"), Some(Value::Int64(2)));
+        // no value: zero
+        let mut out = Vec::new();
+        put_len_field(&mut out, 1, b"my.int");
+        entry(&mut out, 3, -1, &[], false);
+        let bag = decode_attributes(&out, vocab).expect("decodes");
+        assert_eq!(bag.get_by_name("my.int"), Some(Value::Int64(0)));
+        // a double sent as a varint is malformed, as before
+        let mut out = Vec::new();
+        put_len_field(&mut out, 1, b"my.dbl");
+        entry(&mut out, 4, -1, &[0x10, 1], false);
+        let err = decode_attributes(&out, vocab).expect_err("wrong wire type");
+        assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+        // an unknown index is reported for the name before the value
+        let mut out = Vec::new();
+        entry(
+            &mut out,
+            2,
+            -9,
+            &varint_value(zigzag32_encode(-10).into()),
+            false,
+        );
+        let err = decode_attributes(&out, vocab).expect_err("unknown index");
+        assert_eq!(err, DecodeError::UnknownIndex(-9));
+        // a truncated value
+        let mut out = Vec::new();
+        put_len_field(&mut out, 1, b"my.dbl");
+        entry(&mut out, 4, -1, &[0x11, 1, 2], false);
+        assert!(decode_attributes(&out, vocab).is_err());
+    }
 }

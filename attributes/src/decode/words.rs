@@ -62,7 +62,7 @@ impl<'a> WordList<'a> {
     }
 
     /// The word an index stands for (a string value or a map key).
-    #[inline]
+    #[inline(always)]
     pub fn word(&self, index: i32) -> Result<&'a str, DecodeError> {
         if index >= 0 {
             GLOBAL_WORDS
@@ -81,7 +81,7 @@ impl<'a> WordList<'a> {
     /// The attribute name an index stands for, resolved against `vocab`. A global index is
     /// its own id (the vocabulary starts with the dictionary); a message word is looked up
     /// once and cached.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn name(&mut self, index: i32, vocab: &Vocabulary) -> Result<Name<'a>, DecodeError> {
         if index >= 0 {
             if (index as usize) < GLOBAL_WORD_COUNT {

@@ -194,6 +194,35 @@ pub fn compile_as(
 }
 
 impl Expression {
+    /// A cheap necessary condition of a BOOL expression: `(attr, k)` when the expression is
+    /// `attr == "k"`, or a `&&` chain whose first operand is. Evaluating `attr` alone (the
+    /// returned expression, strict) decides the expression when it is an error (the
+    /// expression's error, the same value) or a STRING other than `k` (the expression is false);
+    /// otherwise the whole expression must be evaluated.
+    pub fn guard(&self) -> Option<(Expression, &str)> {
+        let mut node = &self.root;
+        while let eval::Node::LAnd(first, _) = node {
+            node = first;
+        }
+        let eval::Node::Eq {
+            a,
+            b,
+            negate: false,
+        } = node
+        else {
+            return None;
+        };
+        let (eval::Node::Attr(attr), eval::Node::Const(EvalValue::String(k))) = (&**a, &**b) else {
+            return None;
+        };
+        let attr = Expression {
+            text: attr.name.clone(),
+            root: eval::Node::Attr(attr.clone()),
+            ty: attr.ty,
+        };
+        Some((attr, k))
+    }
+
     /// The type every evaluation returns.
     pub fn result_type(&self) -> ValueType {
         self.ty
