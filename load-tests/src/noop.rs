@@ -114,7 +114,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let handler = Arc::new(NoopHandler::new(mode, counters));
-    tonic::transport::Server::builder()
+    // the same transport settings as the telemetry service, so only the work differs
+    mixer_proto::server::transport(1024)
         .serve_with_incoming_shutdown(
             MixerServer::new(handler, Limits::default()),
             TcpIncoming::from(listener),

@@ -55,6 +55,21 @@ impl Default for Limits {
     }
 }
 
+/// HTTP/2 flow-control window per stream: room for the largest Report (1 MiB by default), so
+/// a ~70 KB 100-bag Report does not wait for a WINDOW_UPDATE round trip, as it would with
+/// HTTP/2's default 64 KiB window.
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// A tonic server builder with the transport settings every Mixer service uses: HTTP/2
+/// stream and connection windows sized for Reports, and `max_concurrent_streams` per
+/// connection (Mixer's `--maxConcurrentStreams`, 1024 by default).
+pub fn transport(max_concurrent_streams: u32) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(max_concurrent_streams)
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(4 * STREAM_WINDOW))
+}
+
 /// The tower service to hand to `tonic::transport::Server`.
 #[derive(Debug)]
 pub struct MixerServer<H> {

@@ -133,15 +133,13 @@ pub async fn start(
     );
     let mut grpc_stop = stop_rx.clone();
     let grpc_task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .max_concurrent_streams(opts.max_concurrent_streams)
-            .serve_with_incoming_shutdown(
-                server,
-                tonic::transport::server::TcpIncoming::from(grpc),
-                async move {
-                    let _ = grpc_stop.changed().await;
-                },
-            ),
+        mixer_proto::server::transport(opts.max_concurrent_streams).serve_with_incoming_shutdown(
+            server,
+            tonic::transport::server::TcpIncoming::from(grpc),
+            async move {
+                let _ = grpc_stop.changed().await;
+            },
+        ),
     );
     tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics, monitoring = %bound.monitoring, "telemetry serving");
 
