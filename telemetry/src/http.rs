@@ -3,26 +3,35 @@
 //! shutdown when the watch channel flips.
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Prometheus' text exposition content type.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// An answer's body: whole, or chunks produced while it is sent (a large scrape).
+#[derive(Debug)]
+pub enum ReplyBody {
+    Full(Bytes),
+    Chunks(mpsc::Receiver<Bytes>),
+}
 
 /// One answer.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: &'static str,
-    pub body: Bytes,
+    pub body: ReplyBody,
 }
 
 impl Reply {
@@ -30,7 +39,7 @@ impl Reply {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: body.into(),
+            body: ReplyBody::Full(body.into()),
         }
     }
 
@@ -38,8 +47,35 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             content_type: PROMETHEUS_TEXT,
-            body: body.into(),
+            body: ReplyBody::Full(body.into()),
         }
+    }
+
+    /// Prometheus text sent as it is rendered: the receiving end of a bounded channel.
+    pub fn metrics_stream(chunks: mpsc::Receiver<Bytes>) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: PROMETHEUS_TEXT,
+            body: ReplyBody::Chunks(chunks),
+        }
+    }
+}
+
+/// A response body fed by a channel of chunks.
+#[derive(Debug)]
+pub struct ChunkBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChunkBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
     }
 }
 
@@ -88,7 +124,10 @@ pub async fn serve(
     }
 }
 
-fn answer(routes: &dyn Routes, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn answer(
+    routes: &dyn Routes,
+    req: &Request<Incoming>,
+) -> Response<Either<Full<Bytes>, ChunkBody>> {
     let reply = if req.method() != Method::GET && req.method() != Method::HEAD {
         Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here\n")
     } else {
@@ -96,7 +135,11 @@ fn answer(routes: &dyn Routes, req: &Request<Incoming>) -> Response<Full<Bytes>>
             .get(req.uri().path())
             .unwrap_or_else(|| Reply::text(StatusCode::NOT_FOUND, "not found\n"))
     };
-    let mut resp = Response::new(Full::new(reply.body));
+    let body = match reply.body {
+        ReplyBody::Full(b) => Either::Left(Full::new(b)),
+        ReplyBody::Chunks(rx) => Either::Right(ChunkBody(rx)),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = reply.status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(reply.content_type) {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);

@@ -201,10 +201,20 @@ impl Pipeline {
 
     /// The `/metrics` exposition of every Prometheus handler.
     pub fn render_metrics(&self, out: &mut String) {
-        for h in &self.handlers {
-            match h {
-                Handler::Prometheus(p) => p.render(out),
-            }
-        }
+        self.render_metrics_chunked(out, usize::MAX, |_| true);
+    }
+
+    /// [`render_metrics`](Self::render_metrics) in chunks of about `chunk` bytes handed to
+    /// `flush` (see `PrometheusHandler::render_chunked`); what is left at the end stays in
+    /// `out`. Returns false when `flush` stopped it.
+    pub fn render_metrics_chunked(
+        &self,
+        out: &mut String,
+        chunk: usize,
+        mut flush: impl FnMut(&mut String) -> bool,
+    ) -> bool {
+        self.handlers.iter().all(|h| match h {
+            Handler::Prometheus(p) => p.render_chunked(out, chunk, &mut flush),
+        })
     }
 }

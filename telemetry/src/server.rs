@@ -223,9 +223,23 @@ struct Scrape(Arc<TelemetryService>);
 impl Routes for Scrape {
     fn get(&self, path: &str) -> Option<Reply> {
         (path == "/metrics").then(|| {
-            let mut out = String::with_capacity(64 * 1024);
-            self.0.pipeline().render_metrics(&mut out);
-            Reply::metrics(out)
+            // Rendered on a blocking thread in 256 KiB chunks through a bounded channel, so a
+            // scrape of any size holds a few MiB of text at a time, not the whole exposition
+            // (Istio's ~20 labels make a series line ~700 bytes: 100k series are ~700 MB).
+            const CHUNK: usize = 256 * 1024;
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            let pipeline = self.0.pipeline();
+            tokio::task::spawn_blocking(move || {
+                let mut out = String::with_capacity(CHUNK + 64 * 1024);
+                let mut send = |out: &mut String| {
+                    let chunk = std::mem::replace(out, String::with_capacity(CHUNK + 64 * 1024));
+                    tx.blocking_send(bytes::Bytes::from(chunk)).is_ok()
+                };
+                if pipeline.render_metrics_chunked(&mut out, CHUNK, &mut send) && !out.is_empty() {
+                    send(&mut out);
+                }
+            });
+            Reply::metrics_stream(rx)
         })
     }
 }

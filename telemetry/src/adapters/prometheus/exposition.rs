@@ -17,6 +17,19 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 impl PrometheusHandler {
     /// Appends every family to `out` (reuse `out` across scrapes: no allocation per sample).
     pub fn render(&self, out: &mut String) {
+        self.render_chunked(out, usize::MAX, |_| true);
+    }
+
+    /// Renders like [`render`](Self::render), but whenever `out` holds `chunk` bytes or more
+    /// (checked after each series), hands it to `flush`, which takes or clears it; a scrape of
+    /// any size then needs only about `chunk` bytes of text at a time. `flush` returning false
+    /// (the scraper went away) stops the rendering. Returns false when stopped.
+    pub fn render_chunked(
+        &self,
+        out: &mut String,
+        chunk: usize,
+        mut flush: impl FnMut(&mut String) -> bool,
+    ) -> bool {
         let layout = &self.layout;
         // One series' `{name="value",…` (escaped, no closing brace), written once per series.
         let mut block = String::new();
@@ -73,8 +86,12 @@ impl PrometheusHandler {
                         sample(out, "_count", None, c.count as f64);
                     }
                 }
+                if out.len() >= chunk && !flush(out) {
+                    return false;
+                }
             }
         }
+        true
     }
 }
 

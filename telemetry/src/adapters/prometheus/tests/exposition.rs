@@ -105,6 +105,20 @@ istio_sized_total{app="app=b",code="200",ip="0.0.0.0",mtls="false"} 2.00002e+06
 istio_sized_total{app="app=x\\y\n\"z\"",code="500",ip="0.0.0.0",mtls="false"} 3
 "#;
     assert_eq!(text(&h), want);
+    // In chunks (a flush after every series here), the same bytes; a refused flush stops.
+    let (mut out, mut chunks) = (String::new(), Vec::new());
+    assert!(h.render_chunked(&mut out, 1, |c| {
+        chunks.push(std::mem::take(c));
+        true
+    }));
+    assert!(out.is_empty() && chunks.len() > 1);
+    assert_eq!(chunks.concat(), want);
+    let mut flushes = 0;
+    assert!(!h.render_chunked(&mut String::new(), 1, |_| {
+        flushes += 1;
+        false
+    }));
+    assert_eq!(flushes, 1);
     // Rendering again (nothing new) gives the same bytes; a new series lands in order.
     report(&plan, &h, &[b(1, 200, "a0")], Instant::now());
     let again = text(&h);
