@@ -22,8 +22,10 @@ impl PrometheusHandler {
 
     /// Renders like [`render`](Self::render), but whenever `out` holds `chunk` bytes or more
     /// (checked after each series), hands it to `flush`, which takes or clears it; a scrape of
-    /// any size then needs only about `chunk` bytes of text at a time. `flush` returning false
-    /// (the scraper went away) stops the rendering. Returns false when stopped.
+    /// any size then needs only about `chunk` bytes of text at a time. `flush` runs with no
+    /// lock held (a slow scraper does not hold up Reports); the family then resumes after the
+    /// last series written, so series added meanwhile may or may not appear, none twice.
+    /// `flush` returning false (the scraper went away) stops the rendering; returns false then.
     pub fn render_chunked(
         &self,
         out: &mut String,
@@ -36,57 +38,75 @@ impl PrometheusHandler {
         for &f in &layout.render_order {
             let fam = &layout.families[f];
             let group = &layout.groups[fam.group];
-            let mut guard = lock(&self.shared[fam.group]);
-            guard.sort();
-            let shared = &*guard;
             let mut wrote_header = false;
-            for &i in shared.order() {
-                let s = &shared.series[i as usize];
-                let c = &s.cells[fam.slot];
-                if c.updated.is_none() {
-                    continue;
-                }
-                if !wrote_header {
-                    header(out, &fam.name, &fam.help, fam.kind);
-                    wrote_header = true;
-                }
-                block.clear();
-                for (j, (name, _)) in group.labels.iter().enumerate() {
-                    block.push(if j == 0 { '{' } else { ',' });
-                    block.push_str(name);
-                    block.push_str("=\"");
-                    escape(&mut block, labels::value(&s.text, &s.ends, j), true);
-                    block.push('"');
-                }
-                let sample = |out: &mut String, suffix: &str, le: Option<f64>, v: f64| {
-                    out.push_str(&fam.name);
-                    out.push_str(suffix);
-                    out.push_str(&block);
-                    if let Some(le) = le {
-                        out.push_str(if block.is_empty() { "{le=\"" } else { ",le=\"" });
-                        write_float(out, le);
-                        out.push_str("\"}");
-                    } else if !block.is_empty() {
-                        out.push('}');
+            // Where a paused family resumes: after the last series written (by label order).
+            let mut resume: Option<(Box<str>, Box<[u32]>)> = None;
+            loop {
+                let mut guard = lock(&self.shared[fam.group]);
+                guard.sort();
+                let shared = &*guard;
+                let start = resume
+                    .as_ref()
+                    .map_or(0, |(t, e)| shared.position_after(t, e));
+                let mut paused = false;
+                for &i in &shared.order()[start..] {
+                    let s = &shared.series[i as usize];
+                    let c = &s.cells[fam.slot];
+                    if c.updated.is_none() {
+                        continue;
                     }
-                    out.push(' ');
-                    write_float(out, v);
-                    out.push('\n');
-                };
-                match fam.kind {
-                    Kind::Counter | Kind::Gauge => sample(out, "", None, c.value),
-                    Kind::Distribution => {
-                        let mut cumulative = 0u64;
-                        for (b, n) in fam.bounds.iter().zip(c.buckets.iter()) {
-                            cumulative += n;
-                            sample(out, "_bucket", Some(*b), cumulative as f64);
+                    if !wrote_header {
+                        header(out, &fam.name, &fam.help, fam.kind);
+                        wrote_header = true;
+                    }
+                    block.clear();
+                    for (j, (name, _)) in group.labels.iter().enumerate() {
+                        block.push(if j == 0 { '{' } else { ',' });
+                        block.push_str(name);
+                        block.push_str("=\"");
+                        escape(&mut block, labels::value(&s.text, &s.ends, j), true);
+                        block.push('"');
+                    }
+                    let sample = |out: &mut String, suffix: &str, le: Option<f64>, v: f64| {
+                        out.push_str(&fam.name);
+                        out.push_str(suffix);
+                        out.push_str(&block);
+                        if let Some(le) = le {
+                            out.push_str(if block.is_empty() { "{le=\"" } else { ",le=\"" });
+                            write_float(out, le);
+                            out.push_str("\"}");
+                        } else if !block.is_empty() {
+                            out.push('}');
                         }
-                        sample(out, "_bucket", Some(f64::INFINITY), c.count as f64);
-                        sample(out, "_sum", None, c.value);
-                        sample(out, "_count", None, c.count as f64);
+                        out.push(' ');
+                        write_float(out, v);
+                        out.push('\n');
+                    };
+                    match fam.kind {
+                        Kind::Counter | Kind::Gauge => sample(out, "", None, c.value),
+                        Kind::Distribution => {
+                            let mut cumulative = 0u64;
+                            for (b, n) in fam.bounds.iter().zip(c.buckets.iter()) {
+                                cumulative += n;
+                                sample(out, "_bucket", Some(*b), cumulative as f64);
+                            }
+                            sample(out, "_bucket", Some(f64::INFINITY), c.count as f64);
+                            sample(out, "_sum", None, c.value);
+                            sample(out, "_count", None, c.count as f64);
+                        }
+                    }
+                    if out.len() >= chunk {
+                        resume = Some((s.text.clone(), s.ends.clone()));
+                        paused = true;
+                        break;
                     }
                 }
-                if out.len() >= chunk && !flush(out) {
+                // Flush with the lock released: a slow scraper must not hold up Reports.
+                drop(guard);
+                if !paused {
+                    break;
+                }
+                if !flush(out) {
                     return false;
                 }
             }

@@ -241,6 +241,15 @@ impl SharedGroup {
         &self.order
     }
 
+    /// The position in [`order`](Self::order) (sorted) of the first series after the label
+    /// set (`text`, `ends`).
+    pub(crate) fn position_after(&self, text: &str, ends: &[u32]) -> usize {
+        self.order.partition_point(|&i| {
+            let s = &self.series[i as usize];
+            compare_labels(&s.text, &s.ends, text, ends).is_le()
+        })
+    }
+
     /// Series holding a cell for `slot`, the overflow series included.
     pub(crate) fn series_count(&self, slot: usize) -> usize {
         self.series
@@ -251,13 +260,18 @@ impl SharedGroup {
 }
 
 fn compare(a: &Series, b: &Series) -> std::cmp::Ordering {
-    for i in 0..a.ends.len().min(b.ends.len()) {
-        let o = labels::value(&a.text, &a.ends, i).cmp(labels::value(&b.text, &b.ends, i));
+    compare_labels(&a.text, &a.ends, &b.text, &b.ends)
+}
+
+/// Label sets in exposition order: by each label value in turn.
+fn compare_labels(a: &str, a_ends: &[u32], b: &str, b_ends: &[u32]) -> std::cmp::Ordering {
+    for i in 0..a_ends.len().min(b_ends.len()) {
+        let o = labels::value(a, a_ends, i).cmp(labels::value(b, b_ends, i));
         if o.is_ne() {
             return o;
         }
     }
-    a.ends.len().cmp(&b.ends.len())
+    a_ends.len().cmp(&b_ends.len())
 }
 
 fn apply(c: &mut Cell, u: &Update<'_>, now: Instant) {

@@ -113,6 +113,31 @@ istio_sized_total{app="app=x\\y\n\"z\"",code="500",ip="0.0.0.0",mtls="false"} 3
     }));
     assert!(out.is_empty() && chunks.len() > 1);
     assert_eq!(chunks.concat(), want);
+    // Flushes run with every series lock released (a slow scraper must not block Reports),
+    // and a series reported in the middle of a scrape never appears twice.
+    let mut chunks = Vec::new();
+    assert!(h.render_chunked(&mut out, 1, |c| {
+        assert!(
+            h.shared.iter().all(|g| g.try_lock().is_ok()),
+            "a lock is held during flush"
+        );
+        if chunks.is_empty() {
+            report(
+                &plan,
+                &h,
+                &[b(7, 200, "zz"), b(7, 200, "a")],
+                Instant::now(),
+            );
+        }
+        chunks.push(std::mem::take(c));
+        true
+    }));
+    let during = chunks.concat();
+    let mut lines: Vec<&str> = during.lines().collect();
+    let n = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), n, "a line was written twice:\n{during}");
     let mut flushes = 0;
     assert!(!h.render_chunked(&mut String::new(), 1, |_| {
         flushes += 1;
@@ -126,7 +151,7 @@ istio_sized_total{app="app=x\\y\n\"z\"",code="500",ip="0.0.0.0",mtls="false"} 3
         .lines()
         .filter(|l| l.starts_with("istio_sized_total"))
         .collect();
-    assert_eq!(order.len(), 4);
+    assert_eq!(order.len(), 5, "a, a0, b, x, and zz from the scrape above");
     assert!(
         order[1].starts_with(r#"istio_sized_total{app="app=a0""#),
         "{again}"
