@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use mixer_attributes::expr::{compile, Expression};
 use mixer_attributes::referenced::{NoRecord, Recorder};
 use mixer_attributes::{
-    AttrRef, Attributes, Duration, OwnedBag, OwnedValue, Timestamp, Value, Vocabulary,
+    AttrRef, Duration, IndexedBag, OwnedBag, OwnedValue, Timestamp, Value, Vocabulary,
 };
 use std::hint::black_box;
 
@@ -234,32 +234,6 @@ impl Recorder for Count {
     }
 }
 
-/// The same bag with a slot per attribute id, as a decoded wire bag is indexed: shows the
-/// evaluator's own cost, without [`OwnedBag`]'s linear search by name.
-struct IdBag(Vec<Option<OwnedValue>>);
-
-impl IdBag {
-    fn new(bag: &OwnedBag) -> IdBag {
-        let vocab = Vocabulary::builtin();
-        let mut slots = vec![None; vocab.len()];
-        for (name, v) in bag.iter() {
-            if let Some((id, _)) = vocab.attribute(name) {
-                slots[id.index()] = Some(v.to_owned_value());
-            }
-        }
-        IdBag(slots)
-    }
-}
-
-impl Attributes for IdBag {
-    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
-        self.0
-            .get(attr.id.index())?
-            .as_ref()
-            .map(OwnedValue::as_value)
-    }
-}
-
 fn compiled() -> Vec<(&'static str, Expression)> {
     let vocab = Vocabulary::builtin();
     EXPRESSIONS
@@ -300,7 +274,7 @@ fn bench(c: &mut Criterion) {
             black_box(rec.0)
         })
     });
-    let ids = IdBag::new(&bag);
+    let ids = IndexedBag::new(&bag, Vocabulary::builtin());
     group.bench_function("all_24_per_id_bag", |b| {
         b.iter(|| {
             let mut ok = 0;

@@ -87,3 +87,55 @@ impl<N: Into<String>> FromIterator<(N, OwnedValue)> for OwnedBag {
         bag
     }
 }
+
+/// An [`OwnedBag`] indexed by the [`AttrId`](crate::AttrId)s of a vocabulary: O(1) lookups,
+/// as the decoded [`Bag`](crate::Bag) has. Attributes the vocabulary does not declare are
+/// left out.
+#[derive(Clone, Debug, Default)]
+pub struct IndexedBag(Vec<Option<OwnedValue>>);
+
+impl IndexedBag {
+    pub fn new(bag: &OwnedBag, vocab: &crate::Vocabulary) -> IndexedBag {
+        let mut slots = vec![None; vocab.len()];
+        for (name, v) in &bag.entries {
+            if let Some((id, _)) = vocab.attribute(name) {
+                slots[id.index()] = Some(v.clone());
+            }
+        }
+        IndexedBag(slots)
+    }
+}
+
+impl Attributes for IndexedBag {
+    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
+        self.0
+            .get(attr.id.index())?
+            .as_ref()
+            .map(OwnedValue::as_value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Vocabulary;
+
+    #[test]
+    fn indexed_bag_answers_like_the_owned_one() {
+        let vocab = Vocabulary::builtin();
+        let bag: OwnedBag = [
+            ("request.size", OwnedValue::Int64(7)),
+            ("not.an.attribute", OwnedValue::Bool(true)),
+        ]
+        .into_iter()
+        .collect();
+        let indexed = IndexedBag::new(&bag, vocab);
+        let attr = |name: &'static str| AttrRef {
+            id: vocab.id(name).unwrap_or(crate::AttrId(u32::MAX)),
+            name,
+        };
+        assert_eq!(indexed.get(attr("request.size")), Some(Value::Int64(7)));
+        assert_eq!(indexed.get(attr("request.path")), None);
+        assert_eq!(indexed.get(attr("not.an.attribute")), None);
+    }
+}

@@ -4,7 +4,7 @@
 //! expressions; and the exposition of 100k series.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mixer_attributes::{AttrRef, Attributes, Duration, OwnedBag, OwnedValue, Value, Vocabulary};
+use mixer_attributes::{Duration, IndexedBag, OwnedBag, OwnedValue, Vocabulary};
 use mixer_rules::{load, Catalog, Plan, Source, Variety};
 use mixer_telemetry::adapters::prometheus::{PrometheusHandler, SPEC};
 use std::hint::black_box;
@@ -12,31 +12,6 @@ use std::time::Instant;
 
 const STANDARD: &str = include_str!("../testdata/istio-http-metrics.yaml");
 const REPORT: usize = 100;
-
-/// A bag with a slot per `AttrId`, as the decoded wire `Bag` is indexed.
-struct IdBag(Vec<Option<OwnedValue>>);
-
-impl IdBag {
-    fn new(bag: &OwnedBag) -> IdBag {
-        let vocab = Vocabulary::builtin();
-        let mut slots = vec![None; vocab.len()];
-        for (name, v) in bag.iter() {
-            if let Some((id, _)) = vocab.attribute(name) {
-                slots[id.index()] = Some(v.to_owned_value());
-            }
-        }
-        IdBag(slots)
-    }
-}
-
-impl Attributes for IdBag {
-    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
-        self.0
-            .get(attr.id.index())?
-            .as_ref()
-            .map(OwnedValue::as_value)
-    }
-}
 
 fn s(v: &str) -> OwnedValue {
     OwnedValue::String(v.to_owned())
@@ -52,7 +27,7 @@ fn map(pairs: &[(&str, &str)]) -> OwnedValue {
 }
 
 /// An inbound HTTP report (~40 attributes); `workload` and `code` pick its label set.
-fn bag(workload: usize, code: i64, i: usize) -> IdBag {
+fn bag(workload: usize, code: i64, i: usize) -> IndexedBag {
     let app = format!("app-{workload}");
     let b: OwnedBag = [
         ("context.protocol", s("http")),
@@ -138,7 +113,7 @@ fn bag(workload: usize, code: i64, i: usize) -> IdBag {
     ]
     .into_iter()
     .collect();
-    IdBag::new(&b)
+    IndexedBag::new(&b, Vocabulary::builtin())
 }
 
 fn setup(text: &str) -> (Plan, PrometheusHandler) {
@@ -160,7 +135,7 @@ fn setup(text: &str) -> (Plan, PrometheusHandler) {
 }
 
 /// 4,096 bags over 1,000 label sets (200 workloads × 5 response codes), in a mixed order.
-fn bags() -> Vec<IdBag> {
+fn bags() -> Vec<IndexedBag> {
     (0..4096)
         .map(|i| bag(i * 7 % 200, [200, 201, 404, 500, 503][i / 200 % 5], i))
         .collect()
@@ -170,7 +145,7 @@ fn report(
     plan: &Plan,
     h: &PrometheusHandler,
     batch: &mut mixer_telemetry::adapters::prometheus::Batch,
-    bags: &[IdBag],
+    bags: &[IndexedBag],
 ) {
     let mut ev = plan.evaluator(&bags[0]);
     for b in bags {
@@ -233,7 +208,7 @@ fn record(c: &mut Criterion) {
     });
 
     // One proxy's Report: 100 bags over 10 label sets (most bags hit the batch's own sets).
-    let few: Vec<IdBag> = (0..1000)
+    let few: Vec<IndexedBag> = (0..1000)
         .map(|i| bag(i % 2, [200, 201, 404, 500, 503][i / 2 % 5], i))
         .collect();
     let (plan2, h2) = setup(STANDARD);
@@ -259,7 +234,7 @@ fn exposition(c: &mut Criterion) {
     let (plan, h) = setup(STANDARD);
     let mut batch = h.batch();
     for chunk in (0..25_000).collect::<Vec<usize>>().chunks(1_000) {
-        let bags: Vec<IdBag> = chunk
+        let bags: Vec<IndexedBag> = chunk
             .iter()
             .map(|&i| bag(i % 250, 200 + (i / 250) as i64, i))
             .collect();
@@ -291,7 +266,7 @@ fn exposition(c: &mut Criterion) {
     let (plan, h) = setup(&counters_only);
     let mut batch = h.batch();
     for chunk in (0..25_000).collect::<Vec<usize>>().chunks(1_000) {
-        let bags: Vec<IdBag> = chunk
+        let bags: Vec<IndexedBag> = chunk
             .iter()
             .map(|&i| bag(i % 250, 200 + (i / 250) as i64, i))
             .collect();
