@@ -12,3 +12,13 @@ pub mod load;
 pub mod noop;
 mod rng;
 pub mod summary;
+
+/// The multi-threaded tokio runtime the binaries run on: `worker_threads` workers, or one per
+/// available CPU when 0.
+pub fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        rt.worker_threads(worker_threads);
+    }
+    rt.enable_all().build()
+}

@@ -105,11 +105,7 @@ fn main() -> ExitCode {
         timeout: args.timeout,
     };
 
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.worker_threads > 0 {
-        rt.worker_threads(args.worker_threads);
-    }
-    let rt = match rt.enable_all().build() {
+    let rt = match mixer_load_tests::runtime(args.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("report-load: cannot start the runtime: {e}");

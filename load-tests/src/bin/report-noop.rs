@@ -42,11 +42,7 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.worker_threads > 0 {
-        rt.worker_threads(args.worker_threads);
-    }
-    let rt = match rt.enable_all().build() {
+    let rt = match mixer_load_tests::runtime(args.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("report-noop: cannot start the runtime: {e}");
