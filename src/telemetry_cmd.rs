@@ -44,11 +44,10 @@ pub struct TelemetryArgs {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s).map_err(|e| e.to_string())?;
-    u64::try_from(d.seconds)
-        .ok()
-        .filter(|_| d.nanos >= 0 && (d.seconds > 0 || d.nanos > 0))
-        .map(|secs| Duration::new(secs, d.nanos as u32))
+    parse_duration(s)
+        .map_err(|e| e.to_string())?
+        .to_std()
+        .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{s:?} must be positive"))
 }
 

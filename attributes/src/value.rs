@@ -123,6 +123,13 @@ impl Duration {
         self.seconds as i128 * 1_000_000_000 + self.nanos as i128
     }
 
+    /// As a `std::time::Duration`; `None` when negative.
+    pub fn to_std(self) -> Option<std::time::Duration> {
+        let secs = u64::try_from(self.seconds).ok()?;
+        let nanos = u32::try_from(self.nanos).ok()?;
+        Some(std::time::Duration::new(secs, nanos))
+    }
+
     /// Builds a normalised duration from nanoseconds.
     pub fn from_nanos(n: i128) -> Duration {
         let seconds = n.div_euclid(1_000_000_000);
@@ -304,6 +311,11 @@ mod tests {
 
     #[test]
     fn duration_from_nanos_normalises_sign() {
+        assert_eq!(
+            Duration::from_nanos(1_500_000_000).to_std(),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(Duration::from_nanos(-1).to_std(), None);
         assert_eq!(
             Duration::from_nanos(1_500_000_000),
             Duration {

@@ -1,24 +1,14 @@
-//! Human durations on the command line: `10s`, `500ms`, `2m`, `1.5s`, `250us`.
+//! Durations on the command line, in Go's syntax as everywhere in mixer: `10s`, `500ms`,
+//! `2m`, `1.5s`, `250us`, `1m30s`.
 
 use std::time::Duration;
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let bad = || format!("duration {s:?}: expected a number and a unit, e.g. 10s, 500ms, 2m");
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "us" | "µs" => n / 1e6,
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+    let bad = |why: String| format!("duration {s:?}: {why}; expected e.g. 10s, 500ms, 2m");
+    mixer_attributes::expr::parse_duration(s.trim())
+        .map_err(|e| bad(e.to_string()))?
+        .to_std()
+        .ok_or_else(|| bad("negative".into()))
 }
 
 #[cfg(test)]
