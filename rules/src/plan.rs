@@ -5,10 +5,17 @@
 use crate::document::DEFAULT_NAMESPACE;
 use crate::model::Config;
 use crate::template::{Template, Variety};
-use mixer_attributes::expr::{EvalError, EvalValue, Expression};
+use mixer_attributes::expr::{EvalError, EvalValue, Expression, ProbeMemo, Probes};
 use mixer_attributes::referenced::NoRecord;
 use mixer_attributes::{AttrRef, Attributes, Value, Vocabulary};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Report-rule predicate results remembered per rule and worker (see [`Memo`]).
+const PREDICATE_MEMO_ENTRIES: usize = 1024;
+
+/// Numbers plans, so a [`Memo`] knows which plan it remembers for.
+static NEXT_PLAN: AtomicU64 = AtomicU64::new(1);
 
 /// Index of a unique expression in a [`Plan`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +52,9 @@ struct RulePlan {
     /// The predicate's [`Expression::guard`]: an attribute that must equal this string for
     /// the predicate to hold, checked first (one shared lookup for many such rules).
     guard: Option<(ExprId, Box<str>)>,
+    /// What the predicate reads, when it reads more than one thing: its result is remembered
+    /// by those reads (report rules only; check rules record what they read).
+    probes: Option<Probes>,
     /// (handler, instance) pairs of this variety, in action order.
     pairs: Vec<(usize, usize)>,
 }
@@ -67,6 +77,7 @@ struct NamespaceAttrs {
 /// The dispatch plan of a validated [`Config`].
 #[derive(Clone, Debug)]
 pub struct Plan {
+    id: u64,
     exprs: Vec<Expression>,
     instances: Vec<InstancePlan>,
     rules: Vec<RulePlan>,
@@ -118,6 +129,11 @@ impl Plan {
                 .as_ref()
                 .and_then(Expression::guard)
                 .map(|(attr, k)| (b.id(&attr), Box::from(k)));
+            let probes = rule
+                .predicate
+                .as_ref()
+                .map(|e| Probes::of([e]))
+                .filter(|p| p.len() > 1);
             for (variety, scoped) in [
                 (Variety::Report, &mut report),
                 (Variety::Check, &mut check),
@@ -136,6 +152,7 @@ impl Plan {
                 rules.push(RulePlan {
                     predicate,
                     guard: guard.clone(),
+                    probes: probes.clone().filter(|_| variety == Variety::Report),
                     pairs,
                 });
                 if rule.name.namespace == DEFAULT_NAMESPACE {
@@ -150,6 +167,7 @@ impl Plan {
             }
         }
         Plan {
+            id: NEXT_PLAN.fetch_add(1, Ordering::Relaxed),
             exprs: b.exprs,
             instances,
             rules,
@@ -182,12 +200,36 @@ impl Plan {
     /// A per-bag evaluator using the memory of an earlier one ([`Evaluator::into_memo`]), for
     /// loops whose bags do not outlive one iteration: no allocation once warm.
     pub fn evaluator_with<'a, A: Attributes>(&'a self, bag: &'a A, memo: Memo) -> Evaluator<'a, A> {
-        let mut memo = memo.into_slots();
-        memo.resize_with(self.exprs.len(), || None);
+        let Memo {
+            plan,
+            mut stamps,
+            mut generation,
+            values,
+            mut predicates,
+        } = memo;
+        if plan != self.id {
+            stamps.clear();
+            stamps.resize(self.exprs.len(), (0, 0));
+            generation = 0;
+            predicates.clear();
+            predicates.resize_with(self.rules.len(), || ProbeMemo::new(PREDICATE_MEMO_ENTRIES));
+        }
+        generation = generation.wrapping_add(1);
+        if generation == 0 {
+            stamps.iter_mut().for_each(|s| *s = (0, 0));
+            generation = 1;
+        }
         Evaluator {
             plan: self,
             bag,
-            memo,
+            stamps,
+            generation,
+            // empty: the in-place collect only changes the lifetime
+            values: values
+                .into_iter()
+                .map(|_| Ok(EvalValue::Bool(false)))
+                .collect(),
+            predicates,
         }
     }
 
@@ -241,13 +283,26 @@ impl Plan {
                         }
                     }
                 }
-                match ev.value(p) {
-                    Ok(EvalValue::Bool(true)) => {}
-                    Ok(_) => continue,
-                    Err(e) => {
-                        on_error(e);
-                        continue;
+                let known = match &rule.probes {
+                    Some(probes) => ev.predicates[r].lookup(probes, ev.bag),
+                    None => None,
+                };
+                let holds = match known {
+                    Some(i) => *ev.predicates[r].value(i),
+                    None => {
+                        let holds = match ev.value(p) {
+                            Ok(v) => matches!(v, EvalValue::Bool(true)),
+                            Err(e) => {
+                                on_error(e);
+                                continue;
+                            }
+                        };
+                        ev.predicates[r].insert(holds);
+                        holds
                     }
+                };
+                if !holds {
+                    continue;
                 }
             }
             for &(handler, instance) in &rule.pairs {
@@ -286,18 +341,19 @@ impl Builder {
     }
 }
 
-type Slot<'a> = Option<Result<EvalValue<'a>, EvalError>>;
-
-/// The memory of an [`Evaluator`], emptied, to carry over to the next bag.
+/// The memory of an [`Evaluator`], carried by a worker from bag to bag: which expressions
+/// the current bag has evaluated (stamped with the bag's generation, so the next bag starts
+/// afresh without touching every slot) and, per report rule, predicate results by what the
+/// predicate reads. Used with another plan, it starts over.
 #[derive(Debug, Default)]
-pub struct Memo(Vec<Slot<'static>>);
-
-impl Memo {
-    /// The slots, all empty, for values borrowing from another bag. A same-layout map over
-    /// a `Vec`'s `into_iter` collects in place, so the allocation is reused.
-    fn into_slots<'a>(self) -> Vec<Slot<'a>> {
-        self.0.into_iter().map(|_| None).collect()
-    }
+pub struct Memo {
+    plan: u64,
+    /// Per expression: the generation that evaluated it, and where its value is.
+    stamps: Vec<(u32, u32)>,
+    generation: u32,
+    /// Always empty here (its buffer is reused).
+    values: Vec<Result<EvalValue<'static>, EvalError>>,
+    predicates: Vec<ProbeMemo<bool>>,
 }
 
 /// Evaluates a plan's expressions against one bag, each at most once.
@@ -305,25 +361,46 @@ impl Memo {
 pub struct Evaluator<'a, A> {
     plan: &'a Plan,
     bag: &'a A,
-    memo: Vec<Slot<'a>>,
+    stamps: Vec<(u32, u32)>,
+    generation: u32,
+    values: Vec<Result<EvalValue<'a>, EvalError>>,
+    predicates: Vec<ProbeMemo<bool>>,
 }
 
 impl<'a, A: Attributes> Evaluator<'a, A> {
     /// The value of expression `id` for this bag.
     pub fn value(&mut self, id: ExprId) -> Result<&EvalValue<'a>, &EvalError> {
-        let (plan, bag) = (self.plan, self.bag);
-        self.memo[id.0 as usize]
-            .get_or_insert_with(|| plan.exprs[id.0 as usize].evaluate_recorded(bag, &mut NoRecord))
-            .as_ref()
+        let i = id.0 as usize;
+        let (generation, at) = self.stamps[i];
+        if generation == self.generation {
+            return self.values[at as usize].as_ref();
+        }
+        let v = self.plan.exprs[i].evaluate_recorded(self.bag, &mut NoRecord);
+        let at = self.values.len();
+        self.values.push(v);
+        self.stamps[i] = (self.generation, at as u32);
+        self.values[at].as_ref()
     }
 
     pub fn bag(&self) -> &'a A {
         self.bag
     }
 
-    /// This evaluator's memory, emptied, for [`Plan::evaluator_with`].
+    /// This evaluator's memory, for [`Plan::evaluator_with`].
     pub fn into_memo(self) -> Memo {
-        Memo(self.memo.into_iter().map(|_| None).collect())
+        let mut values = self.values;
+        values.clear();
+        Memo {
+            plan: self.plan.id,
+            stamps: self.stamps,
+            generation: self.generation,
+            // empty: the in-place collect only changes the lifetime
+            values: values
+                .into_iter()
+                .map(|_| Ok(EvalValue::Bool(false)))
+                .collect(),
+            predicates: self.predicates,
+        }
     }
 
     /// This evaluator's memory, for another bag.
@@ -331,14 +408,7 @@ impl<'a, A: Attributes> Evaluator<'a, A> {
     where
         'a: 'b,
     {
-        let mut memo = self.memo;
-        memo.iter_mut().for_each(|m| *m = None);
-        // Same layout: the collect reuses the allocation.
-        let memo = memo.into_iter().map(|_| None).collect();
-        Evaluator {
-            plan: self.plan,
-            bag,
-            memo,
-        }
+        let plan = self.plan;
+        plan.evaluator_with(bag, self.into_memo())
     }
 }

@@ -526,3 +526,83 @@ fn guarded_rules_match_and_fail_as_their_predicates_do() {
     assert_eq!(errors.len(), 3);
     assert!(errors.iter().all(|e| e == &errors[0]), "{errors:?}");
 }
+
+/// GOOD plus one report rule `probe` with match `predicate`.
+fn plan_matching(predicate: &str) -> Plan {
+    let text = format!(
+        r#"{GOOD}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {{name: probe, namespace: istio-system}}
+spec:
+  match: '{predicate}'
+  actions:
+  - handler: prometheus
+    instances: [requestsize]
+"#
+    );
+    let config = load(
+        &[Source {
+            file: "probe.yaml",
+            text: &text,
+        }],
+        &CATALOG,
+    )
+    .expect("config loads");
+    Plan::new(&config)
+}
+
+/// Predicates reading several attributes are remembered by what they read, per worker (the
+/// memo): over many bags, and with a memo last used by another plan, every bag dispatches
+/// as a fresh evaluation does.
+#[test]
+fn remembered_predicates_decide_as_evaluation_does() {
+    let probe_or_get =
+        r#"match((request.useragent | "-"), "kube-probe*") == false && request.method == "GET""#;
+    let plans = [
+        plan_matching(probe_or_get),
+        plan_matching(&format!("!({probe_or_get})").replace("!(", "false == (")),
+    ];
+    let agents = [
+        None,
+        Some("kube-probe/1.18"),
+        Some("curl/8"),
+        Some("Go-http-client"),
+    ];
+    let methods = [None, Some("GET"), Some("POST")];
+    let mut bags = Vec::new();
+    for i in 0..60 {
+        let mut b = bag(&[("destination.namespace", s("bookinfo"))]);
+        if let Some(a) = agents[i % agents.len()] {
+            b.set("request.useragent", s(a));
+        }
+        if let Some(m) = methods[(i / 4) % methods.len()] {
+            b.set("request.method", s(m));
+        }
+        // read by no predicate
+        b.set("request.path", s(&format!("/{i}")));
+        bags.push(b);
+    }
+    let mut memo = Memo::default();
+    let mut matched = [0, 0];
+    for round in 0..3 {
+        for (p, plan) in plans.iter().enumerate() {
+            for b in &bags {
+                let (out, errors, m) = run(plan, b, memo);
+                memo = m;
+                let (fresh, fresh_errors, _) = run(plan, b, Memo::default());
+                assert_eq!(
+                    (&out, &errors),
+                    (&fresh, &fresh_errors),
+                    "round {round}, {b:?}"
+                );
+                if round == 0 && out.iter().any(|i| i == "requestsize.instance.istio-system") {
+                    matched[p] += 1;
+                }
+            }
+        }
+    }
+    // both outcomes occur, and the second plan's predicate is the first's negation
+    assert!(matched[0] > 0 && matched[1] > 0, "{matched:?}");
+}

@@ -5,7 +5,7 @@
 
 use crate::adapters::prometheus::{Batch, PrometheusHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
-use mixer_attributes::decode::{DecodeError, ReportRequestView};
+use mixer_attributes::decode::{DecodeError, ReportBuffers, ReportRequestView};
 use mixer_rules::{Config, Memo, Plan, Variety};
 use std::time::Instant;
 
@@ -38,6 +38,8 @@ pub struct Scratch {
     batches: Vec<Option<Batch>>,
     /// The rule evaluator's memory, carried from bag to bag.
     memo: Memo,
+    /// The decoder's buffers, carried from request to request.
+    buffers: ReportBuffers,
 }
 
 /// A config in service.
@@ -99,7 +101,8 @@ impl Pipeline {
         }
         let batches = &mut scratch.batches;
         let mut outcome = ReportOutcome::default();
-        let mut view = ReportRequestView::parse(request, &self.config.vocabulary)?;
+        let buffers = std::mem::take(&mut scratch.buffers);
+        let mut view = ReportRequestView::parse_with(request, &self.config.vocabulary, buffers)?;
         let mut memo = std::mem::take(&mut scratch.memo);
         while let Some(bag) = view.next_bag() {
             let bag = match bag {
@@ -107,6 +110,7 @@ impl Pipeline {
                 Err(e) => {
                     batches.iter_mut().flatten().for_each(Batch::discard);
                     scratch.memo = memo;
+                    scratch.buffers = view.recycle();
                     return Err(e);
                 }
             };
@@ -126,6 +130,7 @@ impl Pipeline {
             memo = ev.into_memo();
         }
         scratch.memo = memo;
+        scratch.buffers = view.recycle();
         let now = Instant::now();
         for (h, batch) in self.handlers.iter().zip(batches.iter_mut()) {
             match (h, batch) {

@@ -12,7 +12,7 @@ use super::words::WordList;
 use crate::bag::{Bag, Name, Stored};
 use crate::value::{Duration, Timestamp};
 use crate::vocabulary::Vocabulary;
-use crate::wire::{zigzag32, Field, Reader, WireError};
+use crate::wire::{zigzag32, Field, FieldValue, Reader, WireError};
 
 /// Decodes `CompressedAttributes` into bags, reusing its word-list buffers. Holds the fallback
 /// word list used when a message has no words of its own (a report's `default_words`).
@@ -32,6 +32,14 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder {
             own: WordList::new(),
             defaults,
+        }
+    }
+
+    /// This decoder with its word lists emptied, for other bytes: the buffers are reused.
+    pub fn recycle<'b>(self) -> AttributesDecoder<'b> {
+        AttributesDecoder {
+            own: self.own.recycle(),
+            defaults: self.defaults.recycle(),
         }
     }
 
@@ -62,7 +70,11 @@ impl<'a> AttributesDecoder<'a> {
         self.own.clear();
         let words_path = path.field(".words");
         for part in parts {
-            for field in Reader::new(part) {
+            let rest = short_fields(part, |n, raw| match n {
+                1 => self.own.push_raw(raw, words_path),
+                _ => Ok(()),
+            })?;
+            for field in Reader::new(rest) {
                 let field = field.map_err(DecodeError::malformed(path))?;
                 if field.number == 1 {
                     let raw = field.bytes().map_err(DecodeError::malformed(words_path))?;
@@ -83,13 +95,38 @@ impl<'a> AttributesDecoder<'a> {
             path,
         };
         for part in parts {
-            for field in Reader::new(part) {
+            let rest = short_fields(part, |n, entry| set.short_field(n, entry))?;
+            for field in Reader::new(rest) {
                 let field = field.map_err(DecodeError::malformed(path))?;
                 set.field(field)?;
             }
         }
         Ok(())
     }
+}
+
+/// Hands `f` the length-delimited fields at the start of `bytes` whose key and length are one
+/// byte each — how every field of an encoder's `CompressedAttributes` under 128 bytes is
+/// framed — and returns the rest, from the first field framed otherwise (for the general
+/// reader, which gives the same result for the fields this skips, or the error).
+#[inline(always)]
+fn short_fields<'a>(
+    bytes: &'a [u8],
+    mut f: impl FnMut(u32, &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<&'a [u8], DecodeError> {
+    let mut rest = bytes;
+    // key: wire type 2, field 1..=15, no continuation bit; length below 128
+    while let [key, len, ref tail @ ..] = *rest {
+        if key & 0x87 != 0x02 || key < 0x08 || len >= 0x80 {
+            break;
+        }
+        let Some((payload, after)) = tail.split_at_checked(usize::from(len)) else {
+            break;
+        };
+        f(u32::from(key >> 3), payload)?;
+        rest = after;
+    }
+    Ok(rest)
 }
 
 /// Decodes one `CompressedAttributes` on its own (no fallback words) into a new bag.
@@ -124,6 +161,35 @@ struct SetDecoder<'s, 'a> {
 }
 
 impl<'a> SetDecoder<'_, 'a> {
+    /// A length-delimited field `n` with payload `entry` (see [`short_fields`]).
+    #[inline(always)]
+    fn short_field(&mut self, n: u32, entry: &'a [u8]) -> Result<(), DecodeError> {
+        if !(2..=5).contains(&n) {
+            return self.field(Field {
+                number: n,
+                value: FieldValue::Len(entry),
+            });
+        }
+        match self.scalar_entry(n, entry)? {
+            Some((name, stored)) => self.set(name, stored),
+            None => self.field(Field {
+                number: n,
+                value: FieldValue::Len(entry),
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, name: Name<'a>, stored: Stored<'a>) -> Result<(), DecodeError> {
+        if self.bag.set(name, stored, self.set).is_err() {
+            return Err(DecodeError::Duplicate {
+                name: self.bag.name(name).to_owned(),
+                kind: stored.go_type(),
+            });
+        }
+        Ok(())
+    }
+
     #[inline]
     fn field(&mut self, field: Field<'a>) -> Result<(), DecodeError> {
         let n = field.number;
@@ -139,13 +205,7 @@ impl<'a> SetDecoder<'_, 'a> {
             Some(decoded) => decoded,
             None => self.entry(n, entry, path)?,
         };
-        if self.bag.set(name, stored, self.set).is_err() {
-            return Err(DecodeError::Duplicate {
-                name: self.bag.name(name).to_owned(),
-                kind: stored.go_type(),
-            });
-        }
-        Ok(())
+        self.set(name, stored)
     }
 
     /// The common entries of the scalar maps (strings, int64s, doubles, bools) as every
@@ -221,30 +281,43 @@ impl<'a> SetDecoder<'_, 'a> {
             Some(f) => f.bytes().map_err(&bad)?,
             None => &[],
         };
-        for field in Reader::new(body) {
+        let rest = short_fields(body, |n, entry| match n {
+            1 => self.pair(entry, path),
+            _ => Ok(()),
+        })?;
+        for field in Reader::new(rest) {
             let field = field.map_err(&bad)?;
             if field.number != 1 {
                 continue;
             }
-            let entry = field.bytes().map_err(&bad)?;
-            let (k, v) = match canonical_entry(entry, 0x10) {
-                Some((k, v)) => (zigzag32(k as u32), zigzag32(v as u32)),
-                None => {
-                    let (k, v) = map_entry(entry).map_err(&bad)?;
-                    let v = match v {
-                        Some(f) => f.sint32().map_err(&bad)?,
-                        None => 0,
-                    };
-                    (k, v)
-                }
-            };
-            let (k, v) = (self.words.word(k)?, self.words.word(v)?);
-            self.bag.push_pair(k, v);
+            self.pair(field.bytes().map_err(&bad)?, path)?;
         }
         Ok(Stored::StringMap {
             start,
             end: self.bag.pairs_len(),
         })
+    }
+}
+
+impl<'a> SetDecoder<'_, 'a> {
+    /// One entry of a `StringMap`: two word indices.
+    #[inline(always)]
+    fn pair(&mut self, entry: &'a [u8], path: FieldPath) -> Result<(), DecodeError> {
+        let (k, v) = match canonical_entry(entry, 0x10) {
+            Some((k, v)) => (zigzag32(k as u32), zigzag32(v as u32)),
+            None => {
+                let bad = DecodeError::malformed(path);
+                let (k, v) = map_entry(entry).map_err(&bad)?;
+                let v = match v {
+                    Some(f) => f.sint32().map_err(&bad)?,
+                    None => 0,
+                };
+                (k, v)
+            }
+        };
+        let (k, v) = (self.words.word(k)?, self.words.word(v)?);
+        self.bag.push_pair(k, v);
+        Ok(())
     }
 }
 
@@ -307,7 +380,21 @@ fn map_entry_general(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError
 fn seconds_nanos(value: Option<Field<'_>>) -> Result<(i64, i32), WireError> {
     let (mut seconds, mut nanos) = (0, 0);
     if let Some(f) = value {
-        for field in Reader::new(f.bytes()?) {
+        let body = f.bytes()?;
+        // as every encoder writes it: seconds, then nanos, each once
+        if let [0x08, ref rest @ ..] = *body {
+            let mut r = Reader::new(rest);
+            if let Ok(s) = r.varint() {
+                if let [0x10, ref rest @ ..] = *r.remaining() {
+                    let mut r = Reader::new(rest);
+                    let n = r.varint();
+                    if let (Ok(n), true) = (n, r.is_empty()) {
+                        return Ok((s as i64, n as i32));
+                    }
+                }
+            }
+        }
+        for field in Reader::new(body) {
             let field = field?;
             match field.number {
                 1 => seconds = field.int64()?,

@@ -20,5 +20,5 @@ mod words;
 pub use attributes::{decode_attributes, AttributesDecoder};
 pub use check::{CheckRequestView, QuotaParams};
 pub use error::{invalid_attributes_message, DecodeError, FieldPath};
-pub use report::{ReportRequestView, Semantics};
+pub use report::{ReportBuffers, ReportRequestView, Semantics};
 pub use words::WordList;

@@ -54,14 +54,39 @@ impl<'a> ReportRequestView<'a> {
     /// (see [`into_bag`](Self::into_bag)); `bag` must be empty or is cleared.
     pub fn parse_reusing(
         bytes: &'a [u8],
+        bag: Bag<'a>,
+    ) -> Result<ReportRequestView<'a>, DecodeError> {
+        ReportRequestView::parse_into(bytes, bag, Vec::new(), AttributesDecoder::new())
+    }
+
+    /// Like [`parse`](Self::parse), reusing every buffer of an earlier request's view
+    /// ([`recycle`](Self::recycle)): no allocation once warm.
+    pub fn parse_with(
+        bytes: &'a [u8],
+        vocab: &'a Vocabulary,
+        buffers: ReportBuffers,
+    ) -> Result<ReportRequestView<'a>, DecodeError> {
+        let ReportBuffers { bag, sets, decoder } = buffers;
+        let bag = match bag {
+            Some(b) => b.recycle(vocab),
+            None => Bag::new(vocab),
+        };
+        ReportRequestView::parse_into(bytes, bag, sets, decoder)
+    }
+
+    fn parse_into(
+        bytes: &'a [u8],
         mut bag: Bag<'a>,
+        mut sets: Vec<&'a [u8]>,
+        decoder: AttributesDecoder<'a>,
     ) -> Result<ReportRequestView<'a>, DecodeError> {
         bag.clear();
+        sets.clear();
         let mut view = ReportRequestView {
-            sets: Vec::new(),
+            sets,
             global_word_count: 0,
             raw_semantics: 0,
-            decoder: AttributesDecoder::new(),
+            decoder,
             bag,
             next: 0,
             failed: false,
@@ -165,4 +190,25 @@ impl<'a> ReportRequestView<'a> {
     pub fn into_bag(self) -> Bag<'a> {
         self.bag
     }
+
+    /// Every buffer of this view, emptied, for [`parse_with`](Self::parse_with).
+    pub fn recycle(self) -> ReportBuffers {
+        let mut sets = self.sets;
+        sets.clear();
+        ReportBuffers {
+            bag: Some(self.bag.recycle(Vocabulary::builtin())),
+            // empty: the in-place collect only changes the lifetime
+            sets: sets.into_iter().map(|_| &[][..]).collect(),
+            decoder: self.decoder.recycle(),
+        }
+    }
+}
+
+/// The buffers of a [`ReportRequestView`] between requests (see
+/// [`ReportRequestView::recycle`]).
+#[derive(Debug, Default)]
+pub struct ReportBuffers {
+    bag: Option<Bag<'static>>,
+    sets: Vec<&'static [u8]>,
+    decoder: AttributesDecoder<'static>,
 }

@@ -37,6 +37,16 @@ impl<'a> WordList<'a> {
         self.ids.clear();
     }
 
+    /// This list, emptied, for words borrowed from other bytes: the buffers are reused.
+    pub fn recycle<'b>(mut self) -> WordList<'b> {
+        self.clear();
+        WordList {
+            // empty: the in-place collect only changes the lifetime
+            words: self.words.into_iter().map(|_| "").collect(),
+            ids: self.ids,
+        }
+    }
+
     pub fn push(&mut self, word: &'a str) {
         self.words.push(word);
         self.ids.push(UNRESOLVED);

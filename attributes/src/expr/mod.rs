@@ -25,12 +25,16 @@ mod eval;
 mod externs;
 mod lexer;
 mod parser;
+mod probe;
+mod probe_memo;
 mod value;
 
 pub use ast::{Ast, AstKind, BinaryOp, Pos, UnaryOp};
 pub use duration::{parse_duration, DurationError, GoDuration};
 pub use externs::parse_timestamp;
 pub use parser::parse;
+pub use probe::Probes;
+pub use probe_memo::ProbeMemo;
 pub use value::EvalValue;
 
 use crate::access::Attributes;

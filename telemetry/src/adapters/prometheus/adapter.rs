@@ -7,6 +7,7 @@ use super::config::{DurationUnit, ExpirationPolicy, Kind, Params};
 use super::labels::NONE;
 use super::names::safe_name;
 use super::registry::{CellKind, Key, SharedGroup, Update};
+use mixer_attributes::expr::Probes;
 use mixer_rules::{Config, ExprId, InstancePlan, Plan};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -48,6 +49,8 @@ pub(crate) struct Family {
 pub(crate) struct Group {
     /// Exported label names, sorted (the exposition order), with their expressions.
     pub labels: Vec<(String, ExprId)>,
+    /// What the label expressions read: a bag's label set is memoised by it.
+    pub probes: Probes,
     /// Family index of each slot.
     pub families: Vec<usize>,
 }
@@ -129,26 +132,28 @@ impl PrometheusHandler {
                 .join("; "),
         })?;
         let namespace = &h.name.namespace;
-        PrometheusHandler::build(&params, |reference| {
+        PrometheusHandler::build(&params, plan, |reference| {
             let i = resolve(reference, namespace, config)?;
             plan.instances().get(i)
         })
     }
 
-    /// Builds a handler from parsed params; `instance` finds the plan of an `instance_name`.
+    /// Builds a handler from parsed params; `instance` finds the plan of an `instance_name`
+    /// in `plan`.
     pub fn build<'p>(
         params: &Params,
+        plan: &Plan,
         mut instance: impl FnMut(&str) -> Option<&'p InstancePlan>,
     ) -> Result<PrometheusHandler, BuildError> {
         let (mut families, mut groups, mut bindings) =
             (Vec::new(), Vec::<Group>::new(), Vec::<Binding>::new());
         for m in &params.metrics {
             let metric = m.exported_name();
-            let plan = instance(&m.instance_name).ok_or_else(|| BuildError::NoInstance {
+            let inst = instance(&m.instance_name).ok_or_else(|| BuildError::NoInstance {
                 metric: metric.clone(),
                 instance: m.instance_name.clone(),
             })?;
-            let dims = plan.map("dimensions").unwrap_or(&[]);
+            let dims = inst.map("dimensions").unwrap_or(&[]);
             let mut labels = Vec::with_capacity(m.label_names.len());
             for l in &m.label_names {
                 let id = dims
@@ -158,7 +163,7 @@ impl PrometheusHandler {
                     .ok_or_else(|| BuildError::NoDimension {
                         metric: metric.clone(),
                         label: l.clone(),
-                        instance: plan.name.clone(),
+                        instance: inst.name.clone(),
                     })?;
                 labels.push((safe_name(l), id));
             }
@@ -167,8 +172,10 @@ impl PrometheusHandler {
             let group = match groups.iter().position(|g| g.labels == labels) {
                 Some(g) => g,
                 None => {
+                    let probes = Probes::of(labels.iter().map(|(_, id)| plan.expression(*id)));
                     groups.push(Group {
                         labels,
+                        probes,
                         families: Vec::new(),
                     });
                     groups.len() - 1
@@ -182,16 +189,16 @@ impl PrometheusHandler {
                 kind: m.kind,
                 bounds: m.bounds(),
                 unit: m.duration_unit,
-                value: plan.field("value"),
+                value: inst.field("value"),
                 group,
                 slot,
             });
-            let addr = plan as *const InstancePlan as usize;
+            let addr = inst as *const InstancePlan as usize;
             match bindings.iter_mut().find(|b| b.addr == addr) {
                 Some(b) => b.families.push(f),
                 None => bindings.push(Binding {
                     addr,
-                    name: plan.name.clone(),
+                    name: inst.name.clone(),
                     families: vec![f],
                 }),
             }

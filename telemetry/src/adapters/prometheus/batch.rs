@@ -3,8 +3,9 @@
 //! group pre-aggregates into its cell for that set. Nothing shared is touched until
 //! [`PrometheusHandler::merge`](super::PrometheusHandler::merge).
 
-use super::adapter::Layout;
+use super::adapter::{Group, Layout};
 use super::config::Kind;
+use super::label_memo::LabelMemo;
 use super::labels::{self, Index, NONE};
 use super::stringify::{self, ValueError};
 use mixer_attributes::Attributes;
@@ -54,6 +55,10 @@ pub(super) struct LocalGroup {
     /// text starts in `scratch` (`NONE` for a string value, read from the evaluator).
     scratch: String,
     formatted: Vec<u32>,
+    /// Label sets by what their expressions read, kept across Reports.
+    known: LabelMemo,
+    /// Bumped whenever `series` is cleared (the memo's series numbers go stale).
+    epoch: u64,
 }
 
 /// A Report's worth of samples, pre-aggregated per label set; merge it with
@@ -121,6 +126,7 @@ impl Batch {
     pub(super) fn clear(&mut self) {
         for g in &mut self.groups {
             g.memo = (0, None);
+            g.epoch += 1;
             g.index.clear();
             g.series.clear();
             g.text.clear();
@@ -178,7 +184,7 @@ fn record_family<A: Attributes>(
     let fam = &layout.families[f];
     let g = &mut groups[fam.group];
     let slots = layout.groups[fam.group].families.len();
-    let Some(series) = g.labels(&layout.groups[fam.group].labels, slots, generation, ev) else {
+    let Some(series) = g.labels(&layout.groups[fam.group], slots, generation, ev) else {
         errors.1 += 1;
         return;
     };
@@ -222,11 +228,12 @@ fn record_family<A: Attributes>(
 }
 
 impl LocalGroup {
-    /// The batch series of this bag's label set, evaluated once per bag (`None`: a label
-    /// failed to evaluate).
+    /// The batch series of this bag's label set, found once per bag (`None`: a label failed
+    /// to evaluate): by what the label expressions read when an earlier bag read the same,
+    /// else by evaluating them.
     fn labels<A: Attributes>(
         &mut self,
-        labels: &[(String, ExprId)],
+        group: &Group,
         slots: usize,
         generation: u64,
         ev: &mut Evaluator<'_, A>,
@@ -235,6 +242,55 @@ impl LocalGroup {
             return self.memo.1;
         }
         self.memo = (generation, None);
+        let i = match self.known.lookup(&group.probes, ev.bag()) {
+            Some(e) => {
+                let entry = self.known.entry(e);
+                if entry.epoch == self.epoch {
+                    entry.series
+                } else {
+                    let (text, ends) = self.known.labels(&entry);
+                    let mut sets = Sets {
+                        index: &mut self.index,
+                        series: &mut self.series,
+                        text: &mut self.text,
+                        ends: &mut self.ends,
+                        cells: &mut self.cells,
+                    };
+                    let i = sets.find_or_add(entry.hash, text, ends, slots);
+                    self.known.place(e, self.epoch, i);
+                    i
+                }
+            }
+            None => {
+                let i = self.evaluate(&group.labels, slots, ev)?;
+                let s = &self.series[i as usize];
+                let text = &self.text[s.text.0 as usize..s.text.1 as usize];
+                let ends = &self.ends[s.ends.0 as usize..s.ends.1 as usize];
+                self.known.insert(text, ends, s.hash, self.epoch, i);
+                i
+            }
+        };
+        self.memo.1 = Some(i);
+        Some(i)
+    }
+
+    fn sets(&mut self) -> Sets<'_> {
+        Sets {
+            index: &mut self.index,
+            series: &mut self.series,
+            text: &mut self.text,
+            ends: &mut self.ends,
+            cells: &mut self.cells,
+        }
+    }
+
+    /// The batch series of this bag's label set, by evaluating the label expressions.
+    fn evaluate<A: Attributes>(
+        &mut self,
+        labels: &[(String, ExprId)],
+        slots: usize,
+        ev: &mut Evaluator<'_, A>,
+    ) -> Option<u32> {
         // Hash the values where they are (string values are borrowed from the bag or the
         // expression); only other types are formatted, into `scratch`. Copy into the arena
         // only when the set is new to this batch.
@@ -261,39 +317,24 @@ impl LocalGroup {
         while i != NONE {
             let s = &self.series[i as usize];
             if s.hash == hash && self.same(s, labels, ev) {
-                break;
+                return Some(i);
             }
             i = s.next;
         }
-        if i == NONE {
-            let (text_start, ends_start) = (self.text.len(), self.ends.len());
-            for (j, (_, id)) in labels.iter().enumerate() {
-                let v = formatted_value(&self.scratch, &self.formatted, j);
-                match v {
-                    Some(v) => self.text.push_str(v),
-                    None => {
-                        if let Ok(v) = ev.value(*id) {
-                            self.text.push_str(v.as_str().unwrap_or_default());
-                        }
+        let (text_start, ends_start) = (self.text.len(), self.ends.len());
+        for (j, (_, id)) in labels.iter().enumerate() {
+            let v = formatted_value(&self.scratch, &self.formatted, j);
+            match v {
+                Some(v) => self.text.push_str(v),
+                None => {
+                    if let Ok(v) = ev.value(*id) {
+                        self.text.push_str(v.as_str().unwrap_or_default());
                     }
                 }
-                self.ends.push((self.text.len() - text_start) as u32);
             }
-            i = self.series.len() as u32;
-            let next = self.index.insert(hash, i);
-            let text = (text_start as u32, self.text.len() as u32);
-            let ends = (ends_start as u32, self.ends.len() as u32);
-            self.series.push(LocalSeries {
-                hash,
-                next,
-                text,
-                ends,
-            });
-            self.cells
-                .resize(self.cells.len() + slots, LocalCell::default());
+            self.ends.push((self.text.len() - text_start) as u32);
         }
-        self.memo.1 = Some(i);
-        Some(i)
+        Some(self.sets().add(hash, text_start, ends_start, slots))
     }
 
     /// Whether batch series `s` holds the label set being looked up.
@@ -337,4 +378,51 @@ fn formatted_value<'s>(scratch: &'s str, formatted: &[u32], j: usize) -> Option<
         .find(|&&s| s != NONE)
         .map_or(scratch.len(), |&s| s as usize);
     scratch.get(start as usize..end)
+}
+
+/// The series storage of a [`LocalGroup`], borrowed apart from its label memo.
+struct Sets<'g> {
+    index: &'g mut Index,
+    series: &'g mut Vec<LocalSeries>,
+    text: &'g mut String,
+    ends: &'g mut Vec<u32>,
+    cells: &'g mut Vec<LocalCell>,
+}
+
+impl Sets<'_> {
+    /// The series holding the label set `text` (values ending at `ends`, hashed `hash`),
+    /// added if the batch has none.
+    fn find_or_add(&mut self, hash: u64, text: &str, ends: &[u32], slots: usize) -> u32 {
+        let mut i = self.index.head(hash);
+        while i != NONE {
+            let s = &self.series[i as usize];
+            if s.hash == hash
+                && self.text.get(s.text.0 as usize..s.text.1 as usize) == Some(text)
+                && self.ends.get(s.ends.0 as usize..s.ends.1 as usize) == Some(ends)
+            {
+                return i;
+            }
+            i = s.next;
+        }
+        let (text_start, ends_start) = (self.text.len(), self.ends.len());
+        self.text.push_str(text);
+        self.ends.extend_from_slice(ends);
+        self.add(hash, text_start, ends_start, slots)
+    }
+
+    /// Adds the series whose text and ends were just appended from `text_start` and
+    /// `ends_start`.
+    fn add(&mut self, hash: u64, text_start: usize, ends_start: usize, slots: usize) -> u32 {
+        let i = self.series.len() as u32;
+        let next = self.index.insert(hash, i);
+        self.series.push(LocalSeries {
+            hash,
+            next,
+            text: (text_start as u32, self.text.len() as u32),
+            ends: (ends_start as u32, self.ends.len() as u32),
+        });
+        self.cells
+            .resize(self.cells.len() + slots, LocalCell::default());
+        i
+    }
 }

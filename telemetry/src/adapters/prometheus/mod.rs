@@ -32,6 +32,7 @@ mod batch;
 mod check;
 mod config;
 mod exposition;
+mod label_memo;
 mod labels;
 mod names;
 mod parse;

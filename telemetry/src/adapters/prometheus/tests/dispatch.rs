@@ -468,3 +468,60 @@ fn standard_config_end_to_end() {
         "{stats:?}"
     );
 }
+
+/// A worker keeps one batch across Reports, so label sets come from its memo (what the label
+/// expressions read) more often than not. The exposition must be the one evaluating every bag
+/// gives: across Reports, for bags that differ only in what no label reads (the path, other
+/// labels of the maps), and for bags that differ in a map key a label reads.
+#[test]
+fn remembered_label_sets_give_the_evaluated_series() {
+    let (_, plan, remembered) = setup(STANDARD);
+    let (_, _, evaluated) = setup(STANDARD);
+    let bags: Vec<OwnedBag> = (0..48)
+        .map(|i| {
+            let mut b = http_bag(i);
+            b.set("request.path", s(&format!("/p/{i}")));
+            // eighths of a second add up exactly in any order
+            let nanos = 125_000_000 * (i % 8) as i32;
+            b.set(
+                "response.duration",
+                OwnedValue::Duration(Duration { seconds: 0, nanos }),
+            );
+            let version = if i % 3 == 0 { "v1" } else { "v9" };
+            let other = format!("x{}", i % 5);
+            b.set(
+                "source.labels",
+                OwnedValue::StringMap(vec![
+                    ("app".into(), "reviews".into()),
+                    ("version".into(), version.into()),
+                    ("other".into(), other),
+                ]),
+            );
+            b
+        })
+        .collect();
+    let now = Instant::now();
+    let mut batch = remembered.batch();
+    for chunk in bags.chunks(16).chain(bags.chunks(16)) {
+        for b in chunk {
+            let mut ev = plan.evaluator(b);
+            let mut rec = batch.bag();
+            plan.dispatch(
+                &mut ev,
+                Variety::Report,
+                |ev, _, inst| assert!(rec.record(ev, inst)),
+                |e| panic!("{e}"),
+            );
+        }
+        remembered.merge(&mut batch, now);
+    }
+    // a fresh batch per bag: nothing remembered, every label evaluated
+    for b in bags.iter().chain(&bags) {
+        report(&plan, &evaluated, std::slice::from_ref(b), now);
+    }
+    let (got, want) = (text(&remembered), text(&evaluated));
+    assert_eq!(got, want);
+    assert!(got.contains(r#"source_version="v9""#), "{got}");
+    assert!(got.contains(r#"source_version="v1""#), "{got}");
+    assert!(!got.contains("/p/"), "the path is not a label: {got}");
+}
