@@ -25,7 +25,9 @@ pub struct TelemetryArgs {
     /// Self-monitoring address: /metrics, /healthz, /readyz, /version (Mixer's 15014).
     #[arg(long, env = "MIXER_MONITORING_ADDR", default_value = "127.0.0.1:15014")]
     monitoring_addr: SocketAddr,
-    /// How often the config directory is checked for changes (Go duration).
+    /// How often the config directory is checked for changes (Go duration). A changed config
+    /// is validated whole and swapped in atomically; metrics it leaves unchanged keep their
+    /// series; a bad one is logged and the running config stays.
     #[arg(long, env = "MIXER_RELOAD_INTERVAL", default_value = "5s", value_parser = duration)]
     reload_interval: Duration,
     /// Largest Report message accepted, in bytes (Mixer's --maxMessageSize).

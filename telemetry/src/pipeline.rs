@@ -78,6 +78,26 @@ impl Pipeline {
         })
     }
 
+    /// Takes over the series of `previous` (the config this one replaces) wherever a handler
+    /// of the same name exports unchanged metrics (see `PrometheusHandler::inherit`).
+    pub fn inherit(&mut self, previous: &Pipeline) {
+        for (i, h) in self.handlers.iter_mut().enumerate() {
+            let name = &self.config.handlers[i].name;
+            let old = previous
+                .config
+                .handlers
+                .iter()
+                .position(|o| &o.name == name)
+                .and_then(|j| previous.handlers.get(j));
+            match (h, old) {
+                (Handler::Prometheus(new), Some(Handler::Prometheus(old))) => {
+                    new.inherit(old);
+                }
+                (Handler::Prometheus(_), None) => {}
+            }
+        }
+    }
+
     pub fn handlers(&self) -> &[Handler] {
         &self.handlers
     }

@@ -43,8 +43,10 @@ impl TelemetryService {
             .clone()
     }
 
-    /// Puts a new pipeline in service; calls already running finish on the old one.
-    pub fn swap(&self, next: Pipeline) {
+    /// Puts a new pipeline in service; calls already running finish on the old one. Series of
+    /// unchanged metrics carry over (see [`Pipeline::inherit`]).
+    pub fn swap(&self, mut next: Pipeline) {
+        next.inherit(&self.pipeline());
         self.metrics.config_generation.set(next.generation);
         *self
             .pipeline

@@ -210,6 +210,53 @@ async fn a_bad_reload_keeps_the_running_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_series_of_unchanged_metrics() {
+    let dir = std::env::temp_dir().join(format!("mixer-inherit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let standard = mixer_telemetry::config_source::STANDARD_CONFIG;
+    std::fs::write(dir.join("config.yaml"), standard).unwrap();
+    let srv = start(Some(dir.clone()), Duration::from_millis(100)).await;
+    let generation = |srv: &Running| srv.service.pipeline().generation;
+    let one = || batch(&[http_bag("a", "b", 200, 1)]);
+    let ok = ["source_workload=\"a\"", "response_code=\"200\""];
+    report(srv.bound.grpc, one()).await.expect("accepted");
+
+    // another rule: the metrics are unchanged, their series go on counting
+    let extra = "---\napiVersion: config.istio.io/v1alpha2\nkind: rule\n\
+                 metadata: {name: never, namespace: istio-system}\n\
+                 spec:\n  match: context.protocol == \"never\"\n  actions:\n\
+                 \x20 - {handler: prometheus, instances: [requestcount]}\n";
+    std::fs::write(dir.join("config.yaml"), format!("{standard}{extra}")).unwrap();
+    wait_for(|| generation(&srv) == 2).await;
+    report(srv.bound.grpc, one()).await.expect("accepted");
+    let (_, text) = get(srv.bound.metrics, "/metrics").await;
+    assert_eq!(
+        sample(&text, "istio_requests_total{", &ok),
+        Some(2.0),
+        "{text}"
+    );
+
+    // a renamed metric is a new metric: it starts from zero, the old name is gone
+    std::fs::write(
+        dir.join("config.yaml"),
+        standard.replace("requests_total", "requests_seen_total"),
+    )
+    .unwrap();
+    wait_for(|| generation(&srv) == 3).await;
+    report(srv.bound.grpc, one()).await.expect("accepted");
+    let (_, text) = get(srv.bound.metrics, "/metrics").await;
+    assert_eq!(
+        sample(&text, "istio_requests_seen_total{", &ok),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("istio_requests_total{"), "{text}");
+    srv.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn wait_for(cond: impl Fn() -> bool) {
     for _ in 0..200 {
         if cond() {

@@ -105,8 +105,11 @@ pub struct MetricStats {
 #[derive(Debug)]
 pub struct PrometheusHandler {
     pub(crate) layout: Arc<Layout>,
-    pub(crate) shared: Vec<Mutex<SharedGroup>>,
-    pub(crate) counters: Vec<Counters>,
+    /// Per label group; shared with the handler of the previous config when the group is
+    /// unchanged (see `inherit`).
+    pub(crate) shared: Vec<Arc<Mutex<SharedGroup>>>,
+    /// Per family; shared likewise.
+    pub(crate) counters: Vec<Arc<Counters>>,
     max_series: usize,
     expiration: Option<ExpirationPolicy>,
 }
@@ -208,15 +211,15 @@ impl PrometheusHandler {
         let shared = groups
             .iter()
             .map(|g| {
-                Mutex::new(SharedGroup::new(
+                Arc::new(Mutex::new(SharedGroup::new(
                     g.families
                         .iter()
                         .map(|&f| families[f].bounds.len())
                         .collect(),
-                ))
+                )))
             })
             .collect();
-        let counters = families.iter().map(|_| Counters::default()).collect();
+        let counters = families.iter().map(|_| Arc::default()).collect();
         Ok(PrometheusHandler {
             layout: Arc::new(Layout {
                 families,

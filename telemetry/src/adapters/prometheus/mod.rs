@@ -32,6 +32,7 @@ mod batch;
 mod check;
 mod config;
 mod exposition;
+mod inherit;
 mod label_memo;
 mod labels;
 mod names;
