@@ -69,6 +69,16 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Files> {
 
 /// Validates `files` (or the standard config when `None`).
 pub fn validate(files: Option<&Files>) -> Result<Config, Problems> {
+    let config = load_files(files)?;
+    let across = adapters::prometheus::check_across_handlers(&config);
+    if across.is_empty() {
+        Ok(config)
+    } else {
+        Err(Problems(across))
+    }
+}
+
+fn load_files(files: Option<&Files>) -> Result<Config, Problems> {
     match files {
         Some(f) => {
             let sources: Vec<Source<'_>> = f

@@ -64,7 +64,7 @@ impl<V: Copy> ProbeMemo<V> {
     pub fn lookup<A: Attributes + ?Sized>(&mut self, probes: &Probes, bag: &A) -> Option<u32> {
         self.pending = false;
         self.lookups += 1;
-        let sampled = !self.disabled || self.lookups % SAMPLE == 0;
+        let sampled = !self.disabled || self.lookups.is_multiple_of(SAMPLE);
         let found = if sampled {
             self.find(probes, bag)
         } else {

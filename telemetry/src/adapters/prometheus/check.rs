@@ -1,7 +1,8 @@
 //! The adapter's config check: `params` on their own, then against the instances they name.
 
 use super::config::Params;
-use mixer_rules::{FieldProblem, HandlerContext, Template};
+use super::SPEC;
+use mixer_rules::{Config, FieldProblem, HandlerContext, Problem, Template};
 use serde_yaml_ng::Value as Yaml;
 use std::collections::BTreeSet;
 
@@ -59,6 +60,37 @@ pub fn check(params: &Yaml, ctx: &HandlerContext<'_>) -> Vec<FieldProblem> {
                         dims.into_iter().collect::<Vec<_>>().join(", ")
                     )),
             );
+        }
+    }
+    out
+}
+
+/// Metric names exported by more than one prometheus handler of `config` (they share one
+/// `/metrics`, where a family may appear once): a problem at each later handler.
+pub fn check_across_handlers(config: &Config) -> Vec<Problem> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::new();
+    for h in config.handlers.iter().filter(|h| h.adapter == SPEC.name) {
+        let Ok(params) = Params::parse(&h.params) else {
+            continue;
+        };
+        let handler = h.name.to_string();
+        for (i, m) in params.metrics.iter().enumerate() {
+            let exported = m.exported_name();
+            match seen
+                .iter()
+                .find(|(n, other)| *n == exported && *other != handler)
+            {
+                Some((_, other)) => out.push(
+                    Problem::new(
+                        &h.origin,
+                        format!("spec.params.metrics[{i}].name"),
+                        format!("{exported} is also exported by handler {other}"),
+                    )
+                    .value(&m.name),
+                ),
+                None => seen.push((exported, handler.clone())),
+            }
         }
     }
     out

@@ -46,7 +46,7 @@ mod tests;
 
 pub use adapter::{BuildError, MetricStats, PrometheusHandler};
 pub use batch::{BagRecorder, Batch};
-pub use check::check;
+pub use check::{check, check_across_handlers};
 pub use config::{
     Buckets, DurationUnit, ExpirationPolicy, Kind, MetricInfo, Params,
     DEFAULT_MAX_SERIES_PER_METRIC, DEFAULT_NAMESPACE,

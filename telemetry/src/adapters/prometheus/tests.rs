@@ -272,6 +272,41 @@ fn instances_and_label_names_are_checked_against_the_config() {
 }
 
 #[test]
+fn two_handlers_may_not_export_one_name() {
+    // two handlers exporting one name: each is fine alone, the config is not
+    let labels = "[reporter, source_workload]";
+    let one = |handler: &str| {
+        format!(
+            "\n---\napiVersion: config.istio.io/v1alpha2\nkind: handler\n\
+             metadata: {{name: {handler}, namespace: istio-system}}\n\
+             spec:\n  compiledAdapter: prometheus\n  params:\n    metrics:\n\
+             \x20   - {{name: dup_total, instance_name: requestcount, kind: COUNTER, label_names: {labels}}}\n"
+        )
+    };
+    let instance = "apiVersion: config.istio.io/v1alpha2\nkind: instance\n\
+                    metadata: {name: requestcount, namespace: istio-system}\n\
+                    spec:\n  compiledTemplate: metric\n  params:\n    value: \"1\"\n\
+                    \x20   dimensions: {reporter: '\"x\"', source_workload: '\"y\"'}\n";
+    let files = crate::config_source::Files {
+        files: vec![(
+            "two.yaml".into(),
+            format!("{instance}{}{}", one("first"), one("second")),
+        )],
+    };
+    let all = crate::config_source::validate(Some(&files))
+        .expect_err("rejected")
+        .to_string();
+    assert!(
+        all.contains("two.yaml: document 3 (handler second.istio-system): spec.params.metrics[0].name: istio_dup_total is also exported by handler first.handler.istio-system"),
+        "{all}"
+    );
+    let single = crate::config_source::Files {
+        files: vec![("one.yaml".into(), format!("{instance}{}", one("first")))],
+    };
+    assert!(crate::config_source::validate(Some(&single)).is_ok());
+}
+
+#[test]
 fn the_instance_must_be_a_metric() {
     let text = format!(
         "{}\n---\napiVersion: config.istio.io/v1alpha2\nkind: instance\nmetadata: {{name: log, namespace: istio-system}}\n\
