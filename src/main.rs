@@ -2,6 +2,7 @@
 //! this file only parses arguments and prints.
 
 mod bag_file;
+mod policy_cmd;
 mod telemetry_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ enum Command {
     Vocabulary,
     /// Run the telemetry service: istio.mixer.v1 Report in, Istio's Prometheus metrics out.
     Telemetry(telemetry_cmd::TelemetryArgs),
+    /// Run the policy service: istio.mixer.v1 Check answered by denier, listchecker and
+    /// memquota rules.
+    Policy(policy_cmd::PolicyArgs),
     /// Check a config directory (or file) offline; prints every problem and exits 1.
     Validate {
         /// A directory of YAML files, or one file.
@@ -52,6 +56,10 @@ fn main() -> ExitCode {
         Command::Telemetry(args) => {
             init_logging();
             telemetry_cmd::run(args)
+        }
+        Command::Policy(args) => {
+            init_logging();
+            policy_cmd::run(args)
         }
         Command::Validate { path } => telemetry_cmd::validate(&path),
     };

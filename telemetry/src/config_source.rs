@@ -1,11 +1,10 @@
 //! Where the config comes from: every `*.yaml`/`*.yml` file of a directory (a ConfigMap
-//! mounted in Kubernetes), or the built-in standard config. A fingerprint of the files lets
-//! the reloader notice changes without a file-watching dependency.
+//! mounted in Kubernetes, see `mixer_serving::config_dir`), or the built-in standard config.
 
 use crate::adapters;
 use mixer_rules::{load, Catalog, Config, Problems, Source};
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use mixer_serving::config_dir;
+use std::path::Path;
 
 /// Istio's standard telemetry config, served when no `--config` is given.
 pub const STANDARD_CONFIG: &str = include_str!("../config/standard.yaml");
@@ -22,49 +21,13 @@ pub struct Files {
     pub files: Vec<(String, String)>,
 }
 
-/// Changes when any config file is added, removed, or modified.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprint(Vec<(PathBuf, Option<SystemTime>, u64)>);
-
-fn config_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let yaml = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        );
-        // Kubernetes mounts ConfigMap keys through `..data` symlinks; hidden entries are its plumbing.
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if yaml && !hidden && path.is_file() {
-            paths.push(path);
-        }
-    }
-    paths.sort();
-    Ok(paths)
-}
-
-/// The fingerprint of `dir` now.
-pub fn fingerprint(dir: &Path) -> std::io::Result<Fingerprint> {
-    let mut out = Vec::new();
-    for p in config_paths(dir)? {
-        let meta = std::fs::metadata(&p)?;
-        out.push((p, meta.modified().ok(), meta.len()));
-    }
-    Ok(Fingerprint(out))
-}
+pub use mixer_serving::config_dir::{fingerprint, Fingerprint};
 
 /// Reads every config file of `dir`.
 pub fn read_dir(dir: &Path) -> std::io::Result<Files> {
-    let mut files = Vec::new();
-    for p in config_paths(dir)? {
-        let text = std::fs::read_to_string(&p)?;
-        files.push((p.display().to_string(), text));
-    }
-    Ok(Files { files })
+    Ok(Files {
+        files: config_dir::read(dir)?,
+    })
 }
 
 /// Validates `files` (or the standard config when `None`).

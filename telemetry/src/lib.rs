@@ -6,7 +6,7 @@
 
 pub mod adapters;
 pub mod config_source;
-pub mod http;
+pub use mixer_serving::http;
 pub mod pipeline;
 pub mod self_metrics;
 pub mod server;

@@ -1,90 +1,9 @@
 //! The telemetry service's own metrics (`mixer_telemetry_*`), registered once at startup as
 //! plain atomics and rendered in Prometheus text format on the monitoring port.
 
+pub use mixer_serving::metrics::{Counter, Gauge, Histogram};
+use mixer_serving::metrics::header;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-/// A monotonically increasing count.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.add(1)
-    }
-
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// A value that goes up and down.
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicU64);
-
-impl Gauge {
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// A histogram with fixed bounds.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
-    sum_bits: AtomicU64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
-        }
-    }
-
-    pub fn observe(&self, v: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        let _ = self.sum_bits.fetch_update(Relaxed, Relaxed, |bits| {
-            Some((f64::from_bits(bits) + v).to_bits())
-        });
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Relaxed)
-    }
-
-    fn render(&self, out: &mut String, name: &str) {
-        let mut cumulative = 0;
-        for (b, n) in self.bounds.iter().zip(self.buckets.iter()) {
-            cumulative += n.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            f64::from_bits(self.sum_bits.load(Relaxed))
-        );
-        let _ = writeln!(out, "{name}_count {count}");
-    }
-}
 
 /// Why a report, a bag or an instance was not (fully) processed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,11 +118,12 @@ impl TelemetryMetrics {
 
     /// Appends the text exposition of these metrics to `out`.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
+        header(
             out,
-            "# HELP mixer_telemetry_reports_total Report calls handled, by gRPC status code."
+            "mixer_telemetry_reports_total",
+            "counter",
+            "Report calls handled, by gRPC status code.",
         );
-        let _ = writeln!(out, "# TYPE mixer_telemetry_reports_total counter");
         for (code, c) in GRPC_CODES.iter().zip(&self.reports) {
             let _ = writeln!(
                 out,
@@ -217,8 +137,12 @@ impl TelemetryMetrics {
             "Attribute bags dispatched.",
             self.bags.get(),
         );
-        let _ = writeln!(out, "# HELP mixer_telemetry_errors_total Reports, rules and instances not processed, by reason.");
-        let _ = writeln!(out, "# TYPE mixer_telemetry_errors_total counter");
+        header(
+            out,
+            "mixer_telemetry_errors_total",
+            "counter",
+            "Reports, rules and instances not processed, by reason.",
+        );
         for r in ErrorReason::ALL {
             let _ = writeln!(
                 out,
@@ -227,32 +151,30 @@ impl TelemetryMetrics {
                 self.errors(r)
             );
         }
-        let _ = writeln!(out, "# HELP mixer_telemetry_report_duration_seconds Time to decode and dispatch one Report call.");
-        let _ = writeln!(
+        let name = "mixer_telemetry_report_duration_seconds";
+        let help = "Time to decode and dispatch one Report call.";
+        header(out, name, "histogram", help);
+        self.report_duration.render(out, name, "");
+        let name = "mixer_telemetry_report_batch_size";
+        header(out, name, "histogram", "Attribute bags per Report call.");
+        self.batch_size.render(out, name, "");
+        header(
             out,
-            "# TYPE mixer_telemetry_report_duration_seconds histogram"
+            "mixer_telemetry_config_generation",
+            "gauge",
+            "Generation of the config in use (1 = the first).",
         );
-        self.report_duration
-            .render(out, "mixer_telemetry_report_duration_seconds");
-        let _ = writeln!(
-            out,
-            "# HELP mixer_telemetry_report_batch_size Attribute bags per Report call."
-        );
-        let _ = writeln!(out, "# TYPE mixer_telemetry_report_batch_size histogram");
-        self.batch_size
-            .render(out, "mixer_telemetry_report_batch_size");
-        let _ = writeln!(out, "# HELP mixer_telemetry_config_generation Generation of the config in use (1 = the first).");
-        let _ = writeln!(out, "# TYPE mixer_telemetry_config_generation gauge");
         let _ = writeln!(
             out,
             "mixer_telemetry_config_generation {}",
             self.config_generation.get()
         );
-        let _ = writeln!(
+        header(
             out,
-            "# HELP mixer_telemetry_config_reloads_total Config reloads, by result."
+            "mixer_telemetry_config_reloads_total",
+            "counter",
+            "Config reloads, by result.",
         );
-        let _ = writeln!(out, "# TYPE mixer_telemetry_config_reloads_total counter");
         let _ = writeln!(
             out,
             "mixer_telemetry_config_reloads_total{{result=\"ok\"}} {}",
@@ -267,7 +189,6 @@ impl TelemetryMetrics {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
+    header(out, name, "counter", help);
     let _ = writeln!(out, "{name} {v}");
 }

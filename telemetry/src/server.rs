@@ -3,12 +3,12 @@
 //! series bounded (expiry).
 
 use crate::config_source::{self, Fingerprint};
-use crate::http::{self, Reply, Routes};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::TelemetryMetrics;
 use crate::service::TelemetryService;
 use hyper::StatusCode;
 use mixer_proto::server::{Limits, MixerServer};
+use mixer_serving::http::{self, Reply, Routes};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,213 @@
+//! The Check engine, pure (no runtime, no I/O): one validated config with its handlers built,
+//! answering `CheckRequest` bytes with a `CheckResponse` exactly as Mixer does (spec §1.10):
+//!
+//! 1. decode the request (a bad one is an error the caller maps to a gRPC status);
+//! 2. run the check rules that apply to the bag's namespace ([`dispatch`]): each matching
+//!    rule's `checknothing` / `listentry` instances are built and handed to their handlers;
+//! 3. combine the answers ([`combine`]): first non-OK code, messages `"<handler>:<message>"`
+//!    joined by `", "`, minimum `valid_duration` / `valid_use_count`, Mixer's defaults (OK,
+//!    1 min, 10000) when no adapter took part;
+//! 4. when the precondition is OK, allocate each quota the request asks for, with dedup id =
+//!    `deduplication_id` + quota name; a quota no rule handles is granted in full for 1 min.
+//!
+//! Every attribute read — the namespace lookup, rule matches, instance fields — is recorded,
+//! and the precondition (and each quota result) carries those reads as referenced attributes
+//! (§1.6), EXACT or ABSENCE, never REGEX.
+
+mod combine;
+mod dispatch;
+
+#[cfg(test)]
+mod tests;
+
+pub use combine::{Combined, DEFAULT_VALID_DURATION, DEFAULT_VALID_USE_COUNT};
+
+use crate::adapters::listchecker::ListHandler;
+use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaArgs, QuotaResult};
+use crate::self_metrics::PolicyMetrics;
+use dispatch::Rules;
+use mixer_attributes::decode::{CheckRequestView, DecodeError};
+use mixer_attributes::referenced::Referenced;
+use mixer_proto::mixer::check_response::{PreconditionResult, QuotaResult as WireQuota};
+use mixer_proto::mixer::CheckResponse;
+use mixer_rules::Config;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a Check call fails as an RPC (a denial is not an error: it is in the response).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    /// An instance could not be built (an expression failed): Mixer answers INTERNAL.
+    #[error("performing check operation failed: {0}")]
+    Dispatch(String),
+}
+
+impl CheckError {
+    /// The `google.rpc.Code` to fail the call with.
+    pub fn grpc_code(&self) -> i32 {
+        match self {
+            CheckError::Decode(e) => e.grpc_code(),
+            CheckError::Dispatch(_) => code::INTERNAL,
+        }
+    }
+
+    pub fn status_message(&self) -> String {
+        match self {
+            CheckError::Decode(e) => e.status_message(),
+            CheckError::Dispatch(_) => self.to_string(),
+        }
+    }
+}
+
+/// A config in service: its rules compiled for Check and its handlers built.
+#[derive(Debug)]
+pub struct Engine {
+    pub generation: u64,
+    pub config: Config,
+    handlers: Vec<Handler>,
+    handler_names: Vec<String>,
+    rules: Rules,
+}
+
+/// Converts to the wire's `google.protobuf.Duration`.
+pub fn wire_duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+impl Engine {
+    /// Builds every handler of `config`; `now` starts their clocks.
+    pub fn new(config: Config, generation: u64, now: Instant) -> Result<Engine, BuildError> {
+        let handlers = (0..config.handlers.len())
+            .map(|i| Handler::build(&config, i, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Engine {
+            generation,
+            handler_names: config.handlers.iter().map(|h| h.name.to_string()).collect(),
+            rules: Rules::new(&config),
+            handlers,
+            config,
+        })
+    }
+
+    /// The listchecker handlers with a provider to fetch from, by name.
+    pub fn list_providers(&self) -> Vec<(String, Arc<ListHandler>)> {
+        self.handlers
+            .iter()
+            .zip(&self.handler_names)
+            .filter_map(|(h, name)| match h {
+                Handler::ListChecker(l) if l.provider().is_some() => {
+                    Some((name.clone(), l.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Answers one `CheckRequest`.
+    pub fn check(
+        &self,
+        request: &[u8],
+        now: Instant,
+        metrics: &PolicyMetrics,
+    ) -> Result<CheckResponse, CheckError> {
+        let view = CheckRequestView::parse(request, &self.config.vocabulary)?;
+        let bag = view.attributes();
+        let vocab = &self.config.vocabulary;
+        let gwc = view.global_word_count();
+
+        let mut refs = Referenced::new();
+        let mut combined = Combined::default();
+        let cx = dispatch::Cx {
+            config: &self.config,
+            rules: &self.rules,
+            metrics,
+        };
+        cx.each_check_instance(bag, &mut refs, |handler, instance| {
+            let h = &self.handlers[handler];
+            let start = Instant::now();
+            let r = h.check(instance, now);
+            metrics.adapter_call(h.kind(), start.elapsed());
+            if let Some(r) = r {
+                combined.add(&self.handler_names[handler], r);
+            }
+        })
+        .map_err(CheckError::Dispatch)?;
+        let (status, valid_duration, valid_use_count) = combined.finish();
+        let ok = status.code == code::OK;
+        let mut response = CheckResponse {
+            precondition: Some(PreconditionResult {
+                status: Some(status),
+                valid_duration: Some(wire_duration(valid_duration)),
+                valid_use_count,
+                referenced_attributes: Some(refs.encode(vocab, gwc)),
+                route_directive: None,
+            }),
+            quotas: Default::default(),
+        };
+        if !ok {
+            return Ok(response);
+        }
+        let dedup = view.deduplication_id();
+        for q in view.quotas() {
+            let mut refs = Referenced::new();
+            let dedup_id = if dedup.is_empty() {
+                String::new()
+            } else {
+                format!("{dedup}{}", q.name)
+            };
+            let args = QuotaArgs {
+                dedup_id: &dedup_id,
+                amount: q.amount,
+                best_effort: q.best_effort,
+            };
+            let mut result: Option<QuotaResult> = None;
+            let dispatched = cx.each_quota_instance(bag, q.name, &mut refs, |handler, instance| {
+                let h = &self.handlers[handler];
+                let start = Instant::now();
+                let r = h.quota(instance, args, now);
+                metrics.adapter_call(h.kind(), start.elapsed());
+                // Mixer keeps the first quota adapter's answer
+                if result.is_none() {
+                    result = r;
+                }
+            });
+            let r = match (dispatched, result) {
+                (Err(e), _) => QuotaResult {
+                    status: adapters::status(
+                        code::INTERNAL,
+                        format!("performing quota alloc failed: {e}"),
+                    ),
+                    granted: 0,
+                    valid_duration: Duration::ZERO,
+                },
+                (Ok(()), Some(r)) => r,
+                (Ok(()), None) => QuotaResult {
+                    status: adapters::status(code::OK, ""),
+                    granted: q.amount,
+                    valid_duration: DEFAULT_VALID_DURATION,
+                },
+            };
+            metrics.quota_allocation(q.amount, r.granted);
+            response.quotas.insert(
+                q.name.to_owned(),
+                WireQuota {
+                    valid_duration: Some(wire_duration(r.valid_duration)),
+                    granted_amount: r.granted,
+                    referenced_attributes: Some(refs.encode(vocab, gwc)),
+                    status: Some(r.status),
+                },
+            );
+        }
+        Ok(response)
+    }
+
+    /// How many handlers of each adapter this config runs.
+    pub fn handler_counts(&self) -> [(Kind, usize); 3] {
+        Kind::ALL.map(|k| (k, self.handlers.iter().filter(|h| h.kind() == k).count()))
+    }
+}
