@@ -11,3 +11,4 @@ pub mod pipeline;
 pub mod self_metrics;
 pub mod server;
 pub mod service;
+pub mod traces;

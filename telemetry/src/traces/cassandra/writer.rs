@@ -1,0 +1,277 @@
+//! Writes one span's rows with Jaeger's exact INSERT statements (spec §4), prepared once and
+//! marked idempotent (so the driver may retry them), at consistency LOCAL_ONE like Jaeger,
+//! routed token-aware by the driver's default policy. Rows go in Jaeger's order: `traces`,
+//! then the names (through the write cache), then `service_name_index`,
+//! `service_operation_index`, `tag_index` and `duration_index`. TTLs come from the tables'
+//! `default_time_to_live`, as with Jaeger.
+
+use super::config::{CassandraConfig, ConfigErrors};
+use super::names_cache::NamesCache;
+use super::{schema, udt};
+use crate::traces::jaeger_rows::SpanRows;
+use crate::traces::span::Span;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{ExecutionError, NewSessionError, PrepareError, UseKeyspaceError};
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+use scylla::value::CqlTimestamp;
+use std::sync::Arc;
+use std::time::Instant;
+
+const INSERT_SPAN: &str = "INSERT INTO traces(trace_id, span_id, span_hash, parent_id, operation_name, flags, start_time, duration, tags, logs, refs, process) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_SERVICE_NAME_INDEX: &str =
+    "INSERT INTO service_name_index(service_name, bucket, start_time, trace_id) VALUES (?, ?, ?, ?)";
+const INSERT_SERVICE_OPERATION_INDEX: &str = "INSERT INTO service_operation_index(service_name, operation_name, start_time, trace_id) VALUES (?, ?, ?, ?)";
+const INSERT_TAG_INDEX: &str = "INSERT INTO tag_index(trace_id, span_id, service_name, start_time, tag_key, tag_value) VALUES (?, ?, ?, ?, ?, ?)";
+const INSERT_DURATION_INDEX: &str = "INSERT INTO duration_index(service_name, operation_name, bucket, duration, start_time, trace_id) VALUES (?, ?, ?, ?, ?, ?)";
+const INSERT_SERVICE_NAME: &str = "INSERT INTO service_names(service_name) VALUES (?)";
+const INSERT_OPERATION_NAME: &str =
+    "INSERT INTO operation_names_v2(service_name, span_kind, operation_name) VALUES (?, ?, ?)";
+/// The healthcheck's round trip: a prepared, idempotent insert like the sink's, into
+/// Jaeger's `leases` table (which jaeger-query never reads), expiring after a minute.
+const INSERT_HEALTHCHECK: &str = "INSERT INTO leases(name, owner) VALUES (?, ?) USING TTL 60";
+
+#[derive(Debug)]
+struct Statements {
+    span: PreparedStatement,
+    service_name_index: PreparedStatement,
+    service_operation_index: PreparedStatement,
+    tag_index: PreparedStatement,
+    duration_index: PreparedStatement,
+    service_name: PreparedStatement,
+    operation_name: PreparedStatement,
+    healthcheck: PreparedStatement,
+}
+
+/// A connected writer: one session, the prepared statements, the names cache.
+#[derive(Debug)]
+pub struct CassandraWriter {
+    session: Arc<Session>,
+    stmts: Statements,
+    config: CassandraConfig,
+    names: NamesCache,
+}
+
+/// What one span's write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub rows: usize,
+    /// Tags `tag_index` left out (too long, JSON).
+    pub tags_skipped: usize,
+}
+
+impl CassandraWriter {
+    /// Validates `config`, connects, creates the schema when asked, and prepares every
+    /// statement (which fails here, not on the first span, when a table is missing).
+    pub async fn connect(config: CassandraConfig) -> Result<CassandraWriter, ConnectError> {
+        config.validate()?;
+        let mut policy = DefaultPolicy::builder().token_aware(true);
+        if let Some(dc) = &config.local_dc {
+            policy = policy.prefer_datacenter(dc.clone());
+        }
+        let profile = ExecutionProfile::builder()
+            .consistency(Consistency::LocalOne)
+            .request_timeout(Some(config.request_timeout))
+            .load_balancing_policy(policy.build())
+            .build();
+        let session = SessionBuilder::new()
+            .known_nodes(&config.contact_points)
+            .connection_timeout(config.connect_timeout)
+            .default_execution_profile_handle(profile.into_handle())
+            .build()
+            .await?;
+        if let Some(opts) = &config.create_schema {
+            schema::create(&session, &config.keyspace, opts).await?;
+        }
+        session.use_keyspace(&config.keyspace, false).await?;
+        let prepare = |cql: &'static str| {
+            let session = &session;
+            async move {
+                let mut p = session
+                    .prepare(cql)
+                    .await
+                    .map_err(|source| ConnectError::Prepare { cql, source })?;
+                p.set_is_idempotent(true);
+                Ok::<_, ConnectError>(p)
+            }
+        };
+        let stmts = Statements {
+            span: prepare(INSERT_SPAN).await?,
+            service_name_index: prepare(INSERT_SERVICE_NAME_INDEX).await?,
+            service_operation_index: prepare(INSERT_SERVICE_OPERATION_INDEX).await?,
+            tag_index: prepare(INSERT_TAG_INDEX).await?,
+            duration_index: prepare(INSERT_DURATION_INDEX).await?,
+            service_name: prepare(INSERT_SERVICE_NAME).await?,
+            operation_name: prepare(INSERT_OPERATION_NAME).await?,
+            healthcheck: prepare(INSERT_HEALTHCHECK).await?,
+        };
+        let names = NamesCache::new(config.names_cache_ttl, config.names_cache_capacity);
+        Ok(CassandraWriter {
+            session: Arc::new(session),
+            stmts,
+            config,
+            names,
+        })
+    }
+
+    /// The session (shared), e.g. for reading back in tests.
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    pub fn keyspace(&self) -> &str {
+        &self.config.keyspace
+    }
+
+    /// Writes every row of `span`; stops at the first failed insert, like Jaeger.
+    pub async fn write_span(&self, span: &Span) -> Result<WriteReport, WriteError> {
+        let rows = SpanRows::new(span, &self.config.index);
+        let s = &self.stmts;
+        let t = &rows.traces;
+        let mut n = 0;
+        self.exec(
+            "traces",
+            &s.span,
+            (
+                &t.trace_id[..],
+                t.span_id,
+                t.span_hash,
+                t.parent_id,
+                t.operation_name,
+                t.flags,
+                t.start_time,
+                t.duration,
+                udt::key_values(&t.tags),
+                udt::logs(&t.logs),
+                udt::refs(&t.refs),
+                udt::process(&t.process),
+            ),
+        )
+        .await?;
+        n += 1;
+
+        let now = Instant::now();
+        let service_key = rows.service_name;
+        if self.names.needs_write(service_key, now) {
+            self.exec("service_names", &s.service_name, (rows.service_name,))
+                .await?;
+            self.names.written(service_key.to_string(), now);
+            n += 1;
+        }
+        let op = &rows.operation;
+        let op_key = format!(
+            "{}\u{0}{}\u{0}{}",
+            op.service_name, op.span_kind, op.operation_name
+        );
+        if self.names.needs_write(&op_key, now) {
+            let values = (op.service_name, op.span_kind, op.operation_name);
+            self.exec("operation_names_v2", &s.operation_name, values)
+                .await?;
+            self.names.written(op_key, now);
+            n += 1;
+        }
+
+        let r = &rows.service_name_index;
+        let values = (r.service_name, r.bucket, r.start_time, &r.trace_id[..]);
+        self.exec("service_name_index", &s.service_name_index, values)
+            .await?;
+        let r = &rows.service_operation_index;
+        let values = (
+            r.service_name,
+            r.operation_name,
+            r.start_time,
+            &r.trace_id[..],
+        );
+        self.exec(
+            "service_operation_index",
+            &s.service_operation_index,
+            values,
+        )
+        .await?;
+        n += 2;
+        for r in &rows.tag_index {
+            let values = (
+                &r.trace_id[..],
+                r.span_id,
+                r.service_name,
+                r.start_time,
+                r.tag_key,
+                r.tag_value.as_ref(),
+            );
+            self.exec("tag_index", &s.tag_index, values).await?;
+            n += 1;
+        }
+        for r in &rows.duration_index {
+            let values = (
+                r.service_name,
+                r.operation_name,
+                CqlTimestamp(r.bucket_ms),
+                r.duration,
+                r.start_time,
+                &r.trace_id[..],
+            );
+            self.exec("duration_index", &s.duration_index, values)
+                .await?;
+            n += 1;
+        }
+        Ok(WriteReport {
+            rows: n,
+            tags_skipped: rows.tags_skipped,
+        })
+    }
+
+    /// One prepared, idempotent insert round trip, as the sink's writes do.
+    pub async fn healthcheck(&self) -> Result<(), WriteError> {
+        let owner = format!("mixer-{}", std::process::id());
+        self.exec(
+            "leases",
+            &self.stmts.healthcheck,
+            ("mixer_healthcheck", owner.as_str()),
+        )
+        .await
+    }
+
+    async fn exec(
+        &self,
+        table: &'static str,
+        stmt: &PreparedStatement,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<(), WriteError> {
+        self.session
+            .execute_unpaged(stmt, values)
+            .await
+            .map(drop)
+            .map_err(|source| WriteError { table, source })
+    }
+}
+
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("cassandra: connect: {0}")]
+    Session(#[from] NewSessionError),
+    #[error("cassandra: {0}")]
+    Schema(#[from] schema::SchemaError),
+    #[error("cassandra: use keyspace: {0}")]
+    Keyspace(#[from] UseKeyspaceError),
+    #[error("cassandra: prepare `{cql}`: {source}")]
+    Prepare {
+        cql: &'static str,
+        #[source]
+        source: PrepareError,
+    },
+}
+
+/// An insert that failed (after the driver's retries).
+#[derive(Debug, thiserror::Error)]
+#[error("cassandra: insert into {table}: {source}")]
+pub struct WriteError {
+    pub table: &'static str,
+    #[source]
+    pub source: ExecutionError,
+}

@@ -1,0 +1,15 @@
+//! Traces: the span model ([`span`]), the rows Jaeger's Cassandra schema holds for a span
+//! ([`jaeger_rows`], pure), the bounded queue in front of a writer ([`sink`]), the Cassandra
+//! writer that stores those rows so an unmodified jaeger-query reads our spans
+//! ([`cassandra`]), and the bounded in-memory store used when no Cassandra is configured
+//! ([`memory`]).
+
+pub mod cassandra;
+pub mod jaeger_rows;
+pub mod memory;
+pub mod sink;
+pub mod span;
+
+pub use memory::{MemoryOptions, MemoryStore, TraceQuery};
+pub use sink::{SinkHandle, SinkOptions, SinkStats, SpanSink, Submit, WriteSpans};
+pub use span::{Log, Process, RefType, Span, SpanId, SpanRef, Tag, TagValue, TraceId};

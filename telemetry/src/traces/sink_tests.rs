@@ -1,0 +1,172 @@
+use super::*;
+use crate::traces::span::{Process, SpanId, TraceId};
+use std::sync::Mutex;
+use tokio::sync::Semaphore as Gate;
+
+/// A writer that waits for a gate permit per span, fails spans named "fail", and records
+/// the highest number of concurrent writes it saw.
+#[derive(Debug)]
+struct FakeWriter {
+    gate: Gate,
+    written: Mutex<Vec<u64>>,
+    current: AtomicU64,
+    max_seen: AtomicU64,
+}
+
+impl FakeWriter {
+    fn new(open: usize) -> Arc<Self> {
+        Arc::new(FakeWriter {
+            gate: Gate::new(open),
+            written: Mutex::new(Vec::new()),
+            current: AtomicU64::new(0),
+            max_seen: AtomicU64::new(0),
+        })
+    }
+}
+
+impl WriteSpans for FakeWriter {
+    type Error = String;
+    async fn write_span(&self, span: &Span) -> Result<usize, String> {
+        let now = self.current.fetch_add(1, Relaxed) + 1;
+        self.max_seen.fetch_max(now, Relaxed);
+        let permit = self.gate.acquire().await.map_err(|e| e.to_string())?;
+        permit.forget();
+        self.current.fetch_sub(1, Relaxed);
+        if span.operation_name == "fail" {
+            return Err("injected failure".into());
+        }
+        self.written
+            .lock()
+            .map_err(|e| e.to_string())?
+            .push(span.span_id.0);
+        Ok(1)
+    }
+}
+
+fn span(id: u64, op: &str) -> Span {
+    Span {
+        trace_id: TraceId::new(0, 1),
+        span_id: SpanId(id),
+        parent_span_id: SpanId(0),
+        operation_name: op.into(),
+        flags: 1,
+        start_time_us: 1,
+        duration_us: 1,
+        tags: vec![],
+        logs: vec![],
+        references: vec![],
+        process: Process {
+            service_name: "svc".into(),
+            tags: vec![],
+        },
+    }
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+// #[tokio::test] is single-threaded: the worker cannot run until the test awaits, so the
+// queue's state at each `submit` is exact.
+
+#[tokio::test]
+async fn full_queue_drops_newest_and_counts() {
+    let writer = FakeWriter::new(0);
+    let sink = SpanSink::start(
+        writer.clone(),
+        SinkOptions {
+            queue_capacity: 2,
+            max_in_flight: 1,
+        },
+    );
+    let outcomes: Vec<Submit> = (1..=5).map(|i| sink.submit(span(i, "op"))).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Submit::Queued,
+            Submit::Queued,
+            Submit::DroppedQueueFull,
+            Submit::DroppedQueueFull,
+            Submit::DroppedQueueFull
+        ]
+    );
+    assert_eq!(sink.handle().queue_depth(), 2);
+    writer.gate.add_permits(100);
+    let stats = sink.shutdown(LONG).await;
+    assert_eq!(stats.received.get(), 5);
+    assert_eq!(stats.dropped_queue_full.get(), 3);
+    assert_eq!(stats.written.get(), 2);
+    assert_eq!(stats.dropped_shutdown.get(), 0);
+    assert_eq!(stats.tags_skipped.get(), 2);
+    let mut ids = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
+    ids.sort();
+    assert_eq!(ids, [1, 2], "the oldest spans were kept");
+}
+
+#[tokio::test]
+async fn failures_are_counted_and_every_span_accounted() {
+    let writer = FakeWriter::new(1000);
+    let sink = SpanSink::start(writer.clone(), SinkOptions::default());
+    for i in 0..30 {
+        let op = if i % 3 == 0 { "fail" } else { "ok" };
+        assert_eq!(sink.submit(span(i, op)), Submit::Queued);
+    }
+    let stats = sink.shutdown(LONG).await;
+    assert_eq!(stats.failed.get(), 10);
+    assert_eq!(stats.written.get(), 20);
+    assert_eq!(stats.in_flight(), 0);
+    assert_eq!(
+        stats.received.get(),
+        stats.written.get() + stats.failed.get() + stats.dropped_queue_full.get()
+    );
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let writer = FakeWriter::new(0);
+    let sink = SpanSink::start(
+        writer.clone(),
+        SinkOptions {
+            queue_capacity: 100,
+            max_in_flight: 3,
+        },
+    );
+    for i in 0..40 {
+        sink.submit(span(i, "op"));
+    }
+    // Let the worker start as many writes as it may, all blocked on the gate.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(writer.current.load(Relaxed), 3);
+    writer.gate.add_permits(1000);
+    let stats = sink.shutdown(LONG).await;
+    assert_eq!(stats.written.get(), 40);
+    assert_eq!(writer.max_seen.load(Relaxed), 3);
+}
+
+#[tokio::test]
+async fn shutdown_bound_counts_what_is_left() {
+    let writer = FakeWriter::new(0); // never opens
+    let sink = SpanSink::start(writer, SinkOptions::default());
+    let handle = sink.handle();
+    for i in 0..3 {
+        sink.submit(span(i, "op"));
+    }
+    drop(handle);
+    let stats = sink.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(stats.written.get(), 0);
+    assert_eq!(stats.dropped_shutdown.get(), 3);
+    assert_eq!(stats.received.get(), 3);
+}
+
+#[tokio::test]
+async fn submit_after_close_is_counted() {
+    let writer = FakeWriter::new(10);
+    let sink = SpanSink::start(writer, SinkOptions::default());
+    let handle = sink.handle();
+    let stats = sink.shutdown(Duration::from_millis(50)).await;
+    // `handle` kept the queue open, so the worker was stopped at the bound; a later
+    // submit finds the queue closed.
+    assert_eq!(handle.submit(span(1, "op")), Submit::DroppedShutdown);
+    assert_eq!(stats.dropped_shutdown.get(), 1);
+    assert_eq!(stats.received.get(), 1);
+}
