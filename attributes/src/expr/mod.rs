@@ -34,7 +34,7 @@ pub use duration::{parse_duration, DurationError, GoDuration};
 pub use externs::parse_timestamp;
 pub use parser::parse;
 pub use probe::Probes;
-pub use probe_memo::ProbeMemo;
+pub use probe_memo::{PassHasher, ProbeMemo};
 pub use value::EvalValue;
 
 use crate::access::Attributes;

@@ -164,9 +164,9 @@ impl<V: Copy> ProbeMemo<V> {
     }
 }
 
-/// Passes a precomputed hash through.
+/// Passes a precomputed `u64` hash through (for maps keyed by a hash already computed).
 #[derive(Default)]
-struct PassHasher(u64);
+pub struct PassHasher(u64);
 
 impl Hasher for PassHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -181,6 +181,12 @@ impl Hasher for PassHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+impl std::fmt::Debug for PassHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassHasher")
     }
 }
 

@@ -2,6 +2,7 @@
 //! offsets, hashed once, and found again through a hash → series index with collision chains
 //! (the hash is already computed, so the map does not hash again).
 
+use mixer_attributes::expr::PassHasher;
 use rustc_hash::FxHasher;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -40,30 +41,10 @@ pub(crate) fn value<'t>(text: &'t str, ends: &[u32], i: usize) -> &'t str {
     text.get(start..ends[i] as usize).unwrap_or_default()
 }
 
-/// Passes a precomputed `u64` hash through.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Hash → first series with that hash; series chain the rest through their own `next`.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    heads: HashMap<u64, u32, BuildHasherDefault<PassHasher>>,
 }
 
 impl Index {
@@ -79,11 +60,5 @@ impl Index {
 
     pub(crate) fn clear(&mut self) {
         self.heads.clear();
-    }
-}
-
-impl std::fmt::Debug for IdHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdHasher")
     }
 }
