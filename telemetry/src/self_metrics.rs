@@ -1,8 +1,8 @@
 //! The telemetry service's own metrics (`mixer_telemetry_*`), registered once at startup as
 //! plain atomics and rendered in Prometheus text format on the monitoring port.
 
-pub use mixer_serving::metrics::{Counter, Gauge, Histogram};
 use mixer_serving::metrics::header;
+pub use mixer_serving::metrics::{Counter, Gauge, Histogram};
 use std::fmt::Write;
 
 /// Why a report, a bag or an instance was not (fully) processed.
