@@ -5,6 +5,8 @@ use clap::Args;
 use mixer_attributes::expr::parse_duration;
 use mixer_telemetry::config_source;
 use mixer_telemetry::server::{self, Options};
+use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
+use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +45,110 @@ pub struct TelemetryArgs {
     /// Worker threads (0: one per core).
     #[arg(long, env = "MIXER_WORKER_THREADS", default_value_t = 0)]
     worker_threads: usize,
+    /// Jaeger's query JSON API (/api/services, /api/services/{svc}/operations,
+    /// /api/traces/{id}, /api/traces?service=…) over the in-memory span store, on Jaeger
+    /// query's port. With --cassandra the store is empty (use jaeger-query on the keyspace);
+    /// "off" serves nothing.
+    #[arg(long, env = "MIXER_QUERY_ADDR", default_value = "127.0.0.1:16686", value_parser = query_addr)]
+    query_addr: QueryAddr,
+    /// Write spans to Cassandra in Jaeger's v004 schema (contact points, comma-separated
+    /// host:port), so an unmodified jaeger-query and UI read them. Without it spans go to a
+    /// bounded in-memory store.
+    #[arg(
+        long,
+        env = "MIXER_CASSANDRA",
+        value_name = "HOST:PORT,...",
+        value_delimiter = ','
+    )]
+    cassandra: Vec<String>,
+    /// Keyspace of Jaeger's tables.
+    #[arg(
+        long,
+        env = "MIXER_CASSANDRA_KEYSPACE",
+        default_value = "jaeger_v1_dc1"
+    )]
+    cassandra_keyspace: String,
+    /// Prefer replicas of this datacenter (token-aware routing either way).
+    #[arg(long, env = "MIXER_CASSANDRA_LOCAL_DC")]
+    cassandra_local_dc: Option<String>,
+    /// Create Jaeger's schema (IF NOT EXISTS) at start, as Jaeger's `schema.create: true`,
+    /// with NetworkTopologyStrategy in --cassandra-datacenter (empty: SimpleStrategy).
+    #[arg(long, env = "MIXER_CASSANDRA_CREATE_SCHEMA")]
+    cassandra_create_schema: bool,
+    /// Datacenter of the created keyspace's replication.
+    #[arg(long, env = "MIXER_CASSANDRA_DATACENTER", default_value = "dc1")]
+    cassandra_datacenter: String,
+    /// Replication factor of the created keyspace.
+    #[arg(long, env = "MIXER_CASSANDRA_REPLICATION_FACTOR", default_value_t = 1)]
+    cassandra_replication_factor: u32,
+    /// TTL of the created trace tables (Go duration; 0: none).
+    #[arg(long, env = "MIXER_CASSANDRA_TRACE_TTL", default_value = "48h", value_parser = ttl)]
+    cassandra_trace_ttl: Duration,
+    /// Spans waiting for the sink at most; beyond it new spans are dropped and counted
+    /// (mixer_traces_spans_dropped_total{reason="queue_full"}).
+    #[arg(long, env = "MIXER_TRACES_QUEUE", default_value_t = 10_000)]
+    traces_queue: usize,
+    /// Span writes in flight at once.
+    #[arg(long, env = "MIXER_TRACES_MAX_IN_FLIGHT", default_value_t = 64)]
+    traces_max_in_flight: usize,
+    /// Traces the in-memory store keeps (the oldest is evicted).
+    #[arg(long, env = "MIXER_TRACES_MEMORY_MAX_TRACES", default_value_t = 10_000)]
+    traces_memory_max_traces: usize,
+}
+
+/// `--query-addr`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct QueryAddr(Option<SocketAddr>);
+
+fn query_addr(s: &str) -> Result<QueryAddr, String> {
+    if s == "off" {
+        return Ok(QueryAddr(None));
+    }
+    s.parse()
+        .map(|a| QueryAddr(Some(a)))
+        .map_err(|e| format!("{s:?}: {e}; give host:port or off"))
+}
+
+fn ttl(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .map_err(|e| e.to_string())?
+        .to_std()
+        .ok_or_else(|| format!("{s:?} must not be negative"))
+}
+
+impl TelemetryArgs {
+    fn traces(&self) -> Result<TraceOptions, String> {
+        let cassandra = if self.cassandra.is_empty() {
+            None
+        } else {
+            let defaults = CassandraConfig::default();
+            let config = CassandraConfig {
+                contact_points: self.cassandra.clone(),
+                keyspace: self.cassandra_keyspace.clone(),
+                local_dc: self.cassandra_local_dc.clone(),
+                create_schema: self.cassandra_create_schema.then(|| SchemaOptions {
+                    datacenter: self.cassandra_datacenter.clone(),
+                    replication_factor: self.cassandra_replication_factor,
+                    trace_ttl: self.cassandra_trace_ttl,
+                    ..SchemaOptions::default()
+                }),
+                ..defaults
+            };
+            config.validate().map_err(|e| e.to_string())?;
+            Some(config)
+        };
+        Ok(TraceOptions {
+            cassandra,
+            queue: SinkOptions {
+                queue_capacity: self.traces_queue.max(1),
+                max_in_flight: self.traces_max_in_flight.max(1),
+            },
+            memory: MemoryOptions {
+                max_traces: self.traces_memory_max_traces.max(1),
+                ..MemoryOptions::default()
+            },
+        })
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -54,6 +160,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: TelemetryArgs) -> Result<(), String> {
+    let traces = args.traces()?;
     let opts = Options {
         grpc_addr: args.grpc_addr,
         metrics_addr: args.metrics_addr,
@@ -63,6 +170,8 @@ pub fn run(args: TelemetryArgs) -> Result<(), String> {
         max_message_size: args.max_message_size,
         max_concurrent_streams: args.max_concurrent_streams,
         max_in_flight: args.max_in_flight,
+        traces,
+        query_addr: args.query_addr.0,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if args.worker_threads > 0 {

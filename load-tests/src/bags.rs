@@ -26,6 +26,8 @@ pub struct BagShape {
     /// `request.time` of the first bag, in seconds since the epoch.
     pub start_seconds: i64,
     pub seed: u64,
+    /// Percent of traces the proxy samples (`x-b3-sampled: 1`); Istio's default is 1.
+    pub sampled_percent: f64,
 }
 
 impl Default for BagShape {
@@ -37,6 +39,7 @@ impl Default for BagShape {
             median_duration: std::time::Duration::from_millis(8),
             start_seconds: 1_700_000_000,
             seed: 0x006d_6978_6572, // "mixer"
+            sampled_percent: 1.0,
         }
     }
 }
@@ -179,6 +182,7 @@ impl BagGenerator {
         let host = format!("{}:9080", dst.app);
         let trace = r.next_u64();
         let span = r.next_u64();
+        let sampled = (r.below(10_000) as f64) < self.shape.sampled_percent * 100.0;
         let id = format!(
             "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
             r.next_u64() as u32,
@@ -261,7 +265,10 @@ impl BagGenerator {
                     ("x-request-id".into(), id.clone()),
                     ("x-b3-traceid".into(), format!("{trace:016x}")),
                     ("x-b3-spanid".into(), format!("{span:016x}")),
-                    ("x-b3-sampled".into(), "1".into()),
+                    (
+                        "x-b3-sampled".into(),
+                        if sampled { "1" } else { "0" }.into(),
+                    ),
                     ("accept".into(), "*/*".into()),
                     ("x-forwarded-proto".into(), "http".into()),
                 ]),
@@ -366,6 +373,28 @@ mod tests {
         assert_eq!(req.attributes.len(), 100);
         assert_eq!(req.repeated_attributes_semantics, 1);
         assert!(req.attributes.iter().all(|set| set.words.is_empty()));
+    }
+
+    #[test]
+    fn traces_are_sampled_at_the_given_percent() {
+        let sampled = |percent: f64| {
+            let mut g = BagGenerator::new(BagShape {
+                sampled_percent: percent,
+                ..BagShape::default()
+            });
+            (0..10_000)
+                .filter(|_| match g.next_bag().get_by_name("request.headers") {
+                    Some(OwnedValue::StringMap(h)) => {
+                        h.iter().any(|(k, v)| k == "x-b3-sampled" && v == "1")
+                    }
+                    other => panic!("request.headers: {other:?}"),
+                })
+                .count()
+        };
+        assert_eq!(sampled(0.0), 0);
+        assert_eq!(sampled(100.0), 10_000);
+        let one = sampled(1.0);
+        assert!((50..=150).contains(&one), "{one} of 10000 at 1 %");
     }
 
     #[test]

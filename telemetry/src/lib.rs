@@ -1,8 +1,9 @@
 //! The telemetry service: `istio.mixer.v1.Mixer/Report` ingestion ([`service`]), dispatch of
 //! the compiled rules to report adapters ([`pipeline`]), the adapters themselves
-//! ([`adapters`]: Prometheus metrics today; trace and log sinks with their issues), config
-//! loading and reload ([`config_source`], [`server`]), and the scrape and monitoring
-//! endpoints ([`http`], [`self_metrics`]).
+//! ([`adapters`]: Prometheus metrics, `jaeger` spans; log sinks with their issue), the trace
+//! sinks and Jaeger's query API over the embedded store ([`traces`]), config loading and
+//! reload ([`config_source`], [`server`]), and the scrape and monitoring endpoints ([`http`],
+//! [`self_metrics`]).
 
 pub mod adapters;
 pub mod config_source;

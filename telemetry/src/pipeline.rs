@@ -1,10 +1,14 @@
 //! One loaded config, ready to serve: the validated config, its dispatch plan and the handler
 //! instances built from it. A Report call decodes its bags, dispatches each through the plan
 //! into per-call batches, and merges the batches only when the whole request decoded — so a
-//! request that is rejected (and will be retried) leaves no partial counts behind.
+//! request that is rejected (and will be retried) leaves no partial counts behind (nor
+//! queued spans).
 
+use crate::adapters::jaeger::JaegerHandler;
 use crate::adapters::prometheus::{Batch, PrometheusHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
+use crate::traces::backend::TraceSink;
+use crate::traces::Span;
 use mixer_attributes::decode::{DecodeError, ReportBuffers, ReportRequestView};
 use mixer_rules::{Config, Memo, Plan, Variety};
 use std::time::Instant;
@@ -13,6 +17,7 @@ use std::time::Instant;
 #[derive(Debug)]
 pub enum Handler {
     Prometheus(PrometheusHandler),
+    Jaeger(JaegerHandler),
 }
 
 /// Why a pipeline could not be built from a valid config.
@@ -36,6 +41,8 @@ pub struct ReportOutcome {
 pub struct Scratch {
     generation: u64,
     batches: Vec<Option<Batch>>,
+    /// Spans built during the call, per handler index; queued once the whole request decoded.
+    spans: Vec<Vec<Span>>,
     /// The rule evaluator's memory, carried from bag to bag.
     memo: Memo,
     /// The decoder's buffers, carried from request to request.
@@ -52,12 +59,28 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline whose `jaeger` handlers have no sink behind them (their spans are counted
+    /// as dropped): for benchmarks and offline use. The server uses [`Pipeline::with_traces`].
     pub fn new(config: Config, generation: u64) -> Result<Pipeline, BuildError> {
+        Pipeline::with_traces(config, generation, &TraceSink::detached())
+    }
+
+    /// A pipeline whose `jaeger` handlers send spans to `traces`.
+    pub fn with_traces(
+        config: Config,
+        generation: u64,
+        traces: &TraceSink,
+    ) -> Result<Pipeline, BuildError> {
         let plan = Plan::new(&config);
         let mut handlers = Vec::with_capacity(config.handlers.len());
         for (i, h) in config.handlers.iter().enumerate() {
             let built = match h.adapter.as_str() {
-                "prometheus" => PrometheusHandler::new(&config, i, &plan).map(Handler::Prometheus),
+                "prometheus" => PrometheusHandler::new(&config, i, &plan)
+                    .map(Handler::Prometheus)
+                    .map_err(|e| e.to_string()),
+                "jaeger" => JaegerHandler::new(&config, i, &plan, traces.clone())
+                    .map(Handler::Jaeger)
+                    .map_err(|e| e.to_string()),
                 other => {
                     return Err(BuildError {
                         handler: h.name.to_string(),
@@ -65,9 +88,9 @@ impl Pipeline {
                     })
                 }
             };
-            handlers.push(built.map_err(|e| BuildError {
+            handlers.push(built.map_err(|message| BuildError {
                 handler: h.name.to_string(),
-                message: e.to_string(),
+                message,
             })?);
         }
         Ok(Pipeline {
@@ -93,7 +116,7 @@ impl Pipeline {
                 (Handler::Prometheus(new), Some(Handler::Prometheus(old))) => {
                     new.inherit(old);
                 }
-                (Handler::Prometheus(_), None) => {}
+                (Handler::Prometheus(_), _) | (Handler::Jaeger(_), _) => {}
             }
         }
     }
@@ -116,10 +139,13 @@ impl Pipeline {
                 .iter()
                 .map(|h| match h {
                     Handler::Prometheus(p) => Some(p.batch()),
+                    Handler::Jaeger(_) => None,
                 })
                 .collect();
+            scratch.spans = self.handlers.iter().map(|_| Vec::new()).collect();
         }
         let batches = &mut scratch.batches;
+        let spans = &mut scratch.spans;
         let mut outcome = ReportOutcome::default();
         let buffers = std::mem::take(&mut scratch.buffers);
         let mut view = ReportRequestView::parse_with(request, &self.config.vocabulary, buffers)?;
@@ -129,6 +155,7 @@ impl Pipeline {
                 Ok(bag) => bag,
                 Err(e) => {
                     batches.iter_mut().flatten().for_each(Batch::discard);
+                    spans.iter_mut().for_each(Vec::clear);
                     scratch.memo = memo;
                     scratch.buffers = view.recycle();
                     return Err(e);
@@ -143,6 +170,10 @@ impl Pipeline {
                 |ev, handler, instance| {
                     if let Some(Some(batch)) = batches.get_mut(handler) {
                         batch.record(ev, instance);
+                    } else if let (Some(Handler::Jaeger(j)), Some(out)) =
+                        (self.handlers.get(handler), spans.get_mut(handler))
+                    {
+                        j.record(ev, instance, out);
                     }
                 },
                 |_| outcome.match_errors += 1,
@@ -152,10 +183,13 @@ impl Pipeline {
         scratch.memo = memo;
         scratch.buffers = view.recycle();
         let now = Instant::now();
-        for (h, batch) in self.handlers.iter().zip(batches.iter_mut()) {
+        for ((h, batch), out) in self.handlers.iter().zip(batches.iter_mut()).zip(spans) {
             match (h, batch) {
                 (Handler::Prometheus(p), Some(b)) => p.merge(b, now),
-                (Handler::Prometheus(_), None) => {}
+                (Handler::Jaeger(j), _) if !out.is_empty() => {
+                    j.submit(out);
+                }
+                _ => {}
             }
         }
         metrics.bags.add(outcome.bags);
@@ -168,6 +202,7 @@ impl Pipeline {
         for h in &self.handlers {
             match h {
                 Handler::Prometheus(p) => p.expire(now),
+                Handler::Jaeger(_) => {}
             }
         }
     }
@@ -180,6 +215,7 @@ impl Pipeline {
             .iter()
             .flat_map(|h| match h {
                 Handler::Prometheus(p) => p.stats(),
+                Handler::Jaeger(_) => Vec::new(),
             })
             .collect();
         type Field = fn(&crate::adapters::prometheus::MetricStats) -> u64;
@@ -240,6 +276,7 @@ impl Pipeline {
     ) -> bool {
         self.handlers.iter().all(|h| match h {
             Handler::Prometheus(p) => p.render_chunked(out, chunk, &mut flush),
+            Handler::Jaeger(_) => true,
         })
     }
 }

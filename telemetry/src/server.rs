@@ -1,11 +1,14 @@
 //! `mixer telemetry`: binds the gRPC, metrics and monitoring ports, serves until shutdown, and
 //! keeps the config fresh (reload on change, keep the running config on a bad one) and the
-//! series bounded (expiry).
+//! series bounded (expiry). Starts the trace sink (memory or Cassandra) before the first
+//! config, serves jaeger-query's API over the memory store, and flushes the sink on shutdown.
 
 use crate::config_source::{self, Fingerprint};
 use crate::pipeline::Pipeline;
 use crate::self_metrics::TelemetryMetrics;
 use crate::service::TelemetryService;
+use crate::traces::backend::{TraceBackend, TraceOptions, TraceSink};
+use crate::traces::query_http;
 use hyper::StatusCode;
 use mixer_proto::server::{Limits, MixerServer};
 use mixer_serving::http::{self, Reply, Routes};
@@ -36,6 +39,10 @@ pub struct Options {
     pub max_concurrent_streams: u32,
     /// Report calls decoded at once; more wait.
     pub max_in_flight: usize,
+    /// Where spans go (memory by default, or Cassandra) and the queue in front.
+    pub traces: TraceOptions,
+    /// jaeger-query's JSON API over the memory store (Jaeger's 16686); `None`: not served.
+    pub query_addr: Option<SocketAddr>,
 }
 
 /// Why the service could not start.
@@ -50,16 +57,26 @@ pub enum StartError {
     },
     #[error("grpc server: {0}")]
     Grpc(String),
+    #[error("trace sink: {0}")]
+    Traces(String),
 }
 
-/// Loads the config named by `opts` into a pipeline of generation `generation`.
-pub fn load_pipeline(dir: Option<&PathBuf>, generation: u64) -> Result<Pipeline, String> {
+/// How long shutdown waits for queued spans to be written.
+const TRACE_FLUSH: Duration = Duration::from_secs(5);
+
+/// Loads the config named by `opts` into a pipeline of generation `generation` whose `jaeger`
+/// handlers send spans to `traces`.
+pub fn load_pipeline(
+    dir: Option<&PathBuf>,
+    generation: u64,
+    traces: &TraceSink,
+) -> Result<Pipeline, String> {
     let files = match dir {
         Some(d) => Some(config_source::read_dir(d).map_err(|e| format!("{}: {e}", d.display()))?),
         None => None,
     };
     let config = config_source::validate(files.as_ref()).map_err(|p| p.to_string())?;
-    Pipeline::new(config, generation).map_err(|e| e.to_string())
+    Pipeline::with_traces(config, generation, traces).map_err(|e| e.to_string())
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -74,6 +91,8 @@ pub struct Bound {
     pub grpc: SocketAddr,
     pub metrics: SocketAddr,
     pub monitoring: SocketAddr,
+    /// The traces query API, when served.
+    pub query: Option<SocketAddr>,
 }
 
 /// Starts everything; returns the bound addresses at once and a future that runs the service
@@ -95,28 +114,42 @@ pub async fn start(
         .as_deref()
         .map(config_source::fingerprint)
         .and_then(Result::ok);
-    let pipeline = load_pipeline(opts.config_dir.as_ref(), 1).map_err(StartError::Config)?;
+    let backend = TraceBackend::start(opts.traces.clone())
+        .await
+        .map_err(|e| StartError::Traces(e.to_string()))?;
+    let traces = backend.sink();
+    let pipeline =
+        load_pipeline(opts.config_dir.as_ref(), 1, &traces).map_err(StartError::Config)?;
     let metrics = Arc::new(TelemetryMetrics::default());
     let service = Arc::new(TelemetryService::new(pipeline, metrics, opts.max_in_flight));
 
     let grpc = bind(opts.grpc_addr).await?;
     let metrics_l = bind(opts.metrics_addr).await?;
     let monitoring_l = bind(opts.monitoring_addr).await?;
+    let query_l = match opts.query_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let local = |l: &TcpListener, a| l.local_addr().unwrap_or(a);
     let bound = Bound {
         grpc: local(&grpc, opts.grpc_addr),
         metrics: local(&metrics_l, opts.metrics_addr),
         monitoring: local(&monitoring_l, opts.monitoring_addr),
+        query: query_l
+            .as_ref()
+            .zip(opts.query_addr)
+            .map(|(l, a)| local(l, a)),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let scrape: Arc<dyn Routes> = Arc::new(Scrape(service.clone()));
-    let monitor: Arc<dyn Routes> = Arc::new(Monitor(service.clone()));
-    let tasks = vec![
+    let monitor: Arc<dyn Routes> = Arc::new(Monitor(service.clone(), traces.clone()));
+    let mut tasks = vec![
         tokio::spawn(http::serve(metrics_l, scrape, stop_rx.clone())),
         tokio::spawn(http::serve(monitoring_l, monitor, stop_rx.clone())),
         tokio::spawn(reload_loop(
             service.clone(),
+            traces.clone(),
             opts.config_dir.clone(),
             seen.unwrap_or_default(),
             opts.reload_interval,
@@ -124,6 +157,13 @@ pub async fn start(
         )),
         tokio::spawn(expiry_loop(service.clone(), stop_rx.clone())),
     ];
+    if let Some(l) = query_l {
+        tasks.push(tokio::spawn(query_http::serve(
+            l,
+            traces.clone(),
+            stop_rx.clone(),
+        )));
+    }
 
     let server = MixerServer::new(
         service.clone(),
@@ -141,7 +181,8 @@ pub async fn start(
             },
         ),
     );
-    tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics, monitoring = %bound.monitoring, "telemetry serving");
+    tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics, monitoring = %bound.monitoring,
+        query = ?bound.query, trace_sink = traces.kind(), "telemetry serving");
 
     let run = async move {
         shutdown.await;
@@ -155,6 +196,13 @@ pub async fn start(
             r
         })
         .await;
+        // Report calls are done: what they queued is written now, within a bound.
+        let stats = backend.shutdown(TRACE_FLUSH).await;
+        tracing::info!(
+            written = stats.written.get(),
+            dropped_shutdown = stats.dropped_shutdown.get(),
+            "trace sink flushed"
+        );
         match drained {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(StartError::Grpc(e.to_string())),
@@ -170,6 +218,7 @@ pub async fn start(
 
 async fn reload_loop(
     service: Arc<TelemetryService>,
+    traces: TraceSink,
     dir: Option<PathBuf>,
     mut seen: Fingerprint,
     every: Duration,
@@ -193,7 +242,7 @@ async fn reload_loop(
         }
         seen = now;
         let generation = service.pipeline().generation + 1;
-        match load_pipeline(Some(&dir), generation) {
+        match load_pipeline(Some(&dir), generation, &traces) {
             Ok(p) => {
                 service.swap(p);
                 service.metrics.config_reloads_ok.inc();
@@ -245,7 +294,7 @@ impl Routes for Scrape {
 }
 
 /// Self-monitoring endpoints.
-struct Monitor(Arc<TelemetryService>);
+struct Monitor(Arc<TelemetryService>, TraceSink);
 
 impl Routes for Monitor {
     fn get(&self, path: &str) -> Option<Reply> {
@@ -254,6 +303,7 @@ impl Routes for Monitor {
                 let mut out = String::with_capacity(8 * 1024);
                 self.0.metrics.render(&mut out);
                 self.0.pipeline().render_self_metrics(&mut out);
+                self.1.render_metrics(&mut out);
                 Some(Reply::metrics(out))
             }
             "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),

@@ -6,7 +6,13 @@
 //! from the spec, not computed by the code under test; the only value taken from the database
 //! is `span_hash`, whose bucket is then checked.
 //!
-//! Without `MIXER_CASSANDRA` the test says so and passes without running.
+//! A second test sends a sampled Report through the whole telemetry service (gRPC, the
+//! standard config's tracing rule, the `jaeger` handler) configured with the Cassandra sink,
+//! and finds the span in `traces`.
+//!
+//! Without `MIXER_CASSANDRA` the tests say so and pass without running.
+
+mod common;
 
 use mixer_telemetry::traces::cassandra::{self, CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::span::{
@@ -18,6 +24,10 @@ use scylla::value::CqlTimestamp;
 use scylla::DeserializeValue;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Both tests create the schema (IF NOT EXISTS); one at a time, as concurrent DDL on one
+/// node can disagree.
+static SCHEMA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Debug, PartialEq, DeserializeValue)]
 struct KeyValue {
@@ -164,6 +174,7 @@ async fn spans_land_in_every_jaeger_table() {
         );
         return;
     };
+    let _one = SCHEMA.lock().await;
     let keyspace = std::env::var("MIXER_CASSANDRA_KEYSPACE").unwrap_or("jaeger_v1_dc1".into());
     let config = CassandraConfig {
         contact_points: vec![addr],
@@ -204,6 +215,100 @@ async fn spans_land_in_every_jaeger_table() {
     check_indexes(&session, &f, &tid).await;
     check_jaeger_reader_queries(&session, &tid).await;
     check_schema(&session, &keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_report_through_the_service_lands_in_traces() {
+    use mixer_attributes::{OwnedValue, Timestamp};
+    let Ok(addr) = std::env::var("MIXER_CASSANDRA") else {
+        eprintln!("skipped: MIXER_CASSANDRA is not set");
+        return;
+    };
+    let _one = SCHEMA.lock().await;
+    let keyspace = std::env::var("MIXER_CASSANDRA_KEYSPACE").unwrap_or("jaeger_v1_dc1".into());
+    let config = CassandraConfig {
+        contact_points: vec![addr.clone()],
+        keyspace: keyspace.clone(),
+        create_schema: Some(SchemaOptions::default()),
+        request_timeout: Duration::from_secs(30),
+        ..CassandraConfig::default()
+    };
+    let srv = common::start_with(
+        None,
+        Duration::from_secs(60),
+        mixer_telemetry::traces::TraceOptions {
+            cassandra: Some(config),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let trace = TraceId::new(nanos, nanos | 1);
+    let start_us = (nanos / 1000) as i64;
+    let mut bag = common::http_bag("productpage-v1", "reviews-v2", 200, 7);
+    bag.set("request.path", OwnedValue::String("/reviews/9".into()))
+        .set(
+            "request.time",
+            OwnedValue::Timestamp(Timestamp {
+                seconds: start_us / 1_000_000,
+                nanos: (start_us % 1_000_000) as i32 * 1000,
+            }),
+        )
+        .set(
+            "response.time",
+            OwnedValue::Timestamp(Timestamp {
+                seconds: (start_us + 7_000) / 1_000_000,
+                nanos: ((start_us + 7_000) % 1_000_000) as i32 * 1000,
+            }),
+        )
+        .set(
+            "request.headers",
+            OwnedValue::StringMap(vec![
+                ("x-b3-traceid".into(), trace.to_string()),
+                ("x-b3-spanid".into(), "00000000000000b3".into()),
+                ("x-b3-parentspanid".into(), "00000000000000a1".into()),
+                ("x-b3-sampled".into(), "1".into()),
+            ]),
+        );
+    common::report(srv.bound.grpc, common::batch(&[bag]))
+        .await
+        .expect("report accepted");
+    // With Cassandra the embedded query API holds nothing and says where to look.
+    let (_, body) = common::get(srv.bound.query.expect("query API"), "/api/services").await;
+    assert!(body.contains("jaeger-query"), "{body}");
+    // Stopping flushes the sink's queue: the span is written before `stop` returns.
+    srv.stop().await;
+
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(&addr)
+        .build()
+        .await
+        .expect("connect");
+    session
+        .use_keyspace(&keyspace, false)
+        .await
+        .expect("keyspace");
+    let rows = select_traces(&session, &trace.to_bytes()).await;
+    let [(span_id, _hash, parent, op, fl, start, dur, tags, _logs, _refs, process, _ttl)] =
+        rows.as_slice()
+    else {
+        panic!("one span in traces, got {rows:#?}");
+    };
+    assert_eq!((*span_id, *parent), (0xb3, 0xa1));
+    assert_eq!((op.as_str(), *fl), ("/reviews/9", 1));
+    assert_eq!((*start, *dur), (start_us, 7_000));
+    assert_eq!(process.service_name, "reviews-v2");
+    let tags = tags.as_ref().expect("tags");
+    assert_eq!(tags[0], kv_string("span.kind", "server"));
+    assert!(
+        tags.iter()
+            .any(|t| t.key == "http.status_code" && t.value_long == Some(200)),
+        "{tags:#?}"
+    );
 }
 
 type TracesRow = (

@@ -61,6 +61,10 @@ struct Args {
     /// Seed of the traffic generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Percent of bags whose trace is sampled (`x-b3-sampled: 1`, a span each); Istio's
+    /// default sampling is 1 %.
+    #[arg(long, default_value_t = 1.0)]
+    sampled_percent: f64,
     /// Runtime worker threads (0 = one per available CPU).
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         median_duration: args.median_duration,
         start_seconds,
         seed: args.seed,
+        sampled_percent: args.sampled_percent,
     };
     let batch = args.batch.max(1);
     let attributes_per_bag = BagGenerator::new(shape.clone()).next_bag().len();

@@ -1,9 +1,10 @@
 //! Report adapters, one folder each with the same shape (`mod.rs`, `config.rs`, `adapter.rs`,
 //! `tests.rs`), listed in a closed enum rather than a hidden registry.
 
+pub mod jaeger;
 pub mod prometheus;
 
 use mixer_rules::AdapterSpec;
 
 /// Every report adapter the telemetry service compiles in, as the rules layer sees them.
-pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC];
+pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC, jaeger::SPEC];

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Something that stores one span (the Cassandra writer; fakes in tests).
@@ -103,6 +103,16 @@ impl SinkHandle {
     pub fn stats(&self) -> &Arc<SinkStats> {
         &self.stats
     }
+
+    /// A handle with no worker behind it: every span is counted as `dropped_shutdown`. For
+    /// pipelines built outside a runtime (benchmarks, offline checks).
+    pub fn detached() -> SinkHandle {
+        let (tx, _) = mpsc::channel(1);
+        SinkHandle {
+            tx,
+            stats: Arc::default(),
+        }
+    }
 }
 
 /// The queue plus its worker task, over writer `W`.
@@ -111,6 +121,8 @@ pub struct SpanSink<W> {
     handle: SinkHandle,
     writer: Arc<W>,
     worker: JoinHandle<()>,
+    /// Tells the worker to close the queue (later submits are refused) and drain it.
+    close: oneshot::Sender<()>,
 }
 
 impl<W: WriteSpans> SpanSink<W> {
@@ -118,9 +130,11 @@ impl<W: WriteSpans> SpanSink<W> {
     pub fn start(writer: Arc<W>, opts: SinkOptions) -> SpanSink<W> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(SinkStats::default());
+        let (close, close_rx) = oneshot::channel();
         let worker = tokio::spawn(run(
             writer.clone(),
             rx,
+            close_rx,
             stats.clone(),
             opts.max_in_flight.max(1),
         ));
@@ -128,6 +142,7 @@ impl<W: WriteSpans> SpanSink<W> {
             handle: SinkHandle { tx, stats },
             writer,
             worker,
+            close,
         }
     }
 
@@ -147,15 +162,19 @@ impl<W: WriteSpans> SpanSink<W> {
         &self.writer
     }
 
-    /// Closes the queue and waits up to `timeout` for queued and in-flight spans to be
-    /// written. What is still unwritten then is counted in `dropped_shutdown`. Other
-    /// [`SinkHandle`]s keep the queue open: drop them first for a full drain.
+    /// Closes the queue (spans submitted later, through any [`SinkHandle`], are counted in
+    /// `dropped_shutdown`) and waits up to `timeout` for queued and in-flight spans to be
+    /// written. What is still unwritten then is counted in `dropped_shutdown` too.
     pub async fn shutdown(self, timeout: Duration) -> Arc<SinkStats> {
         let SpanSink {
-            handle, mut worker, ..
+            handle,
+            mut worker,
+            close,
+            ..
         } = self;
         let stats = handle.stats.clone();
         drop(handle);
+        let _ = close.send(());
         if tokio::time::timeout(timeout, &mut worker).await.is_err() {
             worker.abort();
             let _ = worker.await;
@@ -174,12 +193,27 @@ impl<W: WriteSpans> SpanSink<W> {
 async fn run<W: WriteSpans>(
     writer: Arc<W>,
     mut rx: mpsc::Receiver<Span>,
+    mut close: oneshot::Receiver<()>,
     stats: Arc<SinkStats>,
     max_in_flight: usize,
 ) {
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut tasks = JoinSet::new();
-    while let Some(span) = rx.recv().await {
+    let mut closing = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            c = &mut close, if !closing => {
+                closing = true;
+                // Only an explicit shutdown closes the queue; a dropped sender does not.
+                if c.is_ok() {
+                    rx.close();
+                }
+                continue;
+            }
+            s = rx.recv() => s,
+        };
+        let Some(span) = next else { break };
         stats.in_flight.fetch_add(1, Relaxed);
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;

@@ -164,9 +164,31 @@ async fn submit_after_close_is_counted() {
     let sink = SpanSink::start(writer, SinkOptions::default());
     let handle = sink.handle();
     let stats = sink.shutdown(Duration::from_millis(50)).await;
-    // `handle` kept the queue open, so the worker was stopped at the bound; a later
-    // submit finds the queue closed.
+    // shutdown closed the queue although `handle` is still alive: a later submit is refused
+    // and counted.
     assert_eq!(handle.submit(span(1, "op")), Submit::DroppedShutdown);
     assert_eq!(stats.dropped_shutdown.get(), 1);
     assert_eq!(stats.received.get(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_drains_what_was_queued_while_handles_live() {
+    let writer = FakeWriter::new(10);
+    let sink = SpanSink::start(writer.clone(), SinkOptions::default());
+    let handle = sink.handle();
+    for i in 0..5 {
+        assert_eq!(handle.submit(span(i, "op")), Submit::Queued);
+    }
+    let stats = sink.shutdown(LONG).await;
+    assert_eq!(stats.written.get(), 5);
+    assert_eq!(stats.dropped_shutdown.get(), 0);
+    assert_eq!(handle.submit(span(9, "op")), Submit::DroppedShutdown);
+}
+
+#[test]
+fn a_detached_handle_counts_every_span_as_dropped() {
+    let handle = SinkHandle::detached();
+    assert_eq!(handle.submit(span(1, "op")), Submit::DroppedShutdown);
+    assert_eq!(handle.stats().received.get(), 1);
+    assert_eq!(handle.stats().dropped_shutdown.get(), 1);
 }

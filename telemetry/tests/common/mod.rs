@@ -9,6 +9,7 @@ use mixer_proto::mixer::ReportResponse;
 use mixer_proto::raw_codec::PreEncodedCodec;
 use mixer_telemetry::server::{self, Bound, Options};
 use mixer_telemetry::service::TelemetryService;
+use mixer_telemetry::traces::TraceOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,15 @@ fn local() -> SocketAddr {
 }
 
 pub async fn start(config_dir: Option<PathBuf>, reload: std::time::Duration) -> Running {
+    start_with(config_dir, reload, TraceOptions::default()).await
+}
+
+/// [`start`] with the given trace sink options; the traces query API on a free port.
+pub async fn start_with(
+    config_dir: Option<PathBuf>,
+    reload: std::time::Duration,
+    traces: TraceOptions,
+) -> Running {
     let opts = Options {
         grpc_addr: local(),
         metrics_addr: local(),
@@ -51,6 +61,8 @@ pub async fn start(config_dir: Option<PathBuf>, reload: std::time::Duration) -> 
         max_message_size: 1024 * 1024,
         max_concurrent_streams: 1024,
         max_in_flight: 16,
+        traces,
+        query_addr: Some(local()),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let (bound, service, run) = server::start(opts, async move {
