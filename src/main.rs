@@ -3,6 +3,7 @@
 
 mod bag_file;
 mod policy_cmd;
+mod proxy_cmd;
 mod telemetry_cmd;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// Run the policy service: istio.mixer.v1 Check answered by denier, listchecker and
     /// memquota rules.
     Policy(policy_cmd::PolicyArgs),
+    /// Run the sidecar: inbound and outbound HTTP listeners, attribute bags reported in
+    /// batches to the telemetry service, x-request-id and B3 trace propagation.
+    Proxy(proxy_cmd::ProxyArgs),
     /// Check a config directory (or file) offline; prints every problem and exits 1.
     Validate {
         /// A directory of YAML files, or one file.
@@ -60,6 +64,10 @@ fn main() -> ExitCode {
         Command::Policy(args) => {
             init_logging();
             policy_cmd::run(args)
+        }
+        Command::Proxy(args) => {
+            init_logging();
+            proxy_cmd::run(args)
         }
         Command::Validate { path } => telemetry_cmd::validate(&path),
     };

@@ -1,0 +1,395 @@
+//! The attribute bag of one request, as Istio's proxy builds it (spec §1.11, §3): our own
+//! identity on our side (destination when inbound, source when outbound), the peer's address,
+//! the request's attributes when it arrives and the response's when it ends.
+
+use crate::config::{Direction, Identity};
+use crate::headers::TraceIds;
+use hyper::header::{HeaderMap, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Uri};
+use mixer_attributes::{Duration as WireDuration, OwnedBag, OwnedValue, Timestamp};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn s(v: impl Into<String>) -> OwnedValue {
+    OwnedValue::String(v.into())
+}
+
+/// The parts of a request the bag is built from, after the tracing headers were set.
+#[derive(Debug)]
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    /// `Host` / `:authority` as received.
+    pub host: &'a str,
+    /// The downstream peer.
+    pub peer: SocketAddr,
+    /// Where we send the request.
+    pub upstream: Option<SocketAddr>,
+    pub trace: &'a TraceIds,
+}
+
+/// True for gRPC (`content-type: application/grpc…`).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The request half of the bag.
+pub fn request_bag(
+    me: &Identity,
+    dir: Direction,
+    req: &RequestView<'_>,
+    now: SystemTime,
+) -> OwnedBag {
+    let mut bag = OwnedBag::with_capacity(40);
+    let ours = match dir {
+        Direction::Inbound => "destination",
+        Direction::Outbound => "source",
+    };
+    bag.set(format!("{ours}.workload.name"), s(&me.workload));
+    bag.set(format!("{ours}.workload.namespace"), s(&me.namespace));
+    bag.set(
+        format!("{ours}.workload.uid"),
+        s(format!(
+            "istio://{}/workloads/{}",
+            me.namespace, me.workload
+        )),
+    );
+    bag.set(format!("{ours}.namespace"), s(&me.namespace));
+    bag.set(format!("{ours}.uid"), s(me.uid()));
+    bag.set(
+        format!("{ours}.labels"),
+        OwnedValue::StringMap(me.labels.clone()),
+    );
+    if let Some(p) = &me.principal {
+        bag.set(format!("{ours}.principal"), s(p));
+    }
+    match dir {
+        Direction::Inbound => {
+            bag.set("source.ip", OwnedValue::ip(req.peer.ip()));
+            if let Some(ip) = me.ip {
+                bag.set("destination.ip", OwnedValue::ip(ip));
+            }
+            if let Some(app) = req.upstream {
+                bag.set("destination.port", OwnedValue::Int64(i64::from(app.port())));
+            }
+            if let Some(service) = &me.service {
+                set_service(&mut bag, service, &me.namespace);
+            }
+        }
+        Direction::Outbound => {
+            if let Some(ip) = me.ip {
+                bag.set("source.ip", OwnedValue::ip(ip));
+            }
+            let host = host_only(req.host);
+            if !host.is_empty() {
+                set_service(&mut bag, host, &me.namespace);
+            }
+            if let Some(up) = req.upstream {
+                bag.set("destination.ip", OwnedValue::ip(up.ip()));
+                bag.set("destination.port", OwnedValue::Int64(i64::from(up.port())));
+            }
+        }
+    }
+    let grpc = is_grpc(req.headers);
+    bag.set("context.reporter.kind", s(dir.reporter_kind()));
+    bag.set("context.reporter.uid", s(me.uid()));
+    bag.set("context.protocol", s(if grpc { "grpc" } else { "http" }));
+    bag.set("connection.mtls", OwnedValue::Bool(false));
+
+    let path = req
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    bag.set("request.url_path", s(req.uri.path()));
+    if let Some(q) = req.uri.query() {
+        bag.set(
+            "request.query_params",
+            OwnedValue::StringMap(query_params(q)),
+        );
+    }
+    bag.set("request.path", s(path));
+    bag.set("request.host", s(req.host));
+    bag.set("request.method", s(req.method.as_str()));
+    bag.set("request.scheme", s(req.uri.scheme_str().unwrap_or("http")));
+    if let Some(ua) = req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
+        bag.set("request.useragent", s(ua));
+    }
+    if let Some(r) = req.headers.get("referer").and_then(|v| v.to_str().ok()) {
+        bag.set("request.referer", s(r));
+    }
+    bag.set("request.id", s(&req.trace.request_id));
+    bag.set(
+        "request.headers",
+        OwnedValue::StringMap(header_map(req.headers)),
+    );
+    bag.set("request.time", OwnedValue::Timestamp(timestamp(now)));
+    bag
+}
+
+/// `destination.service.*` from a service host. Kubernetes DNS names give the short name and
+/// namespace (`name`, `name.ns`, `name.ns.svc[.cluster.local]`; a bare name is in our own
+/// namespace); IP addresses and other hosts give only the host.
+fn set_service(bag: &mut OwnedBag, host: &str, own_namespace: &str) {
+    bag.set("destination.service.host", s(host));
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let namespace = match labels.as_slice() {
+        [_] => own_namespace,
+        [_, ns] => ns,
+        [_, ns, "svc", ..] => ns,
+        _ => return,
+    };
+    bag.set("destination.service.name", s(labels[0]));
+    bag.set("destination.service.namespace", s(namespace));
+    bag.set(
+        "destination.service.uid",
+        s(format!("istio://{namespace}/services/{}", labels[0])),
+    );
+}
+
+/// How the exchange ended.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub code: u16,
+    pub response_headers: Vec<(String, String)>,
+    pub request_size: u64,
+    pub response_size: u64,
+    pub duration: Duration,
+    /// Envoy response flags (`UF`, `UT`, `DC` …); empty for none.
+    pub flags: &'static str,
+    pub grpc_status: Option<String>,
+    pub grpc_message: Option<String>,
+}
+
+/// Adds the response half.
+pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
+    bag.set("response.code", OwnedValue::Int64(i64::from(out.code)));
+    bag.set("request.size", OwnedValue::Int64(out.request_size as i64));
+    bag.set("response.size", OwnedValue::Int64(out.response_size as i64));
+    bag.set(
+        "response.headers",
+        OwnedValue::StringMap(out.response_headers),
+    );
+    bag.set("response.time", OwnedValue::Timestamp(timestamp(now)));
+    bag.set(
+        "response.duration",
+        OwnedValue::Duration(WireDuration {
+            seconds: out.duration.as_secs() as i64,
+            nanos: out.duration.subsec_nanos() as i32,
+        }),
+    );
+    let flags = if out.flags.is_empty() { "-" } else { out.flags };
+    bag.set("context.proxy_error_code", s(flags));
+    if let Some(g) = out.grpc_status {
+        bag.set("response.grpc_status", s(g));
+    }
+    if let Some(m) = out.grpc_message {
+        bag.set("response.grpc_message", s(m));
+    }
+}
+
+/// Headers as a string map with lower-case keys (repeated headers joined by `,`).
+pub fn header_map(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.keys_len());
+    for name in headers.keys() {
+        let mut value = String::new();
+        for v in headers.get_all(name) {
+            if !value.is_empty() {
+                value.push(',');
+            }
+            value.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        }
+        out.push((name.as_str().to_owned(), value));
+    }
+    out
+}
+
+/// `a=1&b=2` → [(a, 1), (b, 2)]; no percent-decoding (the proxy's map is raw as well).
+fn query_params(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+/// `host:port` → `host` (IPv6 literals keep their brackets' content).
+pub fn host_only(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// The request's authority: the URI's, else the Host header.
+pub fn authority_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    uri.authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(HOST).and_then(|v| v.to_str().ok()))
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn trace() -> TraceIds {
+        TraceIds {
+            request_id: "rid".into(),
+            trace_id: "0".repeat(32),
+            span_id: "1".repeat(16),
+            parent_span_id: None,
+            sampled: false,
+        }
+    }
+
+    fn me() -> Identity {
+        Identity {
+            workload: "reviews-v1".into(),
+            namespace: "default".into(),
+            labels: vec![("app".into(), "reviews".into())],
+            principal: Some("cluster.local/ns/default/sa/reviews".into()),
+            uid: None,
+            ip: None,
+            service: Some("reviews.default.svc.cluster.local".into()),
+        }
+    }
+
+    #[test]
+    fn inbound_bags_put_us_on_the_destination_side() {
+        let mut h = HeaderMap::new();
+        h.insert("user-agent", HeaderValue::from_static("curl/8"));
+        h.append("x-multi", HeaderValue::from_static("a"));
+        h.append("x-multi", HeaderValue::from_static("b"));
+        let uri: Uri = "/api/v1?x=1&flag".parse().expect("uri");
+        let t = trace();
+        let view = RequestView {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &h,
+            host: "reviews:9080",
+            peer: "10.0.0.7:5555".parse().expect("addr"),
+            upstream: Some("127.0.0.1:8080".parse().expect("addr")),
+            trace: &t,
+        };
+        let mut bag = request_bag(&me(), Direction::Inbound, &view, UNIX_EPOCH);
+        finish(
+            &mut bag,
+            Outcome {
+                code: 201,
+                ..Outcome::default()
+            },
+            UNIX_EPOCH,
+        );
+        let get = |n| bag.get_by_name(n).cloned();
+        assert_eq!(get("destination.workload.name"), Some(s("reviews-v1")));
+        assert_eq!(
+            get("destination.uid"),
+            Some(s("kubernetes://reviews-v1.default"))
+        );
+        assert_eq!(get("source.workload.name"), None);
+        assert_eq!(get("source.ip"), Some(OwnedValue::Bytes(vec![10, 0, 0, 7])));
+        assert_eq!(get("destination.port"), Some(OwnedValue::Int64(8080)));
+        assert_eq!(
+            get("destination.service.host"),
+            Some(s("reviews.default.svc.cluster.local"))
+        );
+        assert_eq!(get("destination.service.name"), Some(s("reviews")));
+        assert_eq!(get("context.reporter.kind"), Some(s("inbound")));
+        assert_eq!(get("request.path"), Some(s("/api/v1?x=1&flag")));
+        assert_eq!(get("request.url_path"), Some(s("/api/v1")));
+        assert_eq!(
+            get("request.query_params"),
+            Some(OwnedValue::StringMap(vec![
+                ("x".into(), "1".into()),
+                ("flag".into(), String::new())
+            ]))
+        );
+        assert_eq!(get("request.useragent"), Some(s("curl/8")));
+        assert_eq!(get("response.code"), Some(OwnedValue::Int64(201)));
+        assert_eq!(get("context.proxy_error_code"), Some(s("-")));
+        let Some(OwnedValue::StringMap(headers)) = get("request.headers") else {
+            panic!("request.headers missing")
+        };
+        assert!(headers.contains(&("x-multi".into(), "a,b".into())));
+    }
+
+    #[test]
+    fn outbound_bags_put_us_on_the_source_side() {
+        let h = HeaderMap::new();
+        let uri: Uri = "http://ratings.default.svc:9080/r".parse().expect("uri");
+        let t = trace();
+        let view = RequestView {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &h,
+            host: "ratings.default.svc:9080",
+            peer: "127.0.0.1:5555".parse().expect("addr"),
+            upstream: None,
+            trace: &t,
+        };
+        let bag = request_bag(&me(), Direction::Outbound, &view, UNIX_EPOCH);
+        let get = |n| bag.get_by_name(n).cloned();
+        assert_eq!(get("source.workload.name"), Some(s("reviews-v1")));
+        assert_eq!(
+            get("source.principal"),
+            Some(s("cluster.local/ns/default/sa/reviews"))
+        );
+        assert_eq!(get("destination.workload.name"), None);
+        assert_eq!(
+            get("destination.service.host"),
+            Some(s("ratings.default.svc"))
+        );
+        assert_eq!(get("destination.service.name"), Some(s("ratings")));
+        assert_eq!(get("context.reporter.kind"), Some(s("outbound")));
+        assert_eq!(get("request.scheme"), Some(s("http")));
+    }
+
+    #[test]
+    fn service_names_follow_kubernetes_dns() {
+        let svc = |host: &str| {
+            let mut bag = OwnedBag::new();
+            set_service(&mut bag, host, "own");
+            let get = |n| match bag.get_by_name(n) {
+                Some(OwnedValue::String(v)) => Some(v.clone()),
+                _ => None,
+            };
+            (
+                get("destination.service.name"),
+                get("destination.service.namespace"),
+            )
+        };
+        let some = |a: &str, b: &str| (Some(a.to_owned()), Some(b.to_owned()));
+        assert_eq!(svc("ratings"), some("ratings", "own"));
+        assert_eq!(svc("ratings.prod"), some("ratings", "prod"));
+        assert_eq!(
+            svc("ratings.prod.svc.cluster.local"),
+            some("ratings", "prod")
+        );
+        assert_eq!(svc("10.0.0.1"), (None, None));
+        assert_eq!(svc("www.example.com"), (None, None));
+    }
+
+    #[test]
+    fn hosts_lose_their_ports() {
+        assert_eq!(host_only("a.b:80"), "a.b");
+        assert_eq!(host_only("a.b"), "a.b");
+        assert_eq!(host_only("[::1]:80"), "::1");
+    }
+}

@@ -1,0 +1,255 @@
+//! Bodies streamed through the proxy: the request body counted on its way up, and the response
+//! body counted on its way down, finishing and reporting the request's bag when it ends (or is
+//! abandoned by the client, flag `DC`; or broken by the upstream, flag `UR`).
+
+use crate::attrs::{self, Outcome};
+use crate::config::Direction;
+use crate::metrics::ProxyMetrics;
+use crate::report::Reporter;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::HeaderMap;
+use mixer_attributes::OwnedBag;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The downstream request body, bytes counted as they pass.
+#[derive(Debug)]
+pub struct CountingBody {
+    inner: Incoming,
+    count: Arc<AtomicU64>,
+}
+
+impl CountingBody {
+    pub fn new(inner: Incoming, count: Arc<AtomicU64>) -> CountingBody {
+        CountingBody { inner, count }
+    }
+}
+
+impl Body for CountingBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                this.count.fetch_add(data.len() as u64, Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Everything needed to finish a request's bag once its response ends. Dropped before that
+/// (the downstream went away while the upstream was still answering), it reports the request
+/// with flag `DC`, so no request goes unreported.
+#[derive(Debug)]
+pub struct Completion {
+    bag: OwnedBag,
+    dir: Direction,
+    pub code: u16,
+    pub response_headers: Vec<(String, String)>,
+    pub flags: &'static str,
+    started: Instant,
+    request_size: Arc<AtomicU64>,
+    grpc_status: Option<String>,
+    grpc_message: Option<String>,
+    reporter: Reporter,
+    metrics: Arc<ProxyMetrics>,
+    reported: bool,
+}
+
+impl Completion {
+    pub fn new(
+        bag: OwnedBag,
+        dir: Direction,
+        started: Instant,
+        request_size: Arc<AtomicU64>,
+        reporter: Reporter,
+        metrics: Arc<ProxyMetrics>,
+    ) -> Completion {
+        Completion {
+            bag,
+            dir,
+            code: 0,
+            response_headers: Vec::new(),
+            flags: "",
+            started,
+            request_size,
+            grpc_status: None,
+            grpc_message: None,
+            reporter,
+            metrics,
+            reported: false,
+        }
+    }
+
+    /// Takes gRPC status and message from response headers or trailers.
+    pub fn grpc_from(&mut self, headers: &HeaderMap) {
+        let text = |n| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if let Some(s) = text("grpc-status") {
+            self.grpc_status = Some(s);
+        }
+        if let Some(m) = text("grpc-message") {
+            self.grpc_message = Some(m);
+        }
+    }
+
+    /// Adds the response attributes and reports the bag (once).
+    fn done(&mut self, response_size: u64, flags: &'static str) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
+        let flags = if self.flags.is_empty() {
+            flags
+        } else {
+            self.flags
+        };
+        self.metrics.request(self.dir, self.code);
+        let mut bag = std::mem::take(&mut self.bag);
+        attrs::finish(
+            &mut bag,
+            Outcome {
+                code: self.code,
+                response_headers: std::mem::take(&mut self.response_headers),
+                request_size: self.request_size.load(Relaxed),
+                response_size,
+                duration: self.started.elapsed(),
+                flags,
+                grpc_status: self.grpc_status.take(),
+                grpc_message: self.grpc_message.take(),
+            },
+            SystemTime::now(),
+        );
+        self.reporter.submit(bag);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.done(0, "DC");
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Upstream(Incoming),
+    Local(Full<Bytes>),
+}
+
+/// The response body sent downstream.
+#[derive(Debug)]
+pub struct ResponseBody {
+    inner: Inner,
+    size: u64,
+    completion: Option<Completion>,
+}
+
+impl ResponseBody {
+    pub fn upstream(inner: Incoming, completion: Completion) -> ResponseBody {
+        ResponseBody {
+            inner: Inner::Upstream(inner),
+            size: 0,
+            completion: Some(completion),
+        }
+    }
+
+    /// An answer the proxy makes itself (an upstream failure, a bad request).
+    pub fn local(text: &'static str, completion: Completion) -> ResponseBody {
+        ResponseBody {
+            inner: Inner::Local(Full::new(Bytes::from_static(text.as_bytes()))),
+            size: 0,
+            completion: Some(completion),
+        }
+    }
+
+    fn finish(&mut self, flags: &'static str) {
+        if let Some(mut c) = self.completion.take() {
+            c.done(self.size, flags);
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
+            Inner::Upstream(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
+            Inner::Local(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|never| match never {}))),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.size += data.len() as u64;
+                }
+                if let (Some(trailers), Some(c)) = (frame.trailers_ref(), &mut this.completion) {
+                    c.grpc_from(trailers);
+                }
+                if this.is_end_stream() {
+                    this.finish("");
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.finish("UR"),
+            Poll::Ready(None) => this.finish(""),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Upstream(b) => b.is_end_stream(),
+            Inner::Local(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Upstream(b) => b.size_hint(),
+            Inner::Local(b) => b.size_hint(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // Not read to the end: a body with nothing left (HEAD, empty) ended normally;
+        // otherwise the downstream went away first.
+        let flags = if self.is_end_stream() { "" } else { "DC" };
+        self.finish(flags);
+    }
+}

@@ -1,0 +1,153 @@
+//! What a proxy is started with: addresses, its own identity (the attributes of its side of
+//! every request), upstream and reporting limits. Validation collects every problem at once.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Which listener a request came through; it decides whose attributes are ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// In front of the local app: we are the destination (reporter "destination").
+    Inbound,
+    /// The app's HTTP proxy: we are the source (reporter "source").
+    Outbound,
+}
+
+impl Direction {
+    /// The value of `context.reporter.kind`.
+    pub fn reporter_kind(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// The workload this sidecar runs beside.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    /// `*.workload.name`.
+    pub workload: String,
+    /// `*.workload.namespace` and `*.namespace`.
+    pub namespace: String,
+    /// `*.labels`.
+    pub labels: Vec<(String, String)>,
+    /// `*.principal` (e.g. `cluster.local/ns/NS/sa/SA`), when known.
+    pub principal: Option<String>,
+    /// `*.uid`; `kubernetes://<workload>.<namespace>` when not given.
+    pub uid: Option<String>,
+    /// `*.ip`, when known.
+    pub ip: Option<IpAddr>,
+    /// The service the app serves (`reviews.default.svc.cluster.local`): inbound requests'
+    /// `destination.service.*`.
+    pub service: Option<String>,
+}
+
+impl Identity {
+    pub fn uid(&self) -> String {
+        self.uid
+            .clone()
+            .unwrap_or_else(|| format!("kubernetes://{}.{}", self.workload, self.namespace))
+    }
+}
+
+/// How bags travel to the telemetry service (spec §8.2 defaults).
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Telemetry service URI (`http://host:port`); `None` turns reporting off.
+    pub telemetry: Option<String>,
+    /// Bags waiting to be batched; when full, new bags are dropped and counted.
+    pub queue_capacity: usize,
+    /// Bags per Report (Istio 1.1+: 100).
+    pub batch_max_entries: usize,
+    /// Longest a bag waits in a batch (1 s).
+    pub batch_max_time: Duration,
+    /// Encoded batches held while the telemetry service is unreachable; beyond, dropped.
+    pub max_pending_batches: usize,
+    /// Per-call deadline (5 s).
+    pub rpc_timeout: Duration,
+    /// Retry backoff bounds (80 ms → 1 s).
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long the flush on shutdown may take.
+    pub flush_timeout: Duration,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            telemetry: None,
+            queue_capacity: 10_000,
+            batch_max_entries: 100,
+            batch_max_time: Duration::from_secs(1),
+            max_pending_batches: 256,
+            rpc_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_millis(80),
+            retry_max: Duration::from_secs(1),
+            flush_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything [`crate::start`] needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+    /// The local app the inbound listener forwards to.
+    pub app: SocketAddr,
+    pub identity: Identity,
+    /// Time allowed for the upstream's response headers; then 504 `UT`.
+    pub upstream_timeout: Duration,
+    /// Chance, in percent, that a new trace is sampled.
+    pub sampling_percent: f64,
+    /// Time in-flight requests get to finish after shutdown begins.
+    pub drain_grace: Duration,
+    pub report: ReportOptions,
+}
+
+impl Options {
+    /// Every problem with these options, one line each; empty when they are usable.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.identity.workload.is_empty() {
+            out.push("workload: must not be empty (e.g. --workload reviews-v1)".to_owned());
+        }
+        if self.identity.namespace.is_empty() {
+            out.push("namespace: must not be empty (e.g. --namespace default)".to_owned());
+        }
+        if !(0.0..=100.0).contains(&self.sampling_percent) {
+            out.push(format!(
+                "sampling: {} is not a percentage in [0, 100] (e.g. --sampling 1)",
+                self.sampling_percent
+            ));
+        }
+        let r = &self.report;
+        if let Some(t) = &r.telemetry {
+            if !t.starts_with("http://") || t.parse::<hyper::Uri>().is_err() {
+                out.push(format!(
+                    "telemetry: {t:?} is not an http:// URI (e.g. --telemetry http://127.0.0.1:9091)"
+                ));
+            }
+        }
+        for (name, v) in [
+            ("report queue", r.queue_capacity),
+            ("report batch max entries", r.batch_max_entries),
+            ("report pending batches", r.max_pending_batches),
+        ] {
+            if v == 0 {
+                out.push(format!("{name}: must be at least 1"));
+            }
+        }
+        for (name, d) in [
+            ("upstream timeout", self.upstream_timeout),
+            ("report batch max time", r.batch_max_time),
+        ] {
+            if d.is_zero() {
+                out.push(format!("{name}: must be positive (e.g. 1s)"));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,277 @@
+//! One request through the proxy: pick the upstream (the local app when inbound, the request's
+//! authority when outbound), clean the hop-by-hop headers, set the tracing headers, build the
+//! bag, forward over a pooled connection with a timeout, and map upstream failures to
+//! Envoy's answers (502 `UF`, 503 `UC`, 504 `UT`, 404 `NR`).
+
+use crate::attrs::{self, RequestView};
+use crate::body::{Completion, CountingBody, ResponseBody};
+use crate::config::{Direction, Identity};
+use crate::headers::{propagate_trace, strip_hop_by_hop};
+use crate::metrics::ProxyMetrics;
+use crate::report::Reporter;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+type UpstreamClient = Client<HttpConnector, CountingBody>;
+
+/// State shared by every request of both listeners.
+#[derive(Debug)]
+pub struct Shared {
+    pub identity: Identity,
+    pub app: SocketAddr,
+    pub reporter: Reporter,
+    pub metrics: Arc<ProxyMetrics>,
+    pub upstream_timeout: Duration,
+    pub sampling_percent: f64,
+    /// Our own listeners: an outbound request addressed to one of them would loop.
+    listeners: [SocketAddr; 2],
+    http1: UpstreamClient,
+    http2: UpstreamClient,
+}
+
+impl Shared {
+    pub fn new(
+        identity: Identity,
+        app: SocketAddr,
+        reporter: Reporter,
+        metrics: Arc<ProxyMetrics>,
+        upstream_timeout: Duration,
+        sampling_percent: f64,
+        listeners: [SocketAddr; 2],
+    ) -> Shared {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(upstream_timeout.min(Duration::from_secs(5))));
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector.clone());
+        let http2 = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build(connector);
+        Shared {
+            identity,
+            app,
+            reporter,
+            metrics,
+            upstream_timeout,
+            sampling_percent,
+            listeners,
+            http1,
+            http2,
+        }
+    }
+}
+
+/// Why the proxy answers itself.
+struct Local {
+    status: StatusCode,
+    flags: &'static str,
+    text: &'static str,
+}
+
+impl Local {
+    fn new(status: StatusCode, flags: &'static str, text: &'static str) -> Local {
+        Local {
+            status,
+            flags,
+            text,
+        }
+    }
+}
+
+/// Where the request goes: `authority` for the URI, and its address when it is one.
+fn route(
+    dir: Direction,
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    host: &str,
+) -> Result<String, Local> {
+    match dir {
+        Direction::Inbound => Ok(shared.app.to_string()),
+        Direction::Outbound => {
+            if method == Method::CONNECT {
+                return Err(Local::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "",
+                    "CONNECT tunnels are not supported by this proxy\n",
+                ));
+            }
+            if uri.scheme_str().is_some_and(|s| s != "http") {
+                return Err(Local::new(
+                    StatusCode::BAD_REQUEST,
+                    "",
+                    "only http:// URIs are proxied (https needs CONNECT)\n",
+                ));
+            }
+            if host.is_empty() {
+                return Err(Local::new(
+                    StatusCode::NOT_FOUND,
+                    "NR",
+                    "no route: send an absolute-form URI or a Host header\n",
+                ));
+            }
+            if shared.is_own_listener(host) {
+                return Err(Local::new(
+                    StatusCode::LOOP_DETECTED,
+                    "NR",
+                    "no route: the request is addressed to this proxy itself\n",
+                ));
+            }
+            Ok(host.to_owned())
+        }
+    }
+}
+
+impl Shared {
+    /// True when `authority` names one of our listeners (by address, or `localhost`).
+    fn is_own_listener(&self, authority: &str) -> bool {
+        let host = attrs::host_only(authority);
+        let port = authority
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .unwrap_or(80);
+        let ip = match host {
+            "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+            h => match h.parse() {
+                Ok(ip) => ip,
+                Err(_) => return false,
+            },
+        };
+        self.listeners.iter().any(|l| {
+            l.port() == port
+                && (l.ip() == ip
+                    || (l.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+        })
+    }
+}
+
+/// Handles one request from `peer` on the `dir` listener.
+pub async fn handle(
+    shared: Arc<Shared>,
+    dir: Direction,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let now = SystemTime::now();
+    let (mut parts, body) = req.into_parts();
+    let host = attrs::authority_of(&parts.uri, &parts.headers)
+        .unwrap_or("")
+        .to_owned();
+    let target = route(dir, &shared, &parts.method, &parts.uri, &host);
+    let upstream_addr = match (&target, dir) {
+        (_, Direction::Inbound) => Some(shared.app),
+        (Ok(t), Direction::Outbound) => t.parse::<SocketAddr>().ok(),
+        (Err(_), _) => None,
+    };
+    let http2 = parts.version == Version::HTTP_2;
+    strip_hop_by_hop(&mut parts.headers);
+    let trace = propagate_trace(&mut parts.headers, shared.sampling_percent);
+    let bag = attrs::request_bag(
+        &shared.identity,
+        dir,
+        &RequestView {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            host: &host,
+            peer,
+            upstream: upstream_addr,
+            trace: &trace,
+        },
+        now,
+    );
+    let request_size = Arc::new(AtomicU64::new(0));
+    let mut completion = Completion::new(
+        bag,
+        dir,
+        started,
+        request_size.clone(),
+        shared.reporter.clone(),
+        shared.metrics.clone(),
+    );
+    let authority = match target {
+        Ok(a) => a,
+        Err(local) => return Ok(local_answer(local, completion)),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
+        let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
+        return Ok(local_answer(bad, completion));
+    };
+    if http2 {
+        parts.headers.remove(HOST);
+    } else if parts.uri.authority().is_some() || !parts.headers.contains_key(HOST) {
+        // An absolute-form target's authority replaces the received Host (RFC 9112 §3.2.2).
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            parts.headers.insert(HOST, v);
+        }
+    }
+    parts.uri = uri;
+    parts.version = if http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+    let upstream_req = Request::from_parts(parts, CountingBody::new(body, request_size));
+    let client = if http2 { &shared.http2 } else { &shared.http1 };
+    let answer = tokio::time::timeout(shared.upstream_timeout, client.request(upstream_req)).await;
+    let failure = match answer {
+        Ok(Ok(resp)) => {
+            let (mut rparts, rbody) = resp.into_parts();
+            strip_hop_by_hop(&mut rparts.headers);
+            rparts.version = Version::HTTP_11;
+            completion.code = rparts.status.as_u16();
+            completion.response_headers = attrs::header_map(&rparts.headers);
+            completion.grpc_from(&rparts.headers);
+            return Ok(Response::from_parts(
+                rparts,
+                ResponseBody::upstream(rbody, completion),
+            ));
+        }
+        Ok(Err(e)) if e.is_connect() => {
+            tracing::debug!(error = %e, %authority, "upstream connect failed");
+            Local::new(
+                StatusCode::BAD_GATEWAY,
+                "UF",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n",
+            )
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %authority, "upstream failed before headers");
+            Local::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UC",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
+            )
+        }
+        Err(_) => Local::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "UT",
+            "upstream request timeout\n",
+        ),
+    };
+    shared.metrics.upstream_failure(dir);
+    Ok(local_answer(failure, completion))
+}
+
+fn local_answer(local: Local, mut completion: Completion) -> Response<ResponseBody> {
+    completion.code = local.status.as_u16();
+    completion.flags = local.flags;
+    completion.response_headers = vec![("content-type".into(), "text/plain".into())];
+    let mut resp = Response::new(ResponseBody::local(local.text, completion));
+    *resp.status_mut() = local.status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp
+}

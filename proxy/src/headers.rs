@@ -1,0 +1,280 @@
+//! Header handling on each hop: hop-by-hop headers removed (RFC 9110 §7.6.1), and the tracing
+//! headers Istio's sidecar maintains — `x-request-id` created when absent, B3 ids with a new
+//! span per hop and the sampling decision made once per trace.
+
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRANSFER_ENCODING, UPGRADE,
+};
+use std::cell::Cell;
+use std::hash::{BuildHasher, Hasher};
+
+pub const X_REQUEST_ID: &str = "x-request-id";
+pub const B3_TRACE_ID: &str = "x-b3-traceid";
+pub const B3_SPAN_ID: &str = "x-b3-spanid";
+pub const B3_PARENT_SPAN_ID: &str = "x-b3-parentspanid";
+pub const B3_SAMPLED: &str = "x-b3-sampled";
+pub const B3_FLAGS: &str = "x-b3-flags";
+
+/// Headers that only describe one connection, besides those `Connection` names.
+const HOP_BY_HOP: [&str; 6] = [
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes the hop-by-hop headers: `Connection` and every header it lists, the fixed list,
+/// and `TE` unless it is exactly `trailers` (the one value that may cross a hop, and that
+/// gRPC needs).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    headers.remove(CONNECTION);
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    // Named again for clarity: hyper's typed names, the same entries.
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(UPGRADE);
+    let te_trailers = headers
+        .get_all(TE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers {
+        headers.remove(TE);
+    }
+}
+
+/// The tracing ids of one request after this hop, as they go upstream and into the bag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceIds {
+    pub request_id: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub sampled: bool,
+}
+
+/// Fills in `x-request-id` and the B3 headers in place: ids created when absent, a new span
+/// id for this hop whose parent is the incoming span, and `x-b3-sampled` kept when present
+/// (or forced by `x-b3-flags: 1`), else decided here with `sampling_percent` chance.
+pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceIds {
+    let request_id = match text(headers, X_REQUEST_ID) {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => {
+            let id = uuid_v4();
+            set(headers, X_REQUEST_ID, &id);
+            id
+        }
+    };
+    let trace_id = match text(headers, B3_TRACE_ID) {
+        Some(id) if is_hex_id(id) => id.to_owned(),
+        _ => {
+            let id = format!("{:016x}{:016x}", random_u64(), random_u64());
+            set(headers, B3_TRACE_ID, &id);
+            id
+        }
+    };
+    let parent_span_id = text(headers, B3_SPAN_ID)
+        .filter(|id| is_hex_id(id))
+        .map(str::to_owned);
+    let span_id = format!("{:016x}", random_u64());
+    set(headers, B3_SPAN_ID, &span_id);
+    match &parent_span_id {
+        Some(parent) => set(headers, B3_PARENT_SPAN_ID, parent),
+        None => {
+            headers.remove(B3_PARENT_SPAN_ID);
+        }
+    }
+    let debug = text(headers, B3_FLAGS) == Some("1");
+    let sampled = match text(headers, B3_SAMPLED) {
+        _ if debug => true,
+        Some("1") | Some("true") => true,
+        Some("0") | Some("false") => false,
+        _ => {
+            let decided = sample(sampling_percent);
+            set(headers, B3_SAMPLED, if decided { "1" } else { "0" });
+            decided
+        }
+    };
+    TraceIds {
+        request_id,
+        trace_id,
+        span_id,
+        parent_span_id,
+        sampled,
+    }
+}
+
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// B3 ids are 16 or 32 lower-case hex digits; anything else is replaced.
+fn is_hex_id(id: &str) -> bool {
+    (id.len() == 16 || id.len() == 32) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn sample(percent: f64) -> bool {
+    if percent >= 100.0 {
+        return true;
+    }
+    if percent <= 0.0 || percent.is_nan() {
+        return false;
+    }
+    // 53 random bits as a uniform value in [0, 100).
+    let unit = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    unit * 100.0 < percent
+}
+
+/// A random UUID in version 4 form (RFC 9562): 122 random bits.
+pub fn uuid_v4() -> String {
+    let hi = (random_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
+    let lo = (random_u64() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+/// A per-thread seed from the standard library's random hasher keys (no extra dependency).
+fn seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    h.finish()
+}
+
+/// splitmix64: fast, well distributed, not cryptographic (ids, not secrets).
+pub fn random_u64() -> u64 {
+    RNG.with(|state| {
+        let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(s);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_lists_are_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("connection", "close"),
+            ("x-private", "secret"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy-authorization", "Basic xyz"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "gzip"),
+            ("x-end-to-end", "kept"),
+            ("content-type", "text/plain"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-end-to-end"]);
+    }
+
+    #[test]
+    fn te_trailers_crosses_the_hop() {
+        let mut h = map(&[("te", "trailers")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get("te").map(|v| v.as_bytes()), Some(&b"trailers"[..]));
+    }
+
+    #[test]
+    fn absent_ids_are_created_and_sampling_is_decided_once() {
+        let mut h = HeaderMap::new();
+        let ids = propagate_trace(&mut h, 100.0);
+        assert_eq!(ids.request_id.len(), 36);
+        assert_eq!(&ids.request_id[14..15], "4");
+        assert_eq!(ids.trace_id.len(), 32);
+        assert_eq!(ids.span_id.len(), 16);
+        assert_eq!(ids.parent_span_id, None);
+        assert!(ids.sampled);
+        assert_eq!(
+            h.get(X_REQUEST_ID).unwrap().to_str().unwrap(),
+            ids.request_id
+        );
+        assert_eq!(h.get(B3_TRACE_ID).unwrap().to_str().unwrap(), ids.trace_id);
+        assert_eq!(h.get(B3_SAMPLED).unwrap(), "1");
+        assert!(h.get(B3_PARENT_SPAN_ID).is_none());
+
+        // The next hop keeps the trace and the decision, and chains the span.
+        let next = propagate_trace(&mut h, 0.0);
+        assert_eq!(next.trace_id, ids.trace_id);
+        assert_eq!(next.request_id, ids.request_id);
+        assert_eq!(next.parent_span_id.as_deref(), Some(ids.span_id.as_str()));
+        assert_ne!(next.span_id, ids.span_id);
+        assert!(next.sampled, "an upstream decision is honoured");
+        assert_eq!(
+            h.get(B3_PARENT_SPAN_ID).unwrap().to_str().unwrap(),
+            ids.span_id
+        );
+    }
+
+    #[test]
+    fn incoming_decisions_are_honoured() {
+        let mut h = map(&[("x-b3-sampled", "0")]);
+        assert!(!propagate_trace(&mut h, 100.0).sampled);
+        let mut h = map(&[("x-b3-flags", "1"), ("x-b3-sampled", "0")]);
+        assert!(propagate_trace(&mut h, 0.0).sampled);
+        let mut h = HeaderMap::new();
+        assert!(!propagate_trace(&mut h, 0.0).sampled);
+        assert_eq!(h.get(B3_SAMPLED).unwrap(), "0");
+    }
+
+    #[test]
+    fn malformed_trace_ids_are_replaced() {
+        let mut h = map(&[("x-b3-traceid", "not-hex"), ("x-b3-spanid", "zz")]);
+        let ids = propagate_trace(&mut h, 1.0);
+        assert_eq!(ids.trace_id.len(), 32);
+        assert_eq!(ids.parent_span_id, None);
+    }
+
+    #[test]
+    fn uuids_differ() {
+        assert_ne!(uuid_v4(), uuid_v4());
+    }
+}

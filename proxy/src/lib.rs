@@ -1,0 +1,238 @@
+//! mixer-proxy: the sidecar. An inbound listener in front of the local app and an outbound
+//! listener the app uses as its HTTP proxy (`HTTP_PROXY=http://127.0.0.1:15001`), both
+//! HTTP/1.1 and HTTP/2 cleartext (prior knowledge, detected by its preface). Every request is
+//! described as an Istio attribute bag ([`attrs`]), gets `x-request-id` and B3 headers
+//! ([`headers`]), is forwarded over pooled connections ([`forward`], [`body`]), and its bag
+//! is reported in batches to the telemetry service ([`report`]) without ever waiting on it.
+//! An admin port on loopback serves `/healthz`, `/readyz` and `/metrics` ([`metrics`]).
+
+pub mod attrs;
+pub mod body;
+pub mod config;
+pub mod forward;
+pub mod headers;
+pub mod metrics;
+pub mod report;
+
+pub use config::{Direction, Identity, Options, ReportOptions};
+pub use metrics::ProxyMetrics;
+
+use forward::Shared;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use mixer_serving::http::{self, Reply, Routes};
+use report::Reporter;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The addresses actually bound (port 0 resolved).
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Binds the listeners and starts serving. Returns the bound addresses, the self-metrics and
+/// a future that runs the proxy until `shutdown` resolves, then stops accepting, lets requests
+/// in flight finish within `drain_grace`, flushes the reports and returns.
+pub async fn start(
+    opts: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(Bound, Arc<ProxyMetrics>, impl Future<Output = ()>), StartError> {
+    let problems = opts.problems();
+    if !problems.is_empty() {
+        return Err(StartError::Invalid(problems));
+    }
+    let send = match &opts.report.telemetry {
+        Some(uri) => Some(
+            report::grpc_sender(uri, opts.report.rpc_timeout)
+                .map_err(|e| StartError::Invalid(vec![e]))?,
+        ),
+        None => None,
+    };
+    let inbound = bind(opts.inbound).await?;
+    let outbound = bind(opts.outbound).await?;
+    let admin = bind(opts.admin).await?;
+    let local = |l: &TcpListener, a| l.local_addr().unwrap_or(a);
+    let bound = Bound {
+        inbound: local(&inbound, opts.inbound),
+        outbound: local(&outbound, opts.outbound),
+        admin: local(&admin, opts.admin),
+    };
+
+    let metrics = Arc::new(ProxyMetrics::default());
+    let (report_stop_tx, report_stop) = watch::channel(false);
+    let (reporter, report_done) = match send {
+        Some(send) => {
+            let (r, done) = report::spawn(&opts.report, send, metrics.clone(), report_stop);
+            (r, Some(tokio::spawn(done)))
+        }
+        None => (Reporter::disabled(metrics.clone()), None),
+    };
+    let shared = Arc::new(Shared::new(
+        opts.identity.clone(),
+        opts.app,
+        reporter.clone(),
+        metrics.clone(),
+        opts.upstream_timeout,
+        opts.sampling_percent,
+        [bound.inbound, bound.outbound],
+    ));
+    let (listen_stop_tx, listen_stop) = watch::channel(false);
+    let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
+    let grace = opts.drain_grace;
+    let listeners = [
+        tokio::spawn(serve(
+            inbound,
+            Direction::Inbound,
+            shared.clone(),
+            listen_stop.clone(),
+            drain_tx.clone(),
+            grace,
+        )),
+        tokio::spawn(serve(
+            outbound,
+            Direction::Outbound,
+            shared,
+            listen_stop,
+            drain_tx,
+            grace,
+        )),
+    ];
+    let (admin_stop_tx, admin_stop) = watch::channel(false);
+    let routes: Arc<dyn Routes> = Arc::new(Admin {
+        metrics: metrics.clone(),
+        reporter,
+    });
+    let admin_task = tokio::spawn(http::serve(admin, routes, admin_stop));
+    metrics.ready.set(1);
+    tracing::info!(
+        inbound = %bound.inbound,
+        outbound = %bound.outbound,
+        admin = %bound.admin,
+        app = %opts.app,
+        telemetry = opts.report.telemetry.as_deref().unwrap_or("off"),
+        "proxy ready"
+    );
+
+    let flush = opts.report.flush_timeout;
+    let run_metrics = metrics.clone();
+    let run = async move {
+        shutdown.await;
+        tracing::info!("draining");
+        run_metrics.ready.set(0);
+        let _ = listen_stop_tx.send(true);
+        for l in listeners {
+            let _ = l.await;
+        }
+        // Every connection task holds a sender: `None` once the last one has finished.
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), drain_rx.recv()).await;
+        let _ = report_stop_tx.send(true);
+        if let Some(done) = report_done {
+            let _ = tokio::time::timeout(flush + Duration::from_secs(2), done).await;
+        }
+        let _ = admin_stop_tx.send(true);
+        let _ = admin_task.await;
+        tracing::info!("stopped");
+    };
+    Ok((bound, metrics, run))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Accepts connections until `stop`; each connection finishes gracefully (HTTP/1.1
+/// `Connection: close` after the request in flight, HTTP/2 GOAWAY) within `grace`.
+async fn serve(
+    listener: TcpListener,
+    dir: Direction,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    drain: mpsc::Sender<()>,
+    grace: Duration,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, ?dir, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut stop = stop.clone();
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            let _drain = drain;
+            let service = service_fn(move |req| forward::handle(shared.clone(), dir, peer, req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(grace, conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// The admin port's answers.
+#[derive(Debug)]
+struct Admin {
+    metrics: Arc<ProxyMetrics>,
+    reporter: Reporter,
+}
+
+impl Routes for Admin {
+    fn get(&self, path: &str) -> Option<Reply> {
+        use hyper::StatusCode;
+        match path {
+            "/healthz" => Some(Reply::text(StatusCode::OK, "ok\n")),
+            "/readyz" if self.metrics.ready.get() == 1 => {
+                Some(Reply::text(StatusCode::OK, "ready\n"))
+            }
+            "/readyz" => Some(Reply::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")),
+            "/metrics" => {
+                self.metrics
+                    .queue_depth
+                    .set(self.reporter.queue_depth() as u64);
+                Some(Reply::metrics(self.metrics.render()))
+            }
+            _ => None,
+        }
+    }
+}

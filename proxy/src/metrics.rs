@@ -1,0 +1,160 @@
+//! The proxy's self-metrics (`mixer_proxy_*`), registered once and rendered on the admin
+//! port's `/metrics`.
+
+use crate::config::Direction;
+use mixer_serving::metrics::{header, Counter, Gauge};
+use std::fmt::Write;
+
+/// Why a bag did not reach the telemetry service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The request path found the bag queue full.
+    QueueFull,
+    /// The buffer of encoded batches awaiting (re)sending was full.
+    BufferFull,
+    /// The telemetry service refused the batch with a non-retryable status.
+    Rejected,
+    /// Shutdown's flush ran out of time.
+    Shutdown,
+}
+
+const REASONS: [(DropReason, &str); 4] = [
+    (DropReason::QueueFull, "queue_full"),
+    (DropReason::BufferFull, "buffer_full"),
+    (DropReason::Rejected, "rejected"),
+    (DropReason::Shutdown, "shutdown"),
+];
+
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+#[derive(Debug, Default)]
+pub struct ProxyMetrics {
+    /// [direction][code class]
+    requests: [[Counter; 6]; 2],
+    /// Requests answered by the proxy itself because the upstream failed.
+    upstream_failures: [Counter; 2],
+    pub reports_sent_bags: Counter,
+    pub reports_sent_batches: Counter,
+    pub report_retries: Counter,
+    dropped: [Counter; 4],
+    pub queue_depth: Gauge,
+    pub pending_batches: Gauge,
+    pub ready: Gauge,
+}
+
+impl ProxyMetrics {
+    pub fn request(&self, dir: Direction, code: u16) {
+        let class = match code {
+            100..=599 => (code / 100 - 1) as usize,
+            _ => 5,
+        };
+        self.requests[dir as usize][class].inc();
+    }
+
+    pub fn upstream_failure(&self, dir: Direction) {
+        self.upstream_failures[dir as usize].inc();
+    }
+
+    pub fn dropped(&self, reason: DropReason, bags: u64) {
+        if let Some(i) = REASONS.iter().position(|(r, _)| *r == reason) {
+            self.dropped[i].add(bags);
+        }
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(Counter::get).sum()
+    }
+
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        REASONS
+            .iter()
+            .position(|(r, _)| *r == reason)
+            .map_or(0, |i| self.dropped[i].get())
+    }
+
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let dirs = [
+            (Direction::Inbound, "inbound"),
+            (Direction::Outbound, "outbound"),
+        ];
+        let name = "mixer_proxy_requests_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Requests proxied, by listener and status class.",
+        );
+        for (d, dn) in dirs {
+            for (c, cn) in CLASSES.iter().enumerate() {
+                let v = self.requests[d as usize][c].get();
+                let _ = writeln!(out, "{name}{{direction=\"{dn}\",code_class=\"{cn}\"}} {v}");
+            }
+        }
+        let name = "mixer_proxy_upstream_failures_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Requests answered 502/503/504 by the proxy.",
+        );
+        for (d, dn) in dirs {
+            let v = self.upstream_failures[d as usize].get();
+            let _ = writeln!(out, "{name}{{direction=\"{dn}\"}} {v}");
+        }
+        let simple: [(&str, &str, &str, u64); 6] = [
+            (
+                "mixer_proxy_reports_sent_total",
+                "counter",
+                "Bags accepted by the telemetry service.",
+                self.reports_sent_bags.get(),
+            ),
+            (
+                "mixer_proxy_report_batches_sent_total",
+                "counter",
+                "Report calls that succeeded.",
+                self.reports_sent_batches.get(),
+            ),
+            (
+                "mixer_proxy_report_retries_total",
+                "counter",
+                "Report calls retried after a failure.",
+                self.report_retries.get(),
+            ),
+            (
+                "mixer_proxy_report_queue_depth",
+                "gauge",
+                "Bags waiting to be batched.",
+                self.queue_depth.get(),
+            ),
+            (
+                "mixer_proxy_report_pending_batches",
+                "gauge",
+                "Encoded batches waiting to be sent.",
+                self.pending_batches.get(),
+            ),
+            (
+                "mixer_proxy_ready",
+                "gauge",
+                "1 once the listeners are bound and reporting is configured.",
+                self.ready.get(),
+            ),
+        ];
+        for (name, kind, help, v) in simple {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+        let name = "mixer_proxy_reports_dropped_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Bags that never reached the telemetry service, by reason.",
+        );
+        for (i, (_, rn)) in REASONS.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{reason=\"{rn}\"}} {}", self.dropped[i].get());
+        }
+        out
+    }
+}

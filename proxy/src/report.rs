@@ -1,0 +1,254 @@
+//! Reporting: the request path `try_send`s finished bags into a bounded queue (full → dropped
+//! and counted); a batcher packs them into `ReportRequest`s of up to N bags or T time (INDEPENDENT
+//! encoding, one `default_words` per batch, as Istio 1.1+ proxies do); a sender delivers each
+//! batch, retrying transient failures with backoff (80 ms → 1 s) while a bounded buffer of
+//! batches holds the rest. Shutdown flushes both within a deadline; every lost bag is counted.
+
+use crate::config::ReportOptions;
+use crate::headers::random_u64;
+use crate::metrics::{DropReason, ProxyMetrics};
+use bytes::Bytes;
+use mixer_attributes::encode::ReportBatch;
+use mixer_attributes::OwnedBag;
+use mixer_proto::mixer::ReportResponse;
+use mixer_proto::raw_codec::PreEncodedCodec;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// What one Report call came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// A transport failure or a status worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED …).
+    Retry,
+    /// The service refused the batch for good (INVALID_ARGUMENT …); retrying cannot help.
+    Reject,
+}
+
+/// Sends one encoded `ReportRequest`.
+pub type SendFn = Arc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// The request path's handle: cheap to clone, never waits.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    tx: Option<mpsc::Sender<OwnedBag>>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl Reporter {
+    /// Reporting off: bags are discarded (not counted as drops).
+    pub fn disabled(metrics: Arc<ProxyMetrics>) -> Reporter {
+        Reporter { tx: None, metrics }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queues `bag`, or drops and counts it when the queue is full.
+    pub fn submit(&self, bag: OwnedBag) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(bag) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.dropped(DropReason::QueueFull, 1)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.metrics.dropped(DropReason::Shutdown, 1)
+            }
+        }
+    }
+
+    /// Bags waiting to be batched.
+    pub fn queue_depth(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+}
+
+/// Starts the batcher and the sender; they run until `stop` turns true, then flush within
+/// `opts.flush_timeout`. The returned future ends when both have finished.
+pub fn spawn(
+    opts: &ReportOptions,
+    send: SendFn,
+    metrics: Arc<ProxyMetrics>,
+    stop: watch::Receiver<bool>,
+) -> (Reporter, impl Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+    let (btx, brx) = mpsc::channel(opts.max_pending_batches.max(1));
+    let batcher = tokio::spawn(batcher(
+        rx,
+        btx,
+        opts.clone(),
+        metrics.clone(),
+        stop.clone(),
+    ));
+    let sender = tokio::spawn(sender(brx, send, opts.clone(), metrics.clone(), stop));
+    let reporter = Reporter {
+        tx: Some(tx),
+        metrics,
+    };
+    let done = async move {
+        let _ = batcher.await;
+        let _ = sender.await;
+    };
+    (reporter, done)
+}
+
+/// A Report sender over gRPC to `uri` (connected lazily, reconnecting on demand).
+pub fn grpc_sender(uri: &str, rpc_timeout: Duration) -> Result<SendFn, String> {
+    let channel = tonic::transport::Endpoint::from_shared(uri.to_owned())
+        .map_err(|e| format!("telemetry {uri:?}: {e}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(rpc_timeout)
+        .connect_lazy();
+    Ok(Arc::new(move |bytes: Bytes| {
+        let channel = channel.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::client::Grpc::new(channel);
+            if grpc.ready().await.is_err() {
+                return Outcome::Retry;
+            }
+            let path =
+                tonic::codegen::http::uri::PathAndQuery::from_static(mixer_proto::REPORT_PATH);
+            match grpc
+                .unary(
+                    tonic::Request::new(bytes),
+                    path,
+                    PreEncodedCodec::<ReportResponse>::default(),
+                )
+                .await
+            {
+                Ok(_) => Outcome::Sent,
+                Err(status) => classify(status.code()),
+            }
+        })
+    }))
+}
+
+fn classify(code: tonic::Code) -> Outcome {
+    use tonic::Code::*;
+    match code {
+        Ok => Outcome::Sent,
+        Unavailable | DeadlineExceeded | Unknown | ResourceExhausted | Aborted | Cancelled
+        | Internal => Outcome::Retry,
+        _ => Outcome::Reject,
+    }
+}
+
+#[derive(Debug)]
+struct Batch {
+    bytes: Bytes,
+    bags: u64,
+}
+
+async fn batcher(
+    mut rx: mpsc::Receiver<OwnedBag>,
+    out: mpsc::Sender<Batch>,
+    opts: ReportOptions,
+    metrics: Arc<ProxyMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = opts.batch_max_entries.max(1);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        rx.close();
+    }
+    loop {
+        let first = tokio::select! {
+            bag = rx.recv() => bag,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                rx.close();
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
+        let mut batch = ReportBatch::new();
+        batch.push(first.iter());
+        let deadline = Instant::now() + opts.batch_max_time;
+        while batch.len() < max {
+            tokio::select! {
+                bag = rx.recv() => match bag {
+                    Some(bag) => batch.push(bag.iter()),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stop.changed(), if !stopping => {
+                    stopping = true;
+                    rx.close();
+                }
+            }
+        }
+        let bags = batch.len() as u64;
+        let bytes = Bytes::from(batch.finish());
+        if out.try_send(Batch { bytes, bags }).is_err() {
+            metrics.dropped(DropReason::BufferFull, bags);
+        }
+        metrics
+            .pending_batches
+            .set((out.max_capacity() - out.capacity()) as u64);
+    }
+}
+
+async fn sender(
+    mut rx: mpsc::Receiver<Batch>,
+    send: SendFn,
+    opts: ReportOptions,
+    metrics: Arc<ProxyMetrics>,
+    stop: watch::Receiver<bool>,
+) {
+    let mut flush_deadline: Option<Instant> = None;
+    let mut past_deadline = |stop: &watch::Receiver<bool>| {
+        if flush_deadline.is_none() && *stop.borrow() {
+            flush_deadline = Some(Instant::now() + opts.flush_timeout);
+        }
+        flush_deadline.is_some_and(|d| Instant::now() >= d)
+    };
+    while let Some(batch) = rx.recv().await {
+        metrics.pending_batches.set(rx.len() as u64);
+        let mut attempt = 0u32;
+        loop {
+            if past_deadline(&stop) {
+                metrics.dropped(DropReason::Shutdown, batch.bags);
+                break;
+            }
+            match send(batch.bytes.clone()).await {
+                Outcome::Sent => {
+                    metrics.reports_sent_bags.add(batch.bags);
+                    metrics.reports_sent_batches.inc();
+                    break;
+                }
+                Outcome::Reject => {
+                    tracing::warn!(bags = batch.bags, "telemetry refused a report batch");
+                    metrics.dropped(DropReason::Rejected, batch.bags);
+                    break;
+                }
+                Outcome::Retry => {
+                    attempt = attempt.saturating_add(1);
+                    metrics.report_retries.inc();
+                    tokio::time::sleep(backoff(opts.retry_base, opts.retry_max, attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Uniformly random in [base, min(max, base × 2^attempt)] (spec §8.2).
+pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let base_ms = base.as_millis() as u64;
+    let hi = base_ms
+        .saturating_mul(1u64 << attempt.min(20))
+        .min(max.as_millis() as u64)
+        .max(base_ms);
+    Duration::from_millis(base_ms + random_u64() % (hi - base_ms + 1))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+//! `mixer proxy`: flags and environment in, the proxy crate does the rest. Values are parsed
+//! here rather than by clap so that every bad one is reported in one go.
+
+use clap::Args;
+use mixer_attributes::expr::parse_duration;
+use mixer_proxy::{Identity, Options, ReportOptions};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Flags of `mixer proxy`; each also reads the environment variable named in `--help`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The local app the inbound listener forwards to.
+    #[arg(long, env = "MIXER_PROXY_APP", default_value = "127.0.0.1:8080")]
+    app: String,
+    /// Inbound listener (in front of the app; Istio's 15006).
+    #[arg(long, env = "MIXER_PROXY_INBOUND", default_value = "127.0.0.1:15006")]
+    inbound: String,
+    /// Outbound listener: the app's HTTP proxy (`HTTP_PROXY=http://127.0.0.1:15001`).
+    #[arg(long, env = "MIXER_PROXY_OUTBOUND", default_value = "127.0.0.1:15001")]
+    outbound: String,
+    /// Admin endpoints /healthz, /readyz, /metrics (loopback; Envoy's 15000).
+    #[arg(long, env = "MIXER_PROXY_ADMIN", default_value = "127.0.0.1:15000")]
+    admin: String,
+    /// Telemetry service for Reports (`http://host:port`), or `off`.
+    #[arg(long, env = "MIXER_PROXY_TELEMETRY", default_value = "off")]
+    telemetry: String,
+    /// Name of the workload this proxy runs beside.
+    #[arg(long, env = "MIXER_PROXY_WORKLOAD")]
+    workload: Option<String>,
+    /// Its namespace.
+    #[arg(long, env = "MIXER_PROXY_NAMESPACE")]
+    namespace: Option<String>,
+    /// A workload label `key=value`; repeat the flag (comma-separated in the environment).
+    #[arg(long = "label", env = "MIXER_PROXY_LABELS", value_delimiter = ',')]
+    labels: Vec<String>,
+    /// The identity the workload runs as (`cluster.local/ns/NS/sa/SA`).
+    #[arg(long, env = "MIXER_PROXY_PRINCIPAL")]
+    principal: Option<String>,
+    /// Platform id of the instance; default `kubernetes://WORKLOAD.NAMESPACE`.
+    #[arg(long, env = "MIXER_PROXY_UID")]
+    uid: Option<String>,
+    /// The service the app serves (`reviews.default.svc.cluster.local`), reported as
+    /// destination.service.* of inbound requests.
+    #[arg(long, env = "MIXER_PROXY_SERVICE")]
+    service: Option<String>,
+    /// The instance's IP address, reported as source.ip / destination.ip.
+    #[arg(long, env = "MIXER_PROXY_IP")]
+    ip: Option<String>,
+    /// Time allowed for an upstream's response headers (Go duration); then 504 `UT`.
+    #[arg(long, env = "MIXER_PROXY_UPSTREAM_TIMEOUT", default_value = "15s")]
+    upstream_timeout: String,
+    /// Percent of new traces sampled (`x-b3-sampled` from downstream is honoured).
+    #[arg(long, env = "MIXER_PROXY_SAMPLING", default_value = "1")]
+    sampling: String,
+    /// Time in-flight requests get to finish on SIGTERM.
+    #[arg(long, env = "MIXER_PROXY_DRAIN_GRACE", default_value = "5s")]
+    drain_grace: String,
+    /// Bags per Report call.
+    #[arg(
+        long,
+        env = "MIXER_PROXY_REPORT_BATCH_MAX_ENTRIES",
+        default_value = "100"
+    )]
+    report_batch_max_entries: String,
+    /// Longest a bag waits to be batched.
+    #[arg(long, env = "MIXER_PROXY_REPORT_BATCH_MAX_TIME", default_value = "1s")]
+    report_batch_max_time: String,
+    /// Bags queued for the batcher; more are dropped and counted.
+    #[arg(long, env = "MIXER_PROXY_REPORT_QUEUE", default_value = "10000")]
+    report_queue: String,
+    /// Batches held for (re)sending while telemetry is unreachable; more are dropped and counted.
+    #[arg(long, env = "MIXER_PROXY_REPORT_BUFFER", default_value = "256")]
+    report_buffer: String,
+    /// Worker threads (0: one per core).
+    #[arg(long, env = "MIXER_PROXY_WORKER_THREADS", default_value = "0")]
+    worker_threads: String,
+}
+
+/// Collects parse problems as it goes.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn parse<T: std::str::FromStr>(&mut self, flag: &str, v: &str, example: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.trim()
+            .parse()
+            .map_err(|e| {
+                self.0
+                    .push(format!("--{flag} {v:?}: {e} (e.g. --{flag} {example})"))
+            })
+            .ok()
+    }
+
+    fn duration(&mut self, flag: &str, v: &str) -> Option<Duration> {
+        match parse_duration(v).ok().and_then(|d| d.to_std()) {
+            Some(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.0.push(format!(
+                    "--{flag} {v:?}: not a positive duration (e.g. --{flag} 1s)"
+                ));
+                None
+            }
+        }
+    }
+}
+
+fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
+    let mut p = Problems::default();
+    let addr = "127.0.0.1:15006";
+    let app = p.parse::<SocketAddr>("app", &args.app, "127.0.0.1:8080");
+    let inbound = p.parse::<SocketAddr>("inbound", &args.inbound, addr);
+    let outbound = p.parse::<SocketAddr>("outbound", &args.outbound, "127.0.0.1:15001");
+    let admin = p.parse::<SocketAddr>("admin", &args.admin, "127.0.0.1:15000");
+    let ip = args
+        .ip
+        .as_deref()
+        .and_then(|v| p.parse::<IpAddr>("ip", v, "10.0.0.7"));
+    let mut labels = Vec::new();
+    for l in &args.labels {
+        match l.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                labels.push((k.trim().to_owned(), v.trim().to_owned()))
+            }
+            _ => p.0.push(format!(
+                "--label {l:?}: not key=value (e.g. --label app=reviews)"
+            )),
+        }
+    }
+    let upstream_timeout = p.duration("upstream-timeout", &args.upstream_timeout);
+    let drain_grace = p.duration("drain-grace", &args.drain_grace);
+    let batch_time = p.duration("report-batch-max-time", &args.report_batch_max_time);
+    let sampling = p.parse::<f64>("sampling", &args.sampling, "1");
+    let batch = p.parse::<usize>(
+        "report-batch-max-entries",
+        &args.report_batch_max_entries,
+        "100",
+    );
+    let queue = p.parse::<usize>("report-queue", &args.report_queue, "10000");
+    let buffer = p.parse::<usize>("report-buffer", &args.report_buffer, "256");
+    let threads = p.parse::<usize>("worker-threads", &args.worker_threads, "2");
+    let telemetry = (args.telemetry != "off").then(|| args.telemetry.clone());
+    if args.workload.is_none() {
+        p.0.push("--workload is required (e.g. --workload reviews-v1)".to_owned());
+    }
+    if args.namespace.is_none() {
+        p.0.push("--namespace is required (e.g. --namespace default)".to_owned());
+    }
+    let defaults = ReportOptions::default();
+    let opts = Options {
+        inbound: inbound.unwrap_or(([127, 0, 0, 1], 15006).into()),
+        outbound: outbound.unwrap_or(([127, 0, 0, 1], 15001).into()),
+        admin: admin.unwrap_or(([127, 0, 0, 1], 15000).into()),
+        app: app.unwrap_or(([127, 0, 0, 1], 8080).into()),
+        identity: Identity {
+            workload: args.workload.clone().unwrap_or_default(),
+            namespace: args.namespace.clone().unwrap_or_default(),
+            labels,
+            principal: args.principal.clone(),
+            uid: args.uid.clone(),
+            ip,
+            service: args.service.clone(),
+        },
+        upstream_timeout: upstream_timeout.unwrap_or(Duration::from_secs(15)),
+        sampling_percent: sampling.unwrap_or(1.0),
+        drain_grace: drain_grace.unwrap_or(Duration::from_secs(5)),
+        report: ReportOptions {
+            telemetry,
+            queue_capacity: queue.unwrap_or(defaults.queue_capacity),
+            batch_max_entries: batch.unwrap_or(defaults.batch_max_entries),
+            batch_max_time: batch_time.unwrap_or(defaults.batch_max_time),
+            max_pending_batches: buffer.unwrap_or(defaults.max_pending_batches),
+            ..defaults
+        },
+    };
+    // Problems the values have together (empty names, ranges), without repeating the
+    // missing workload / namespace already reported.
+    for problem in opts.problems() {
+        let repeated = (problem.starts_with("workload:") && args.workload.is_none())
+            || (problem.starts_with("namespace:") && args.namespace.is_none());
+        if !repeated {
+            p.0.push(problem);
+        }
+    }
+    if p.0.is_empty() {
+        Ok((opts, threads.unwrap_or(0)))
+    } else {
+        Err(format!("invalid configuration:\n  {}", p.0.join("\n  ")))
+    }
+}
+
+pub fn run(args: ProxyArgs) -> Result<(), String> {
+    let (opts, threads) = options(&args)?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        rt.worker_threads(threads);
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let (_, _, run) = mixer_proxy::start(opts, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        run.await;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
