@@ -4,6 +4,7 @@
 mod bag_file;
 mod policy_cmd;
 mod proxy_cmd;
+mod runtime;
 mod telemetry_cmd;
 
 use clap::{Parser, Subcommand};

@@ -1,6 +1,7 @@
 //! `mixer proxy`: flags and environment in, the proxy crate does the rest. Values are parsed
 //! here rather than by clap so that every bad one is reported in one go.
 
+use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
 use mixer_proxy::{Identity, Options, ReportOptions};
@@ -194,35 +195,12 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
 
 pub fn run(args: ProxyArgs) -> Result<(), String> {
     let (opts, threads) = options(&args)?;
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        rt.worker_threads(threads);
-    }
-    let rt = rt
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt = runtime::build(threads)?;
     rt.block_on(async move {
-        let (_, _, run) = mixer_proxy::start(opts, shutdown_signal())
+        let (_, _, run) = mixer_proxy::start(opts, runtime::shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         run.await;
         Ok(())
     })
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

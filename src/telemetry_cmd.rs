@@ -1,6 +1,7 @@
 //! `mixer telemetry` and `mixer validate`: flags and environment in, the telemetry crate does
 //! the rest.
 
+use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
 use mixer_telemetry::config_source;
@@ -173,36 +174,13 @@ pub fn run(args: TelemetryArgs) -> Result<(), String> {
         traces,
         query_addr: args.query_addr.0,
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.worker_threads > 0 {
-        rt.worker_threads(args.worker_threads);
-    }
-    let rt = rt
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt = runtime::build(args.worker_threads)?;
     rt.block_on(async move {
-        let (_, _, run) = server::start(opts, shutdown_signal())
+        let (_, _, run) = server::start(opts, runtime::shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         run.await.map_err(|e| e.to_string())
     })
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// `mixer validate PATH`: a directory of config files or one file.
