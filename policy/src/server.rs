@@ -13,6 +13,7 @@ use hyper::StatusCode;
 use mixer_proto::server::{Limits, MixerServer};
 use mixer_serving::config_dir::{self, Fingerprint};
 use mixer_serving::http::{self, Reply, Routes};
+use mixer_serving::shutdown::{drain, DRAIN_LIMIT};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -208,23 +209,8 @@ pub async fn start(
         shutdown.await;
         tracing::info!("shutting down: draining calls in flight");
         let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(Duration::from_secs(10), async {
-            let r = grpc_task.await;
-            for t in tasks {
-                let _ = t.await;
-            }
-            r
-        })
-        .await;
-        match drained {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(StartError::Grpc(e.to_string())),
-            Ok(Err(e)) => Err(StartError::Grpc(e.to_string())),
-            Err(_) => {
-                tracing::warn!("shutdown took longer than 10s; exiting anyway");
-                Ok(())
-            }
-        }
+        let drained = drain(grpc_task, tasks, DRAIN_LIMIT).await;
+        drained.map_err(StartError::Grpc)
     };
     Ok((bound, service, run))
 }
