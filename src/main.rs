@@ -6,6 +6,7 @@ mod policy_cmd;
 mod proxy_cmd;
 mod runtime;
 mod telemetry_cmd;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand};
 use mixer_attributes::referenced::{Condition, Referenced};
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
             init_logging();
             proxy_cmd::run(args)
         }
-        Command::Validate { path } => telemetry_cmd::validate(&path),
+        Command::Validate { path } => validate_cmd::run(&path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,12 +4,11 @@
 use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
-use mixer_telemetry::config_source;
 use mixer_telemetry::server::{self, Options};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Flags of `mixer telemetry`; each also reads the environment variable named in `--help`.
@@ -181,29 +180,4 @@ pub fn run(args: TelemetryArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         run.await.map_err(|e| e.to_string())
     })
-}
-
-/// `mixer validate PATH`: a directory of config files or one file.
-pub fn validate(path: &Path) -> Result<(), String> {
-    let files = if path.is_dir() {
-        config_source::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?
-    } else {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        config_source::Files {
-            files: vec![(path.display().to_string(), text)],
-        }
-    };
-    if files.files.is_empty() {
-        return Err(format!("{}: no .yaml or .yml files", path.display()));
-    }
-    let config = config_source::validate(Some(&files)).map_err(|p| p.to_string())?;
-    println!(
-        "{}: valid: {} handlers, {} instances, {} rules, {} attributes",
-        path.display(),
-        config.handlers.len(),
-        config.instances.len(),
-        config.rules.len(),
-        config.vocabulary.attributes().count()
-    );
-    Ok(())
 }
