@@ -6,6 +6,7 @@ mod policy_cmd;
 mod proxy_cmd;
 mod runtime;
 mod telemetry_cmd;
+mod up;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline on embedded defaults: telemetry, policy, a demo app and a
+    /// sidecar in front of it; prints where to look. Ctrl-C stops it.
+    Up(up::UpArgs),
     /// Evaluate an expression against an attribute bag: prints the value, its type and the
     /// attributes it read (what a policy decision would be cached by).
     Eval {
@@ -59,6 +63,10 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Up(args) => {
+            init_logging();
+            up::run(args)
+        }
         Command::Telemetry(args) => {
             init_logging();
             telemetry_cmd::run(args)
@@ -89,6 +97,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
