@@ -10,6 +10,7 @@ pub mod denier;
 pub mod listchecker;
 pub mod memquota;
 pub mod params;
+pub mod quotas;
 
 use mixer_attributes::expr::EvalValue;
 use mixer_proto::google::rpc::Status;
