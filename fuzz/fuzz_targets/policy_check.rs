@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
     let metrics = PolicyMetrics::default();
     match engine().check(data, Instant::now(), &metrics) {
         Ok(r) => {
-            let p = r.precondition.expect("precondition always present");
+            let p = r.response.precondition.expect("precondition always present");
             assert!(p.status.is_some() && p.valid_duration.is_some());
         }
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The policy service's own metrics (`mixer_policy_*`), registered once at startup as plain
 //! atomics and rendered in Prometheus text format on the monitoring port.
 
+use crate::adapters::redisquota::Failure;
 use crate::adapters::Kind;
 use mixer_serving::metrics::{header, Counter, Gauge, Histogram};
 use std::fmt::Write;
@@ -67,10 +68,11 @@ const DURATION_BOUNDS: &[f64] = &[
 pub struct PolicyMetrics {
     checks: [Counter; 3],
     pub check_duration: Histogram,
-    adapter_duration: [Histogram; 3],
+    adapter_duration: [Histogram; Kind::ALL.len()],
     allocations: [Counter; 3],
     pub quota_granted: Counter,
     pub match_errors: Counter,
+    redisquota_errors: [Counter; Failure::ALL.len()],
     pub list_refreshes_ok: Counter,
     pub list_refreshes_failed: Counter,
     pub config_generation: Gauge,
@@ -87,6 +89,7 @@ impl Default for PolicyMetrics {
             allocations: Default::default(),
             quota_granted: Counter::default(),
             match_errors: Counter::default(),
+            redisquota_errors: Default::default(),
             list_refreshes_ok: Counter::default(),
             list_refreshes_failed: Counter::default(),
             config_generation: Gauge::default(),
@@ -128,6 +131,15 @@ impl PolicyMetrics {
 
     pub fn allocations(&self, a: Allocation) -> u64 {
         self.allocations[a as usize].get()
+    }
+
+    /// Counts one redisquota allocation that failed.
+    pub fn redisquota_error(&self, f: Failure) {
+        self.redisquota_errors[f as usize].inc();
+    }
+
+    pub fn redisquota_errors(&self, f: Failure) -> u64 {
+        self.redisquota_errors[f as usize].get()
     }
 
     /// Appends the text exposition of these metrics to `out`.
@@ -203,6 +215,20 @@ impl PolicyMetrics {
             "mixer_policy_match_errors_total {}",
             self.match_errors.get()
         );
+        header(
+            out,
+            "mixer_policy_redisquota_errors_total",
+            "counter",
+            "redisquota allocations that failed (answered UNAVAILABLE or INTERNAL), by reason.",
+        );
+        for f in Failure::ALL {
+            let _ = writeln!(
+                out,
+                "mixer_policy_redisquota_errors_total{{reason=\"{}\"}} {}",
+                f.label(),
+                self.redisquota_errors(f)
+            );
+        }
         header(
             out,
             "mixer_policy_list_refreshes_total",

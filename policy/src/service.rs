@@ -55,11 +55,17 @@ impl PolicyService {
     }
 
     /// Answers one request's bytes; public so benchmarks and tests can call it without gRPC.
-    pub fn check_bytes(&self, request: &[u8]) -> Result<CheckResponse, Status> {
+    /// Awaits the quota allocations made in Redis (each bounded by its handler's timeout).
+    pub async fn check_bytes(&self, request: &[u8]) -> Result<CheckResponse, Status> {
         let start = Instant::now();
-        let result = self
+        let checked = self
             .engine()
             .check(request, self.clock.now(), &self.metrics);
+        let result = match checked {
+            Ok(c) if c.is_complete() => Ok(c.response),
+            Ok(c) => Ok(c.finish(&self.metrics).await),
+            Err(e) => Err(e),
+        };
         self.metrics
             .check_duration
             .observe(start.elapsed().as_secs_f64());
@@ -97,6 +103,6 @@ impl MixerHandler for PolicyService {
                 "Server is currently overloaded. Please try again.",
             ));
         };
-        self.check_bytes(request.get_ref()).map(Response::new)
+        self.check_bytes(request.get_ref()).await.map(Response::new)
     }
 }

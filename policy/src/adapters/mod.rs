@@ -10,6 +10,8 @@ pub mod denier;
 pub mod listchecker;
 pub mod memquota;
 pub mod params;
+pub mod quotas;
+pub mod redisquota;
 
 use mixer_attributes::expr::EvalValue;
 use mixer_proto::google::rpc::Status;
@@ -18,7 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Every adapter the policy service compiles in, as the rules layer sees them.
-pub const SPECS: &[AdapterSpec] = &[denier::SPEC, listchecker::SPEC, memquota::SPEC];
+pub const SPECS: &[AdapterSpec] = &[
+    denier::SPEC,
+    listchecker::SPEC,
+    memquota::SPEC,
+    redisquota::SPEC,
+];
 
 /// `google.rpc.Code` values the adapters answer with.
 pub mod code {
@@ -97,22 +104,37 @@ pub struct QuotaResult {
     pub valid_duration: Duration,
 }
 
+/// A quota adapter's answer: at once, or an allocation the caller awaits (redisquota's,
+/// which runs in Redis).
+#[derive(Debug)]
+pub enum QuotaAnswer {
+    Ready(QuotaResult),
+    Pending(redisquota::Allocation),
+}
+
 /// Which adapter a handler runs (labels of the adapter self-metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Denier,
     ListChecker,
     MemQuota,
+    RedisQuota,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Denier, Kind::ListChecker, Kind::MemQuota];
+    pub const ALL: [Kind; 4] = [
+        Kind::Denier,
+        Kind::ListChecker,
+        Kind::MemQuota,
+        Kind::RedisQuota,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Denier => "denier",
             Kind::ListChecker => "listchecker",
             Kind::MemQuota => "memquota",
+            Kind::RedisQuota => "redisquota",
         }
     }
 }
@@ -123,6 +145,7 @@ pub enum Handler {
     Denier(denier::DenierHandler),
     ListChecker(Arc<listchecker::ListHandler>),
     MemQuota(memquota::MemQuotaHandler),
+    RedisQuota(redisquota::RedisQuotaHandler),
 }
 
 /// Why a handler could not be built from a config that passed validation.
@@ -170,6 +193,16 @@ impl Handler {
                     ))
                 })
                 .map_err(problems),
+            "redisquota" => redisquota::Params::parse(&h.params)
+                .map(|p| {
+                    Handler::RedisQuota(redisquota::RedisQuotaHandler::new(
+                        p,
+                        &h.name.to_string(),
+                        &h.name.namespace,
+                        &config.instances,
+                    ))
+                })
+                .map_err(problems),
             other => Err(fail(format!(
                 "adapter {other} is not a policy adapter of this service"
             ))),
@@ -181,6 +214,7 @@ impl Handler {
             Handler::Denier(_) => Kind::Denier,
             Handler::ListChecker(_) => Kind::ListChecker,
             Handler::MemQuota(_) => Kind::MemQuota,
+            Handler::RedisQuota(_) => Kind::RedisQuota,
         }
     }
 
@@ -190,7 +224,7 @@ impl Handler {
         match self {
             Handler::Denier(d) => Some(d.check()),
             Handler::ListChecker(l) => Some(l.check(instance, now)),
-            Handler::MemQuota(_) => None,
+            Handler::MemQuota(_) | Handler::RedisQuota(_) => None,
         }
     }
 
@@ -200,11 +234,12 @@ impl Handler {
         instance: &Instance<'_>,
         args: QuotaArgs<'_>,
         now: Instant,
-    ) -> Option<QuotaResult> {
+    ) -> Option<QuotaAnswer> {
         match self {
-            Handler::Denier(d) => Some(d.quota()),
+            Handler::Denier(d) => Some(QuotaAnswer::Ready(d.quota())),
             Handler::ListChecker(_) => None,
-            Handler::MemQuota(m) => Some(m.alloc(instance, args, now)),
+            Handler::MemQuota(m) => Some(QuotaAnswer::Ready(m.alloc(instance, args, now))),
+            Handler::RedisQuota(r) => Some(r.alloc(instance, args)),
         }
     }
 }

@@ -9,6 +9,9 @@
 //!    1 min, 10000) when no adapter took part;
 //! 4. when the precondition is OK, allocate each quota the request asks for, with dedup id =
 //!    `deduplication_id` + quota name; a quota no rule handles is granted in full for 1 min.
+//!    An adapter that allocates over the network (redisquota) answers with an allocation to
+//!    await: the engine returns those in [`Checked`] and the caller awaits them
+//!    ([`Checked::finish`]) — the engine itself stays synchronous.
 //!
 //! Every attribute read — the namespace lookup, rule matches, instance fields — is recorded,
 //! and the precondition (and each quota result) carries those reads as referenced attributes
@@ -16,14 +19,16 @@
 
 mod combine;
 mod dispatch;
+mod pending;
 
 #[cfg(test)]
 mod tests;
 
 pub use combine::{Combined, DEFAULT_VALID_DURATION, DEFAULT_VALID_USE_COUNT};
+pub use pending::Checked;
 
 use crate::adapters::listchecker::ListHandler;
-use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaArgs, QuotaResult};
+use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaAnswer, QuotaArgs, QuotaResult};
 use crate::self_metrics::PolicyMetrics;
 use dispatch::Rules;
 use mixer_attributes::decode::{CheckRequestView, DecodeError};
@@ -108,13 +113,13 @@ impl Engine {
             .collect()
     }
 
-    /// Answers one `CheckRequest`.
+    /// Answers one `CheckRequest`, except the quota allocations left to await in the result.
     pub fn check(
         &self,
         request: &[u8],
         now: Instant,
         metrics: &PolicyMetrics,
-    ) -> Result<CheckResponse, CheckError> {
+    ) -> Result<Checked, CheckError> {
         let view = CheckRequestView::parse(request, &self.config.vocabulary)?;
         let bag = view.attributes();
         let vocab = &self.config.vocabulary;
@@ -139,7 +144,7 @@ impl Engine {
         .map_err(CheckError::Dispatch)?;
         let (status, valid_duration, valid_use_count) = combined.finish();
         let ok = status.code == code::OK;
-        let mut response = CheckResponse {
+        let response = CheckResponse {
             precondition: Some(PreconditionResult {
                 status: Some(status),
                 valid_duration: Some(wire_duration(valid_duration)),
@@ -149,8 +154,9 @@ impl Engine {
             }),
             quotas: Default::default(),
         };
+        let mut checked = Checked::new(response);
         if !ok {
-            return Ok(response);
+            return Ok(checked);
         }
         let dedup = view.deduplication_id();
         for q in view.quotas() {
@@ -165,15 +171,22 @@ impl Engine {
                 amount: q.amount,
                 best_effort: q.best_effort,
             };
-            let mut result: Option<QuotaResult> = None;
+            let mut result: Option<QuotaAnswer> = None;
+            let mut also = Vec::new();
             let dispatched = cx.each_quota_instance(bag, q.name, &mut refs, |handler, instance| {
                 let h = &self.handlers[handler];
                 let start = Instant::now();
                 let r = h.quota(instance, args, now);
-                metrics.adapter_call(h.kind(), start.elapsed());
-                // Mixer keeps the first quota adapter's answer
-                if result.is_none() {
-                    result = r;
+                // Mixer keeps the first quota adapter's answer; the others still allocate
+                match r {
+                    Some(QuotaAnswer::Pending(p)) if result.is_some() => also.push(p),
+                    Some(QuotaAnswer::Pending(_)) => result = r,
+                    r => {
+                        metrics.adapter_call(h.kind(), start.elapsed());
+                        if result.is_none() {
+                            result = r;
+                        }
+                    }
                 }
             });
             let r = match (dispatched, result) {
@@ -185,15 +198,20 @@ impl Engine {
                     granted: 0,
                     valid_duration: Duration::ZERO,
                 },
-                (Ok(()), Some(r)) => r,
+                (Ok(()), Some(QuotaAnswer::Ready(r))) => r,
+                (Ok(()), Some(QuotaAnswer::Pending(p))) => {
+                    checked.defer(q.name, q.amount, p, refs.encode(vocab, gwc), also);
+                    continue;
+                }
                 (Ok(()), None) => QuotaResult {
                     status: adapters::status(code::OK, ""),
                     granted: q.amount,
                     valid_duration: DEFAULT_VALID_DURATION,
                 },
             };
+            checked.also(also);
             metrics.quota_allocation(q.amount, r.granted);
-            response.quotas.insert(
+            checked.response.quotas.insert(
                 q.name.to_owned(),
                 WireQuota {
                     valid_duration: Some(wire_duration(r.valid_duration)),
@@ -203,11 +221,11 @@ impl Engine {
                 },
             );
         }
-        Ok(response)
+        Ok(checked)
     }
 
     /// How many handlers of each adapter this config runs.
-    pub fn handler_counts(&self) -> [(Kind, usize); 3] {
+    pub fn handler_counts(&self) -> [(Kind, usize); Kind::ALL.len()] {
         Kind::ALL.map(|k| (k, self.handlers.iter().filter(|h| h.kind() == k).count()))
     }
 }

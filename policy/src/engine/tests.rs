@@ -32,8 +32,11 @@ fn request(bag: &OwnedBag, gwc: usize, dedup: &str, quotas: &[QuotaParams<'_>]) 
 }
 
 fn check(e: &Engine, req: &[u8]) -> CheckResponse {
-    e.check(req, Instant::now(), &PolicyMetrics::default())
-        .expect("check answers")
+    let c = e
+        .check(req, Instant::now(), &PolicyMetrics::default())
+        .expect("check answers");
+    assert!(c.is_complete(), "in-process adapters leave nothing pending");
+    c.response
 }
 
 /// `name[key] CONDITION`, sorted, resolving indices as a proxy does (§8.3).

@@ -5,6 +5,7 @@
 
 use super::config::{Params, Quota};
 use super::window::Window;
+use crate::adapters::quotas::{self, ByInstance};
 use crate::adapters::{code, status, Instance, QuotaArgs, QuotaResult};
 use rustc_hash::FxHashMap;
 use std::sync::{Mutex, PoisonError};
@@ -28,18 +29,10 @@ struct State {
     dedup: Dedup,
 }
 
-/// A quota's limit as resolved at build time: the instance it is for and its limits.
-#[derive(Debug)]
-struct Limit {
-    /// (name, namespace) of the quota instance.
-    instance: (String, String),
-    quota: Quota,
-}
-
 /// A built `memquota` handler.
 #[derive(Debug)]
 pub struct MemQuotaHandler {
-    limits: Vec<Limit>,
+    limits: ByInstance<Quota>,
     dedup_period: Duration,
     epoch: Instant,
     state: Mutex<State>,
@@ -55,14 +48,7 @@ impl MemQuotaHandler {
     ) -> MemQuotaHandler {
         MemQuotaHandler {
             dedup_period: params.min_deduplication_duration(),
-            limits: params
-                .quotas
-                .into_iter()
-                .map(|quota| Limit {
-                    instance: resolve(&quota.name, namespace, instances),
-                    quota,
-                })
-                .collect(),
+            limits: ByInstance::new(params.quotas, |q| &q.name, namespace, instances),
             epoch,
             state: Mutex::new(State::default()),
         }
@@ -70,7 +56,7 @@ impl MemQuotaHandler {
 
     /// Allocates (or, with a negative amount, frees) quota for one instance.
     pub fn alloc(&self, instance: &Instance<'_>, args: QuotaArgs<'_>, now: Instant) -> QuotaResult {
-        let Some(limit) = self.limit(instance.name) else {
+        let Some(q) = self.limits.get(instance.name) else {
             return QuotaResult {
                 status: status(
                     code::INVALID_ARGUMENT,
@@ -80,31 +66,13 @@ impl MemQuotaHandler {
                 valid_duration: Duration::ZERO,
             };
         };
-        let q = &limit.quota;
-        let dims: Vec<(&str, String)> = instance
-            .dimensions
-            .iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect();
-        let (max, valid) = q
-            .overrides
-            .iter()
-            .find(|o| {
-                o.dimensions
-                    .iter()
-                    .all(|(k, v)| dims.iter().any(|(dk, dv)| dk == k && dv == v))
-            })
+        let dims = quotas::dimensions(instance);
+        let (max, valid) = quotas::first_match(&q.overrides, &dims, |o| &o.dimensions)
             .map_or((q.max_amount, q.valid_duration), |o| {
                 (o.max_amount, o.valid_duration.or(q.valid_duration))
             });
         let valid = valid.map(|d| d.to_std()).unwrap_or_default();
-        let mut key = q.name.clone();
-        for (k, v) in &dims {
-            key.push(';');
-            key.push_str(k);
-            key.push('=');
-            key.push_str(v);
-        }
+        let key = quotas::counter_key(&q.name, &dims);
 
         let elapsed = now.saturating_duration_since(self.epoch);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -150,14 +118,6 @@ impl MemQuotaHandler {
         }
         result
     }
-
-    fn limit(&self, fqn: &str) -> Option<&Limit> {
-        let mut parts = fqn.splitn(3, '.');
-        let (name, _kind, ns) = (parts.next()?, parts.next()?, parts.next()?);
-        self.limits
-            .iter()
-            .find(|l| l.instance.0 == name && l.instance.1 == ns)
-    }
 }
 
 impl Dedup {
@@ -177,29 +137,5 @@ impl Dedup {
 
     fn get(&self, id: &str) -> Option<&QuotaResult> {
         self.current.get(id).or_else(|| self.previous.get(id))
-    }
-}
-
-/// A quota name as written (`q`, `q.ns`, `q.quota`, `q.instance.ns`) → (name, namespace), as
-/// Mixer resolves references: a two-part name is `name.namespace` when such an instance
-/// exists, else the Istio 1.0 `name.kind` in the handler's namespace.
-fn resolve(
-    reference: &str,
-    namespace: &str,
-    instances: &[mixer_rules::Instance],
-) -> (String, String) {
-    let parts: Vec<&str> = reference.split('.').collect();
-    match parts.as_slice() {
-        [name, b]
-            if instances
-                .iter()
-                .any(|i| i.name.name == *name && i.name.namespace == *b) =>
-        {
-            ((*name).to_owned(), (*b).to_owned())
-        }
-        [name, _kind] => ((*name).to_owned(), namespace.to_owned()),
-        [name, _kind, rest @ ..] => ((*name).to_owned(), rest.join(".")),
-        [name] => ((*name).to_owned(), namespace.to_owned()),
-        [] => (String::new(), namespace.to_owned()),
     }
 }

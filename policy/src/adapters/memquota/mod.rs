@@ -15,6 +15,7 @@ pub use adapter::{MemQuotaHandler, MAX_COUNTERS, MAX_DEDUP_ENTRIES};
 pub use config::{Algorithm, Override, Params, Quota};
 pub use window::{Window, TICK};
 
+use super::quotas;
 use mixer_rules::{AdapterSpec, FieldProblem, HandlerContext, Template};
 use serde_yaml_ng::Value as Yaml;
 
@@ -27,27 +28,8 @@ pub const SPEC: AdapterSpec = AdapterSpec {
 
 /// Parses and validates `params`; every quota must name a `quota` instance.
 pub fn check(params: &Yaml, ctx: &HandlerContext<'_>) -> Vec<FieldProblem> {
-    let p = match Params::parse(params) {
-        Ok(p) => p,
-        Err(p) => return p,
-    };
-    let mut out = Vec::new();
-    for (i, q) in p.quotas.iter().enumerate() {
-        match ctx.instance(&q.name) {
-            None => out.push(
-                FieldProblem::new(format!("quotas[{i}].name"), "no such instance")
-                    .value(format!("{:?}", q.name))
-                    .example("requestcountquota.instance.istio-system"),
-            ),
-            Some(inst) if inst.template != Template::Quota => out.push(
-                FieldProblem::new(
-                    format!("quotas[{i}].name"),
-                    format!("instance is a {}, not a quota", inst.template.name()),
-                )
-                .value(format!("{:?}", q.name)),
-            ),
-            Some(_) => {}
-        }
+    match Params::parse(params) {
+        Ok(p) => quotas::check_instances(p.quotas.iter().map(|q| q.name.as_str()), ctx),
+        Err(p) => p,
     }
-    out
 }
