@@ -67,7 +67,7 @@ const DURATION_BOUNDS: &[f64] = &[
 pub struct PolicyMetrics {
     checks: [Counter; 3],
     pub check_duration: Histogram,
-    adapter_duration: [Histogram; 3],
+    adapter_duration: [Histogram; Kind::ALL.len()],
     allocations: [Counter; 3],
     pub quota_granted: Counter,
     pub match_errors: Counter,

@@ -70,6 +70,36 @@ pub struct Instance<'a> {
     pub value: Option<EvalValue<'a>>,
     /// `quota.dimensions`, sorted by key.
     pub dimensions: Vec<(&'a str, EvalValue<'a>)>,
+    /// The fields of a template with sub-messages (`authorization`), in config order.
+    pub fields: Vec<FieldValue<'a>>,
+}
+
+/// One evaluated field of a template with sub-messages, or one entry of its map field.
+#[derive(Debug)]
+pub struct FieldValue<'a> {
+    /// Dotted name: `subject.user`, `action.properties`.
+    pub field: &'a str,
+    /// The map key, for an entry of a map field (`action.properties` → `version`).
+    pub key: Option<&'a str>,
+    pub value: EvalValue<'a>,
+}
+
+impl<'a> Instance<'a> {
+    /// The scalar field `name` (`action.path`), when the instance sets it.
+    pub fn field(&self, name: &str) -> Option<&EvalValue<'a>> {
+        self.fields
+            .iter()
+            .find(|f| f.key.is_none() && f.field == name)
+            .map(|f| &f.value)
+    }
+
+    /// The value at `key` of the map field `map` (`subject.properties`).
+    pub fn entry(&self, map: &str, key: &str) -> Option<&EvalValue<'a>> {
+        self.fields
+            .iter()
+            .find(|f| f.field == map && f.key == Some(key))
+            .map(|f| &f.value)
+    }
 }
 
 /// A check adapter's answer.
