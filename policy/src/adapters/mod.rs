@@ -10,6 +10,7 @@ pub mod denier;
 pub mod listchecker;
 pub mod memquota;
 pub mod params;
+pub mod rbac;
 
 use mixer_attributes::expr::EvalValue;
 use mixer_proto::google::rpc::Status;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Every adapter the policy service compiles in, as the rules layer sees them.
-pub const SPECS: &[AdapterSpec] = &[denier::SPEC, listchecker::SPEC, memquota::SPEC];
+pub const SPECS: &[AdapterSpec] = &[denier::SPEC, listchecker::SPEC, memquota::SPEC, rbac::SPEC];
 
 /// `google.rpc.Code` values the adapters answer with.
 pub mod code {
@@ -133,16 +134,18 @@ pub enum Kind {
     Denier,
     ListChecker,
     MemQuota,
+    Rbac,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Denier, Kind::ListChecker, Kind::MemQuota];
+    pub const ALL: [Kind; 4] = [Kind::Denier, Kind::ListChecker, Kind::MemQuota, Kind::Rbac];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Denier => "denier",
             Kind::ListChecker => "listchecker",
             Kind::MemQuota => "memquota",
+            Kind::Rbac => "rbac",
         }
     }
 }
@@ -153,6 +156,7 @@ pub enum Handler {
     Denier(denier::DenierHandler),
     ListChecker(Arc<listchecker::ListHandler>),
     MemQuota(memquota::MemQuotaHandler),
+    Rbac(rbac::RbacHandler),
 }
 
 /// Why a handler could not be built from a config that passed validation.
@@ -200,6 +204,12 @@ impl Handler {
                     ))
                 })
                 .map_err(problems),
+            "rbac" => rbac::Params::parse(&h.params)
+                .map_err(problems)
+                .and_then(|p| {
+                    rbac::RbacHandler::new(p, &config.other, now).map_err(|e| fail(e.to_string()))
+                })
+                .map(Handler::Rbac),
             other => Err(fail(format!(
                 "adapter {other} is not a policy adapter of this service"
             ))),
@@ -211,16 +221,18 @@ impl Handler {
             Handler::Denier(_) => Kind::Denier,
             Handler::ListChecker(_) => Kind::ListChecker,
             Handler::MemQuota(_) => Kind::MemQuota,
+            Handler::Rbac(_) => Kind::Rbac,
         }
     }
 
-    /// Answers a check instance (checknothing, listentry). `None`: this handler does not
-    /// take part in checks (the rules layer only sends it instances it accepts).
+    /// Answers a check instance (checknothing, listentry, authorization). `None`: this handler
+    /// does not take part in checks (the rules layer only sends it instances it accepts).
     pub fn check(&self, instance: &Instance<'_>, now: Instant) -> Option<CheckResult> {
         match self {
             Handler::Denier(d) => Some(d.check()),
             Handler::ListChecker(l) => Some(l.check(instance, now)),
             Handler::MemQuota(_) => None,
+            Handler::Rbac(r) => Some(r.check(instance, now)),
         }
     }
 
@@ -233,7 +245,7 @@ impl Handler {
     ) -> Option<QuotaResult> {
         match self {
             Handler::Denier(d) => Some(d.quota()),
-            Handler::ListChecker(_) => None,
+            Handler::ListChecker(_) | Handler::Rbac(_) => None,
             Handler::MemQuota(m) => Some(m.alloc(instance, args, now)),
         }
     }
