@@ -240,3 +240,17 @@ fn subject_matches(s: &Subject, req: &Request<'_, '_>) -> bool {
                 == Some(want.as_str())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shadow_decisions_are_all_counted_and_logged_at_most_every_10s() {
+        let s = Shadow::new();
+        let at = |secs| s.record(Duration::from_secs(secs));
+        let logged: Vec<bool> = [0, 1, 9, 10, 11, 25, 25].into_iter().map(at).collect();
+        assert_eq!(logged, [true, false, false, true, false, true, false]);
+        assert_eq!(s.count.load(Ordering::Relaxed), 7);
+    }
+}
