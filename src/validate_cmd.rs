@@ -2,7 +2,7 @@
 //! adapter this binary has — the telemetry ones and the policy ones, since an Istio config
 //! (one ConfigMap) usually holds both — printing every problem at once.
 
-use mixer_rules::{load, AdapterSpec, Catalog, Config, Problems, Source};
+use mixer_rules::{load_checked, AdapterSpec, Catalog, Config, Problems, Source};
 use mixer_telemetry::adapters::prometheus::check_across_handlers;
 use mixer_telemetry::config_source;
 use std::path::Path;
@@ -16,13 +16,17 @@ fn validate_files(files: &[(String, String)]) -> Result<Config, Problems> {
         .collect();
     let catalog = Catalog {
         adapters: &adapters,
-        other_kinds: &[],
+        other_kinds: mixer_policy::config_source::CATALOG.other_kinds,
     };
     let sources: Vec<Source<'_>> = files
         .iter()
         .map(|(file, text)| Source { file, text })
         .collect();
-    let config = load(&sources, &catalog)?;
+    let config = load_checked(
+        &sources,
+        &catalog,
+        mixer_policy::adapters::rbac::check_documents,
+    )?;
     let across = check_across_handlers(&config);
     if across.is_empty() {
         Ok(config)
@@ -102,5 +106,22 @@ spec:
             .to_string();
         assert!(all.contains("policy.yaml: document 1"), "{all}");
         assert!(all.contains("spec.params.status.code"), "{all}");
+    }
+
+    #[test]
+    fn rbac_roles_and_bindings_are_checked_too() {
+        let roles = "apiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRole\nmetadata: {name: viewer, namespace: default}\nspec: {rules: [{services: [\"*\"], methods: [GET]}]}\n---\napiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRoleBinding\nmetadata: {name: bind, namespace: default}\nspec: {subjects: [{user: \"*\"}], roleRef: {kind: ServiceRole, name: viewer}}\n";
+        let config = validate_files(&files(roles)).unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(config.other.len(), 2);
+        let bad = roles.replace("ServiceRole, name: viewer", "ServiceRole, name: editor");
+        let all = validate_files(&files(&bad))
+            .expect_err("unknown role")
+            .to_string();
+        assert!(
+            all.contains(
+                "policy.yaml: document 2 (ServiceRoleBinding bind.default): spec.roleRef.name"
+            ),
+            "{all}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Where the policy config comes from: every YAML file of a directory, or the built-in default
-//! (no rules: every Check is allowed), validated against the policy adapters.
+//! (no rules: every Check is allowed), validated against the policy adapters — the RBAC
+//! documents (`ServiceRole`, `ServiceRoleBinding`, `RbacConfig`) included.
 
 use crate::adapters;
-use mixer_rules::{load, Catalog, Config, Problems, Source};
+use mixer_rules::{load_checked, Catalog, Config, Problems, Source};
 use std::path::Path;
 
 /// Served when no `--config` is given.
@@ -11,7 +12,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config/default.yaml");
 /// What the policy service knows how to load.
 pub const CATALOG: Catalog<'static> = Catalog {
     adapters: adapters::SPECS,
-    other_kinds: &[],
+    other_kinds: adapters::rbac::KINDS,
 };
 
 /// Validates `files` as (path, text) pairs.
@@ -20,7 +21,7 @@ pub fn validate(files: &[(String, String)]) -> Result<Config, Problems> {
         .iter()
         .map(|(file, text)| Source { file, text })
         .collect();
-    load(&sources, &CATALOG)
+    load_checked(&sources, &CATALOG, adapters::rbac::check_documents)
 }
 
 /// Reads and validates `dir`, or the default config when `None`; the error is printable.

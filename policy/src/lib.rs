@@ -2,7 +2,7 @@
 //! — decode the request, run the check and quota rules, call the adapters, combine their
 //! answers exactly as Mixer does (spec/mixer-api.md §1.10) with the referenced attributes a
 //! proxy caches the decision by (§1.6) — and the adapters themselves ([`adapters`]: denier,
-//! listchecker, memquota, redisquota). [`server`] binds the gRPC and monitoring ports, reloads the config
+//! listchecker, memquota, redisquota, rbac). [`server`] binds the gRPC and monitoring ports, reloads the config
 //! directory atomically and shuts down gracefully; [`self_metrics`] counts what it does.
 //!
 //! Time is a parameter ([`clock`]): windows, deduplication and list refreshes read the clock

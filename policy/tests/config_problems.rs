@@ -135,3 +135,29 @@ fn templates_an_adapter_does_not_take_are_rejected_by_the_rule() {
     assert_eq!(p.len(), 1, "{}", p.join("\n"));
     assert!(p[0].contains("quota"), "{}", p[0]);
 }
+
+/// The rbac handler's params and the RBAC documents are checked with the rest: every problem
+/// at once, each naming its file, document and field, with the value and an example.
+#[test]
+fn rbac_documents_are_checked_across_files() {
+    let enable = handler("rbac", "rbac", "configStoreUrl: k8s://\ncacheDuration: -1s");
+    let roles = "apiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRole\nmetadata: {name: viewer, namespace: default}\nspec:\n  rules: [{services: [\"*\"], methods: [GET], paths: [\"/a/*/b\"]}]\n---\napiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRoleBinding\nmetadata: {name: bind-viewer, namespace: default}\nspec:\n  subjects: [{user: \"*\", namespace: default}]\n  roleRef: {kind: ServiceRole, name: viewer}\n---\napiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRoleBinding\nmetadata: {name: bind-editor, namespace: default}\nspec:\n  subjects: [{user: \"*\"}]\n  roleRef: {kind: ServiceRole, name: editor}\n";
+    let files = [
+        ("handlers.yaml".to_owned(), enable),
+        ("roles.yaml".to_owned(), roles.to_owned()),
+    ];
+    let p: Vec<String> = match validate(&files) {
+        Ok(_) => panic!("config should be rejected"),
+        Err(p) => p.iter().map(|p| p.to_string()).collect(),
+    };
+    let expect = [
+        "handlers.yaml: document 1 (handler rbac.istio-system): spec.params.cache_duration: must not be negative",
+        "roles.yaml: document 1 (ServiceRole viewer.default): spec.rules[0].paths[0]: \"*\" may stand alone, start a pattern or end it, but not both and nowhere else\n    value:   \"/a/*/b\"\n    example: \"/books/*\" or \"*/reviews\"",
+        "roles.yaml: document 2 (ServiceRoleBinding bind-viewer.default): spec.subjects[0].namespace: unknown field, expected one of `user`, `group`, `properties`",
+        "roles.yaml: document 3 (ServiceRoleBinding bind-editor.default): spec.roleRef.name: no ServiceRole of that name in namespace default\n    value:   \"editor\"\n    example: one of: viewer",
+    ];
+    assert_eq!(p.len(), expect.len(), "{}", p.join("\n"));
+    for (got, want) in p.iter().zip(expect) {
+        assert!(got.starts_with(want), "got:\n{got}\nwant:\n{want}");
+    }
+}

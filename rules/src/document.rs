@@ -4,8 +4,13 @@
 use crate::problem::{Origin, Problem};
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
-/// The only API version of Mixer config documents.
+/// The API version of Mixer config documents.
 pub const API_VERSION: &str = "config.istio.io/v1alpha2";
+/// The API version Istio's RBAC documents are written with; accepted for [`RBAC_KINDS`] (which
+/// take [`API_VERSION`] too), whose adapter reads them from `Config::other`.
+pub const RBAC_API_VERSION: &str = "rbac.istio.io/v1alpha1";
+/// Istio 1.0's RBAC kinds.
+pub const RBAC_KINDS: [&str; 3] = ["ServiceRole", "ServiceRoleBinding", "RbacConfig"];
 /// Mixer's `--configDefaultNamespace`: rules here apply to every request, and documents without
 /// `metadata.namespace` land here.
 pub const DEFAULT_NAMESPACE: &str = "istio-system";
@@ -73,6 +78,7 @@ fn document(mut origin: Origin, m: &Mapping, problems: &mut Vec<Problem>) -> Opt
 
     match m.get("apiVersion").and_then(Yaml::as_str) {
         Some(API_VERSION) => {}
+        Some(RBAC_API_VERSION) if RBAC_KINDS.contains(&kind.as_str()) => {}
         Some(other) => problems.push(
             Problem::new(&origin, "apiVersion", "unsupported apiVersion")
                 .value(other)

@@ -107,6 +107,9 @@ impl Cx<'_> {
             };
             let name = format!("{field_prefix}{}", field.name);
             match field.ty {
+                // an empty expression leaves the field unset, as Mixer's generated instance
+                // builders do (Istio's RBAC sample writes `groups: ""`)
+                FieldType::Any | FieldType::Typed(_) if value.as_str() == Some("") => {}
                 FieldType::Any | FieldType::Typed(_) => {
                     if let Some(expr) = self.expression(value, field.ty, &here) {
                         self.out.fields.push(FieldExpr { field: name, expr });

@@ -19,8 +19,11 @@ mod rule;
 mod template;
 
 pub use adapter::{AdapterSpec, FieldProblem, HandlerContext};
-pub use document::{split as split_documents, Document, API_VERSION, DEFAULT_NAMESPACE};
-pub use load::{load, Catalog, Source};
+pub use document::{
+    split as split_documents, Document, API_VERSION, DEFAULT_NAMESPACE, RBAC_API_VERSION,
+    RBAC_KINDS,
+};
+pub use load::{load, load_checked, Catalog, Source};
 pub use model::{
     Action, Config, FieldExpr, Fqn, Handler, HeaderOp, HeaderOperation, Instance, MapExpr, Rule,
 };

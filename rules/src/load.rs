@@ -34,6 +34,17 @@ impl Catalog<'_> {
 
 /// Parses and validates `sources` against the built-in vocabulary.
 pub fn load(sources: &[Source<'_>], catalog: &Catalog<'_>) -> Result<Config, Problems> {
+    load_checked(sources, catalog, |_| Vec::new())
+}
+
+/// Like [`load`], with `check_other` validating the documents of `catalog.other_kinds` as a
+/// whole (RBAC bindings name roles of other documents); its problems are reported with the
+/// rest.
+pub fn load_checked(
+    sources: &[Source<'_>],
+    catalog: &Catalog<'_>,
+    check_other: fn(&[Document]) -> Vec<Problem>,
+) -> Result<Config, Problems> {
     let mut problems = Vec::new();
     let docs: Vec<Document> = sources
         .iter()
@@ -67,9 +78,15 @@ pub fn load(sources: &[Source<'_>], catalog: &Catalog<'_>) -> Result<Config, Pro
             ),
         }
     }
-    for group in [&handlers, &instances, &rules, &manifests, &other] {
+    for group in [&handlers, &instances, &rules, &manifests] {
         duplicates(group, &mut problems);
     }
+    // other kinds share names across kinds (a ServiceRole and its binding)
+    for kind in catalog.other_kinds {
+        let same: Vec<Document> = other.iter().filter(|d| d.kind == *kind).cloned().collect();
+        duplicates(&same, &mut problems);
+    }
+    problems.extend(check_other(&other));
 
     let vocabulary = vocabulary(&manifests, &mut problems);
     let instances: Vec<Instance> = instances

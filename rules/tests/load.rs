@@ -606,3 +606,107 @@ fn remembered_predicates_decide_as_evaluation_does() {
     // both outcomes occur, and the second plan's predicate is the first's negation
     assert!(matched[0] > 0 && matched[1] > 0, "{matched:?}");
 }
+
+/// RBAC documents in their own API group; a role and its binding may share a name; the
+/// `load_checked` hook sees every other-kind document and its problems join the rest.
+#[test]
+fn other_kinds_are_checked_together_by_the_hook() {
+    use mixer_rules::{load_checked, Document, Problem};
+    const RBAC: Catalog<'static> = Catalog {
+        adapters: ADAPTERS,
+        other_kinds: &["ServiceRole", "ServiceRoleBinding"],
+    };
+    fn no_bindings(docs: &[Document]) -> Vec<Problem> {
+        docs.iter()
+            .filter(|d| d.kind == "ServiceRoleBinding")
+            .map(|d| Problem::new(&d.origin, "spec.roleRef", "bindings refused by this test"))
+            .collect()
+    }
+    let text = r#"
+apiVersion: rbac.istio.io/v1alpha1
+kind: ServiceRole
+metadata: {name: viewer, namespace: default}
+spec: {rules: [{services: ["*"], methods: [GET]}]}
+---
+apiVersion: rbac.istio.io/v1alpha1
+kind: ServiceRoleBinding
+metadata: {name: viewer, namespace: default}
+spec: {roleRef: {kind: ServiceRole, name: viewer}}
+---
+apiVersion: rbac.istio.io/v1alpha1
+kind: rule
+metadata: {name: r}
+spec: {}
+"#;
+    let src = [Source {
+        file: "rbac.yaml",
+        text,
+    }];
+    let all = load_checked(&src, &RBAC, no_bindings)
+        .expect_err("two problems")
+        .to_string();
+    assert!(
+        all.contains("rbac.yaml: document 2 (ServiceRoleBinding viewer.default): spec.roleRef: bindings refused"),
+        "{all}"
+    );
+    assert!(
+        all.contains("document 3 (rule r.istio-system): apiVersion: unsupported apiVersion"),
+        "{all}"
+    );
+    assert!(!all.contains("duplicate"), "{all}");
+    assert!(all.starts_with("2 config problems"), "{all}");
+    let ok = load(&src[..0], &RBAC).expect("empty config");
+    assert!(ok.other.is_empty());
+    let fine = text.split("---").take(2).collect::<Vec<_>>().join("---");
+    let config = load(
+        &[Source {
+            file: "r.yaml",
+            text: &fine,
+        }],
+        &RBAC,
+    )
+    .expect("no hook");
+    assert_eq!(config.other.len(), 2);
+}
+
+/// Istio's RBAC `authorization` instance: sub-message fields by dotted name, the properties
+/// maps, and an empty expression (`groups: ""`) leaving its field unset as Mixer does.
+#[test]
+fn authorization_instances_and_empty_expressions() {
+    let text = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: authorization
+metadata: {name: requestcontext, namespace: istio-system}
+spec:
+  subject:
+    user: source.user | ""
+    groups: ""
+    properties:
+      namespace: source.namespace | ""
+  action:
+    namespace: destination.namespace | ""
+    path: request.path | ""
+    properties:
+      version: destination.labels["version"] | ""
+"#;
+    let config = load(
+        &[Source {
+            file: "a.yaml",
+            text,
+        }],
+        &CATALOG,
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let i = &config.instances[0];
+    let fields: Vec<&str> = i.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["subject.user", "action.namespace", "action.path"]);
+    let maps: Vec<(&str, usize)> = i
+        .maps
+        .iter()
+        .map(|m| (m.field.as_str(), m.entries.len()))
+        .collect();
+    assert_eq!(maps, [("subject.properties", 1), ("action.properties", 1)]);
+    let bad = text.replace("groups: \"\"", "groups: 3");
+    let all = problems(&bad).to_string();
+    assert!(all.contains("spec.subject.groups"), "{all}");
+}

@@ -11,6 +11,7 @@ pub mod listchecker;
 pub mod memquota;
 pub mod params;
 pub mod quotas;
+pub mod rbac;
 pub mod redisquota;
 
 use mixer_attributes::expr::EvalValue;
@@ -25,6 +26,7 @@ pub const SPECS: &[AdapterSpec] = &[
     listchecker::SPEC,
     memquota::SPEC,
     redisquota::SPEC,
+    rbac::SPEC,
 ];
 
 /// `google.rpc.Code` values the adapters answer with.
@@ -77,6 +79,36 @@ pub struct Instance<'a> {
     pub value: Option<EvalValue<'a>>,
     /// `quota.dimensions`, sorted by key.
     pub dimensions: Vec<(&'a str, EvalValue<'a>)>,
+    /// The fields of a template with sub-messages (`authorization`), in config order.
+    pub fields: Vec<FieldValue<'a>>,
+}
+
+/// One evaluated field of a template with sub-messages, or one entry of its map field.
+#[derive(Debug)]
+pub struct FieldValue<'a> {
+    /// Dotted name: `subject.user`, `action.properties`.
+    pub field: &'a str,
+    /// The map key, for an entry of a map field (`action.properties` → `version`).
+    pub key: Option<&'a str>,
+    pub value: EvalValue<'a>,
+}
+
+impl<'a> Instance<'a> {
+    /// The scalar field `name` (`action.path`), when the instance sets it.
+    pub fn field(&self, name: &str) -> Option<&EvalValue<'a>> {
+        self.fields
+            .iter()
+            .find(|f| f.key.is_none() && f.field == name)
+            .map(|f| &f.value)
+    }
+
+    /// The value at `key` of the map field `map` (`subject.properties`).
+    pub fn entry(&self, map: &str, key: &str) -> Option<&EvalValue<'a>> {
+        self.fields
+            .iter()
+            .find(|f| f.field == map && f.key == Some(key))
+            .map(|f| &f.value)
+    }
 }
 
 /// A check adapter's answer.
@@ -119,14 +151,16 @@ pub enum Kind {
     ListChecker,
     MemQuota,
     RedisQuota,
+    Rbac,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Denier,
         Kind::ListChecker,
         Kind::MemQuota,
         Kind::RedisQuota,
+        Kind::Rbac,
     ];
 
     pub fn name(self) -> &'static str {
@@ -135,6 +169,7 @@ impl Kind {
             Kind::ListChecker => "listchecker",
             Kind::MemQuota => "memquota",
             Kind::RedisQuota => "redisquota",
+            Kind::Rbac => "rbac",
         }
     }
 }
@@ -146,6 +181,7 @@ pub enum Handler {
     ListChecker(Arc<listchecker::ListHandler>),
     MemQuota(memquota::MemQuotaHandler),
     RedisQuota(redisquota::RedisQuotaHandler),
+    Rbac(rbac::RbacHandler),
 }
 
 /// Why a handler could not be built from a config that passed validation.
@@ -203,6 +239,12 @@ impl Handler {
                     ))
                 })
                 .map_err(problems),
+            "rbac" => rbac::Params::parse(&h.params)
+                .map_err(problems)
+                .and_then(|p| {
+                    rbac::RbacHandler::new(p, &config.other, now).map_err(|e| fail(e.to_string()))
+                })
+                .map(Handler::Rbac),
             other => Err(fail(format!(
                 "adapter {other} is not a policy adapter of this service"
             ))),
@@ -215,16 +257,18 @@ impl Handler {
             Handler::ListChecker(_) => Kind::ListChecker,
             Handler::MemQuota(_) => Kind::MemQuota,
             Handler::RedisQuota(_) => Kind::RedisQuota,
+            Handler::Rbac(_) => Kind::Rbac,
         }
     }
 
-    /// Answers a check instance (checknothing, listentry). `None`: this handler does not
-    /// take part in checks (the rules layer only sends it instances it accepts).
+    /// Answers a check instance (checknothing, listentry, authorization). `None`: this handler
+    /// does not take part in checks (the rules layer only sends it instances it accepts).
     pub fn check(&self, instance: &Instance<'_>, now: Instant) -> Option<CheckResult> {
         match self {
             Handler::Denier(d) => Some(d.check()),
             Handler::ListChecker(l) => Some(l.check(instance, now)),
             Handler::MemQuota(_) | Handler::RedisQuota(_) => None,
+            Handler::Rbac(r) => Some(r.check(instance, now)),
         }
     }
 
@@ -237,7 +281,7 @@ impl Handler {
     ) -> Option<QuotaAnswer> {
         match self {
             Handler::Denier(d) => Some(QuotaAnswer::Ready(d.quota())),
-            Handler::ListChecker(_) => None,
+            Handler::ListChecker(_) | Handler::Rbac(_) => None,
             Handler::MemQuota(m) => Some(QuotaAnswer::Ready(m.alloc(instance, args, now))),
             Handler::RedisQuota(r) => Some(r.alloc(instance, args)),
         }

@@ -6,7 +6,7 @@
 //! Telemetry's shared, memoised `Plan` does not record reads; policy decisions must, so Check
 //! walks the config's rules itself.
 
-use crate::adapters::Instance;
+use crate::adapters::{FieldValue, Instance};
 use crate::self_metrics::PolicyMetrics;
 use mixer_attributes::expr::EvalValue;
 use mixer_attributes::referenced::{Recorder, Referenced};
@@ -217,10 +217,37 @@ impl Cx<'_> {
                 dimensions.push((k.as_str(), v));
             }
         }
+        let mut fields = Vec::new();
+        if inst.template == Template::Authorization {
+            for f in &inst.fields {
+                let value = f
+                    .expr
+                    .evaluate_recorded(bag, refs)
+                    .map_err(|e| fail(&f.field, &e))?;
+                fields.push(FieldValue {
+                    field: &f.field,
+                    key: None,
+                    value,
+                });
+            }
+            for m in &inst.maps {
+                for (k, e) in &m.entries {
+                    let value = e
+                        .evaluate_recorded(bag, refs)
+                        .map_err(|e| fail(&format!("{}.{k}", m.field), &e))?;
+                    fields.push(FieldValue {
+                        field: &m.field,
+                        key: Some(k),
+                        value,
+                    });
+                }
+            }
+        }
         Ok(Instance {
             name: self.instance_name(index),
             value,
             dimensions,
+            fields,
         })
     }
 

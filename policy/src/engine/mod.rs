@@ -3,7 +3,8 @@
 //!
 //! 1. decode the request (a bad one is an error the caller maps to a gRPC status);
 //! 2. run the check rules that apply to the bag's namespace ([`dispatch`]): each matching
-//!    rule's `checknothing` / `listentry` instances are built and handed to their handlers;
+//!    rule's `checknothing` / `listentry` / `authorization` instances are built and handed to
+//!    their handlers;
 //! 3. combine the answers ([`combine`]): first non-OK code, messages `"<handler>:<message>"`
 //!    joined by `", "`, minimum `valid_duration` / `valid_use_count`, Mixer's defaults (OK,
 //!    1 min, 10000) when no adapter took part;

@@ -19,6 +19,7 @@ fn string(s: &str) -> Instance<'_> {
         name: "v.instance.istio-system",
         value: Some(EvalValue::String(Cow::Borrowed(s))),
         dimensions: Vec::new(),
+        fields: Vec::new(),
     }
 }
 
@@ -27,6 +28,7 @@ fn ip(s: &str) -> Instance<'static> {
         name: "v.instance.istio-system",
         value: Some(EvalValue::IpAddress(s.parse::<IpAddr>().expect("test ip"))),
         dimensions: Vec::new(),
+        fields: Vec::new(),
     }
 }
 
@@ -103,6 +105,7 @@ fn ip_values_against_string_lists_use_the_dotted_form() {
         name: "v",
         value: Some(EvalValue::Bytes(Cow::Owned(vec![10, 0, 0, 1]))),
         dimensions: Vec::new(),
+        fields: Vec::new(),
     };
     assert_eq!(answer(&h, &raw).0, code::OK);
 }
@@ -122,12 +125,14 @@ fn values_that_are_neither_strings_nor_ips_are_invalid() {
         name: "v",
         value: Some(EvalValue::Int64(3)),
         dimensions: Vec::new(),
+        fields: Vec::new(),
     };
     assert_eq!(answer(&h, &i).0, code::INVALID_ARGUMENT);
     let none = Instance {
         name: "v.instance.ns",
         value: None,
         dimensions: Vec::new(),
+        fields: Vec::new(),
     };
     assert_eq!(
         answer(&h, &none),

@@ -21,6 +21,7 @@ fn inst<'a>(dims: &[(&'a str, &'a str)]) -> Instance<'a> {
             .iter()
             .map(|(k, v)| (*k, EvalValue::String(Cow::Borrowed(*v))))
             .collect(),
+        fields: Vec::new(),
     }
 }
 
@@ -178,6 +179,7 @@ fn counters_are_per_dimension_values_and_unknown_quotas_get_nothing() {
         name: "other.instance.istio-system",
         value: None,
         dimensions: Vec::new(),
+        fields: Vec::new(),
     };
     let r = h.alloc(
         &other,

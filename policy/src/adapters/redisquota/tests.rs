@@ -23,6 +23,7 @@ fn inst<'a>(dims: &[(&'a str, &'a str)]) -> Instance<'a> {
             .iter()
             .map(|(k, v)| (*k, EvalValue::String(Cow::Borrowed(*v))))
             .collect(),
+        fields: Vec::new(),
     }
 }
 
@@ -166,6 +167,7 @@ fn unknown_quotas_and_non_positive_amounts_are_answered_at_once() {
         name: "other.instance.istio-system",
         value: None,
         dimensions: Vec::new(),
+        fields: Vec::new(),
     };
     let QuotaAnswer::Ready(r) = h.alloc(&other, args("", 1, false)) else {
         panic!("answered at once");
