@@ -40,7 +40,9 @@ pub struct Options {
     pub max_concurrent_streams: u32,
     /// Check calls processed at once; more are shed with UNAVAILABLE.
     pub max_in_flight: usize,
-    /// The time source of quotas and list expiry.
+    /// Decisions kept in the decision cache (0 turns it off).
+    pub check_cache_entries: u64,
+    /// The time source of quotas, list expiry and cached decisions.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -170,6 +172,7 @@ pub async fn start(
         metrics,
         opts.clock.clone(),
         opts.max_in_flight,
+        opts.check_cache_entries,
     ));
     let (gen_tx, gen_rx) = watch::channel(false);
     let first_refreshers = spawn_refreshers(&service.engine(), &service, gen_rx);
@@ -288,7 +291,9 @@ impl Routes for Monitor {
         match path {
             "/metrics" => {
                 let mut out = String::with_capacity(8 * 1024);
-                self.0.metrics.render(&mut out);
+                let m = &self.0.metrics;
+                m.check_cache_entries.set(self.0.cache.entries());
+                m.render(&mut out);
                 Some(Reply::metrics(out))
             }
             "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),
