@@ -11,6 +11,15 @@
 //! answer's `valid_duration` and `valid_use_count`, emptied on every config reload, counted
 //! as `mixer_policy_check_cache_{hits,misses}_total` and `mixer_policy_check_cache_entries`.
 //!
+//! The same port serves Envoy's external authorization API ([`ext_authz`],
+//! `envoy.service.auth.v3.Authorization/Check`): the request's peers, method, path, host,
+//! scheme and headers become Istio attributes (`source.ip`, `source.principal`,
+//! `destination.ip`, `destination.port`, `request.method`, `request.path`,
+//! `request.url_path`, `request.headers`, …), the same engine and cache answer, and the answer
+//! goes back as `OkHttpResponse` (with the route directive's header edits) or
+//! `DeniedHttpResponse` (401 for UNAUTHENTICATED, 429 for RESOURCE_EXHAUSTED, 403 otherwise;
+//! body = the denial message), `status` = the gRPC status.
+//!
 //! Time is a parameter ([`clock`]): windows, deduplication and list refreshes read the clock
 //! they are given, so tests move time by hand.
 
@@ -19,6 +28,7 @@ pub mod cache;
 pub mod clock;
 pub mod config_source;
 pub mod engine;
+pub mod ext_authz;
 pub mod self_metrics;
 pub mod server;
 pub mod service;

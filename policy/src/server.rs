@@ -1,12 +1,14 @@
-//! `mixer policy`: binds the gRPC and monitoring ports, serves until shutdown, and keeps the
-//! config fresh (reload on change, keep the running config on a bad one) and the listchecker
-//! lists fresh (each provider fetched before its config goes into service, then refreshed on
-//! its own interval until the config is replaced).
+//! `mixer policy`: binds the gRPC port (Mixer's Check and Envoy's ext_authz) and the
+//! monitoring port, serves until shutdown, and keeps the config fresh (reload on change, keep
+//! the running config on a bad one) and the listchecker lists fresh (each provider fetched
+//! before its config goes into service, then refreshed on its own interval until the config is
+//! replaced).
 
 use crate::adapters::listchecker::provider;
 use crate::clock::Clock;
 use crate::config_source;
 use crate::engine::Engine;
+use crate::ext_authz::GrpcRoutes;
 use crate::self_metrics::PolicyMetrics;
 use crate::service::PolicyService;
 use hyper::StatusCode;
@@ -26,7 +28,8 @@ use tokio::task::JoinHandle;
 /// Process settings (flags and environment); mesh config comes from files.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// gRPC API (Mixer's `--port`, 9091).
+    /// gRPC API (Mixer's `--port`, 9091): istio.mixer.v1.Mixer/Check and Envoy's
+    /// envoy.service.auth.v3.Authorization/Check.
     pub grpc_addr: SocketAddr,
     /// Self-monitoring: `/metrics`, `/healthz`, `/readyz`, `/version` (15014, as Mixer 1.1+).
     pub monitoring_addr: SocketAddr,
@@ -190,12 +193,13 @@ pub async fn start(
         )),
     ];
 
-    let server = MixerServer::new(
+    let mixer = MixerServer::new(
         service.clone(),
         Limits {
             max_message_size: opts.max_message_size,
         },
     );
+    let server = GrpcRoutes::new(mixer, service.clone(), opts.max_message_size);
     let mut grpc_stop = stop_rx.clone();
     let grpc_task = tokio::spawn(
         mixer_proto::server::transport(opts.max_concurrent_streams).serve_with_incoming_shutdown(
