@@ -20,6 +20,9 @@
 //!   map as an error, so the key also says whether each such map is present.
 //! - **Bounds:** at most `max_entries` answers (moka, TinyLFU admission with LRU eviction)
 //!   and [`MAX_SHAPES`] shapes per config; 0 entries turns the cache off.
+//! - **Dictionaries:** referenced attributes are encoded for the caller's `global_word_count`
+//!   (§1.6), so it is part of the key: a client knowing fewer global words never gets an
+//!   answer encoded for one knowing more.
 //! - **Reload:** [`DecisionCache::reset`] drops every answer and shape and starts a new
 //!   *epoch*; keys carry the epoch, so an answer computed by the previous config while the swap
 //!   happened can never be served by the new one.
@@ -117,10 +120,12 @@ impl DecisionCache {
         })
     }
 
-    /// The cached answer for `bag` under `epoch`, if any is live at `now`; a hit uses it once.
+    /// The cached answer for `bag` under `epoch`, asked by a client knowing `words` global
+    /// words, if any is live at `now`; a hit uses it once.
     pub fn lookup<A: Attributes>(
         &self,
         epoch: u64,
+        words: u32,
         bag: &A,
         now: Instant,
     ) -> Option<CheckResponse> {
@@ -131,7 +136,7 @@ impl DecisionCache {
         }
         let mut key = Vec::with_capacity(256);
         for (i, shape) in shapes.list.iter().enumerate() {
-            if !signature_key(&mut key, epoch, i, shape, bag) {
+            if !signature_key(&mut key, (epoch, words, i), shape, bag) {
                 continue;
             }
             let Some(entry) = answers.get(key.as_slice()) else {
@@ -143,11 +148,12 @@ impl DecisionCache {
         None
     }
 
-    /// Stores the precondition answered for `bag` under `epoch` at `now`; quietly does nothing
-    /// when the answer cannot be cached (see the module docs).
+    /// Stores the precondition answered at `now` for `bag`, sent by a client knowing `words`
+    /// global words (the answer's referenced attributes are encoded for it), under `epoch`;
+    /// quietly does nothing when the answer cannot be cached (see the module docs).
     pub fn store<A: Attributes>(
         &self,
-        epoch: u64,
+        (epoch, words): (u64, u32),
         vocab: &Vocabulary,
         bag: &A,
         precondition: &PreconditionResult,
@@ -186,7 +192,7 @@ impl DecisionCache {
             return;
         };
         let mut key = Vec::with_capacity(256);
-        if !signature_key(&mut key, epoch, index, shape, bag) {
+        if !signature_key(&mut key, (epoch, words, index), shape, bag) {
             return;
         }
         drop(shapes);
@@ -259,13 +265,13 @@ impl Entry {
     }
 }
 
-/// Writes the key of `bag` under `shape` (number `index` of `epoch`) into `out`: the
-/// signature bytes (self-delimiting), whether each map of a map-key absence is present, the
-/// epoch and the shape index. False when the bag does not fit the shape.
+/// Writes the key of `bag` under `shape` (number `index` of `epoch`, for a client knowing
+/// `words` global words) into `out`: the signature bytes (self-delimiting), whether each map
+/// of a map-key absence is present, then epoch, words and shape index. False when the bag does
+/// not fit the shape.
 fn signature_key<A: Attributes>(
     out: &mut Vec<u8>,
-    epoch: u64,
-    index: usize,
+    (epoch, words, index): (u64, u32, usize),
     shape: &Shape,
     bag: &A,
 ) -> bool {
@@ -282,6 +288,7 @@ fn signature_key<A: Attributes>(
         out.push(u8::from(bag.get(attr).is_some()));
     }
     out.extend_from_slice(&epoch.to_le_bytes());
+    out.extend_from_slice(&words.to_le_bytes());
     out.extend_from_slice(&(index as u32).to_le_bytes());
     true
 }

@@ -260,7 +260,7 @@ fn a_reload_empties_the_cache() {
     assert_eq!(code(&check(&svc, &b)), 0, "the new config answers");
     assert_eq!(counts(&svc).0, 1, "not a hit");
     // an answer the old config stores while the swap happens is never served
-    assert!(svc.cache.lookup(epoch, &b, clock.now()).is_none());
+    assert!(svc.cache.lookup(epoch, 222, &b, clock.now()).is_none());
 }
 
 #[test]
@@ -351,13 +351,17 @@ fn answers_that_cannot_be_cached_are_not_stored() {
         ),
     ];
     for (what, p) in &cases {
-        cache.store(epoch, vocab, &b, p, now);
-        assert!(cache.lookup(epoch, &b, now).is_none(), "{what}");
+        cache.store((epoch, 222), vocab, &b, p, now);
+        assert!(cache.lookup(epoch, 222, &b, now).is_none(), "{what}");
     }
     let good = precondition(one_match(Condition::Exact), 5, 5);
-    cache.store(epoch, vocab, &b, &good, now);
+    cache.store((epoch, 222), vocab, &b, &good, now);
     assert!(
-        cache.lookup(epoch, &b, now).is_some(),
+        cache.lookup(epoch, 100, &b, now).is_none(),
+        "encoded for 222 global words, not for a client knowing 100"
+    );
+    assert!(
+        cache.lookup(epoch, 222, &b, now).is_some(),
         "the control case is stored"
     );
 }

@@ -136,7 +136,7 @@ impl Engine {
         let gwc = view.global_word_count();
         let cache = cache.filter(|c| c.cache.enabled() && view.quotas().is_empty());
         if let Some(c) = cache {
-            if let Some(hit) = c.cache.lookup(c.epoch, bag, now) {
+            if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
                 metrics.check_cache_hits.inc();
                 return Ok(hit);
             }
@@ -170,7 +170,8 @@ impl Engine {
             route_directive: None,
         };
         if let Some(c) = cache {
-            c.cache.store(c.epoch, vocab, bag, &precondition, now);
+            c.cache
+                .store((c.epoch, gwc), vocab, bag, &precondition, now);
         }
         let mut response = CheckResponse {
             precondition: Some(precondition),
