@@ -54,7 +54,8 @@ kind: instance
 metadata: {name: appversion, namespace: istio-system}
 spec:
   compiledTemplate: listentry
-  params: {value: source.labels["version"]}
+  params:
+    value: source.labels["version"]
 ---
 apiVersion: config.istio.io/v1alpha2
 kind: rule
