@@ -168,8 +168,14 @@ fn decision(c: &mut Criterion) {
     let req = request();
     let cached = service(10_000);
     let first = cached.check_bytes(&req).expect("answers");
-    assert_eq!(cached.check_bytes(&req).expect("answers"), first, "a hit");
-    assert_eq!(cached.metrics.check_cache_hits.get(), 1);
+    let hit = cached.check_bytes(&req).expect("answers");
+    assert_eq!(cached.metrics.check_cache_hits.get(), 1, "a hit");
+    let refs = |r: &mixer_proto::mixer::CheckResponse| {
+        r.precondition
+            .as_ref()
+            .map(|p| (p.status.clone(), p.referenced_attributes.clone()))
+    };
+    assert_eq!(refs(&hit), refs(&first));
     let uncached = service(0);
 
     let mut g = c.benchmark_group("decision");
