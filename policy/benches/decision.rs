@@ -6,6 +6,7 @@
 //!
 //! - `hit`: the answer is in the decision cache (target ≤ 1 µs);
 //! - `miss`: the cache is off, every call runs the rules and adapters (the baseline);
+//! - `lookup`: the cache lookup alone, on a decoded bag (`hit` ≈ `decode` + `lookup`);
 //! - `decode`: decoding the request alone, the floor under both.
 //!
 //! Run: `cargo bench -j2 -p mixer-policy --bench decision`; results in `benches/RESULTS.md`.
@@ -183,6 +184,16 @@ fn decision(c: &mut Criterion) {
     g.bench_function("miss", |b| b.iter(|| uncached.check_bytes(black_box(&req))));
     let engine = cached.engine();
     let vocab = &engine.config.vocabulary;
+    let view = CheckRequestView::parse(&req, vocab).expect("decodes");
+    let epoch = cached.cache.epoch();
+    let now = SystemClock.now();
+    g.bench_function("lookup", |b| {
+        b.iter(|| {
+            cached
+                .cache
+                .lookup(epoch, 222, black_box(view.attributes()), now)
+        })
+    });
     g.bench_function("decode", |b| {
         b.iter(|| CheckRequestView::parse(black_box(&req), vocab).map(|v| v.attributes().len()))
     });
