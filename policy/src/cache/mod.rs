@@ -165,9 +165,10 @@ impl DecisionCache {
         if precondition.valid_use_count <= 0 {
             return;
         }
+        // No duration, or one past what `Instant` can hold: the entry never expires by time.
         let expires = match precondition.valid_duration {
             Some(d) => match std_duration(d) {
-                Some(d) if !d.is_zero() => Some(now + d),
+                Some(d) if !d.is_zero() => now.checked_add(d),
                 _ => return,
             },
             None => None,

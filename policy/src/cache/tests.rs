@@ -365,3 +365,27 @@ fn answers_that_cannot_be_cached_are_not_stored() {
         "the control case is stored"
     );
 }
+
+#[test]
+fn a_huge_valid_duration_never_expires_and_does_not_panic() {
+    let vocab = Vocabulary::builtin();
+    let cache = DecisionCache::new(10);
+    let epoch = cache.reset();
+    let b = bag("reviews", "ratings");
+    let now = Instant::now();
+    cache.store(
+        (epoch, 222),
+        vocab,
+        &b,
+        &precondition(one_match(Condition::Exact), 5, i64::MAX),
+        now,
+    );
+    let hit = cache.lookup(epoch, 222, &b, now).expect("stored");
+    assert_eq!(
+        hit.precondition
+            .and_then(|p| p.valid_duration)
+            .map(|d| d.seconds),
+        Some(i64::MAX),
+        "answered as stored: no end to count down to"
+    );
+}
