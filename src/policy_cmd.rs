@@ -44,6 +44,14 @@ pub struct PolicyArgs {
     /// load-shedding answer), which proxies treat per their fail-open policy.
     #[arg(long, env = "MIXER_POLICY_MAX_IN_FLIGHT", default_value_t = 1024)]
     max_in_flight: usize,
+    /// Check answers kept in the decision cache (by the shape and values of the attributes
+    /// each answer read); 0 turns the cache off. Checks asking for quotas never use it.
+    #[arg(
+        long,
+        env = "MIXER_POLICY_CHECK_CACHE_ENTRIES",
+        default_value_t = 10_000
+    )]
+    check_cache_entries: u64,
     /// Worker threads (0: one per core).
     #[arg(long, env = "MIXER_POLICY_WORKER_THREADS", default_value_t = 0)]
     worker_threads: usize,
@@ -66,6 +74,7 @@ pub fn run(args: PolicyArgs) -> Result<(), String> {
         max_message_size: args.max_message_size,
         max_concurrent_streams: args.max_concurrent_streams,
         max_in_flight: args.max_in_flight,
+        check_cache_entries: args.check_cache_entries,
         clock: Arc::new(SystemClock),
     };
     let rt = runtime::build(args.worker_threads)?;

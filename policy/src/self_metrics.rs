@@ -73,6 +73,11 @@ pub struct PolicyMetrics {
     pub quota_granted: Counter,
     pub match_errors: Counter,
     redisquota_errors: [Counter; Failure::ALL.len()],
+    /// Checks answered from the decision cache / looked up there and not found.
+    pub check_cache_hits: Counter,
+    pub check_cache_misses: Counter,
+    /// Answers in the decision cache, set when the metrics are rendered.
+    pub check_cache_entries: Gauge,
     pub list_refreshes_ok: Counter,
     pub list_refreshes_failed: Counter,
     pub config_generation: Gauge,
@@ -90,6 +95,9 @@ impl Default for PolicyMetrics {
             quota_granted: Counter::default(),
             match_errors: Counter::default(),
             redisquota_errors: Default::default(),
+            check_cache_hits: Counter::default(),
+            check_cache_misses: Counter::default(),
+            check_cache_entries: Gauge::default(),
             list_refreshes_ok: Counter::default(),
             list_refreshes_failed: Counter::default(),
             config_generation: Gauge::default(),
@@ -229,6 +237,39 @@ impl PolicyMetrics {
                 self.redisquota_errors(f)
             );
         }
+        header(
+            out,
+            "mixer_policy_check_cache_hits_total",
+            "counter",
+            "Checks answered from the decision cache.",
+        );
+        let _ = writeln!(
+            out,
+            "mixer_policy_check_cache_hits_total {}",
+            self.check_cache_hits.get()
+        );
+        header(
+            out,
+            "mixer_policy_check_cache_misses_total",
+            "counter",
+            "Checks looked up in the decision cache and not found there (Checks asking for quotas bypass it).",
+        );
+        let _ = writeln!(
+            out,
+            "mixer_policy_check_cache_misses_total {}",
+            self.check_cache_misses.get()
+        );
+        header(
+            out,
+            "mixer_policy_check_cache_entries",
+            "gauge",
+            "Answers held in the decision cache.",
+        );
+        let _ = writeln!(
+            out,
+            "mixer_policy_check_cache_entries {}",
+            self.check_cache_entries.get()
+        );
         header(
             out,
             "mixer_policy_list_refreshes_total",

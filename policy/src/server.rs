@@ -1,12 +1,14 @@
-//! `mixer policy`: binds the gRPC and monitoring ports, serves until shutdown, and keeps the
-//! config fresh (reload on change, keep the running config on a bad one) and the listchecker
-//! lists fresh (each provider fetched before its config goes into service, then refreshed on
-//! its own interval until the config is replaced).
+//! `mixer policy`: binds the gRPC port (Mixer's Check and Envoy's ext_authz) and the
+//! monitoring port, serves until shutdown, and keeps the config fresh (reload on change, keep
+//! the running config on a bad one) and the listchecker lists fresh (each provider fetched
+//! before its config goes into service, then refreshed on its own interval until the config is
+//! replaced).
 
 use crate::adapters::listchecker::provider;
 use crate::clock::Clock;
 use crate::config_source;
 use crate::engine::Engine;
+use crate::ext_authz::GrpcRoutes;
 use crate::self_metrics::PolicyMetrics;
 use crate::service::PolicyService;
 use hyper::StatusCode;
@@ -26,7 +28,8 @@ use tokio::task::JoinHandle;
 /// Process settings (flags and environment); mesh config comes from files.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// gRPC API (Mixer's `--port`, 9091).
+    /// gRPC API (Mixer's `--port`, 9091): istio.mixer.v1.Mixer/Check and Envoy's
+    /// envoy.service.auth.v3.Authorization/Check.
     pub grpc_addr: SocketAddr,
     /// Self-monitoring: `/metrics`, `/healthz`, `/readyz`, `/version` (15014, as Mixer 1.1+).
     pub monitoring_addr: SocketAddr,
@@ -40,7 +43,9 @@ pub struct Options {
     pub max_concurrent_streams: u32,
     /// Check calls processed at once; more are shed with UNAVAILABLE.
     pub max_in_flight: usize,
-    /// The time source of quotas and list expiry.
+    /// Decisions kept in the decision cache (0 turns it off).
+    pub check_cache_entries: u64,
+    /// The time source of quotas, list expiry and cached decisions.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -170,6 +175,7 @@ pub async fn start(
         metrics,
         opts.clock.clone(),
         opts.max_in_flight,
+        opts.check_cache_entries,
     ));
     let (gen_tx, gen_rx) = watch::channel(false);
     let first_refreshers = spawn_refreshers(&service.engine(), &service, gen_rx);
@@ -187,12 +193,13 @@ pub async fn start(
         )),
     ];
 
-    let server = MixerServer::new(
+    let mixer = MixerServer::new(
         service.clone(),
         Limits {
             max_message_size: opts.max_message_size,
         },
     );
+    let server = GrpcRoutes::new(mixer, service.clone(), opts.max_message_size);
     let mut grpc_stop = stop_rx.clone();
     let grpc_task = tokio::spawn(
         mixer_proto::server::transport(opts.max_concurrent_streams).serve_with_incoming_shutdown(
@@ -288,7 +295,9 @@ impl Routes for Monitor {
         match path {
             "/metrics" => {
                 let mut out = String::with_capacity(8 * 1024);
-                self.0.metrics.render(&mut out);
+                let m = &self.0.metrics;
+                m.check_cache_entries.set(self.0.cache.entries());
+                m.render(&mut out);
                 Some(Reply::metrics(out))
             }
             "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),

@@ -47,6 +47,8 @@ async fn default_config_allows_and_monitoring_answers() {
         verdict(&r),
         (0, String::new(), Duration::from_secs(60), 10000)
     );
+    // the same bag again: answered from the decision cache, the same answer
+    assert_eq!(srv.check(&request(("a", "v1"), ("b", "v1"))).await, r);
 
     let e = srv
         .check_bytes(vec![0x0a, 0xff])
@@ -67,6 +69,18 @@ async fn default_config_allows_and_monitoring_answers() {
     assert_eq!(code, 200);
     assert_eq!(
         sample(&m, "mixer_policy_checks_total", &["result=\"ok\""]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&m, "mixer_policy_check_cache_hits_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "mixer_policy_check_cache_misses_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "mixer_policy_check_cache_entries", &[]),
         Some(1.0)
     );
     assert_eq!(
@@ -80,7 +94,7 @@ async fn default_config_allows_and_monitoring_answers() {
     assert_eq!(sample(&m, "mixer_policy_config_generation", &[]), Some(1.0));
     assert_eq!(
         sample(&m, "mixer_policy_check_duration_seconds_count", &[]),
-        Some(2.0)
+        Some(3.0)
     );
     srv.stop().await;
 }
@@ -144,6 +158,7 @@ async fn a_bad_config_at_start_names_every_problem() {
         max_message_size: 1 << 20,
         max_concurrent_streams: 16,
         max_in_flight: 4,
+        check_cache_entries: 100,
         clock: std::sync::Arc::new(mixer_policy::clock::SystemClock),
     };
     let Err(e) = mixer_policy::server::start(opts, async {}).await else {

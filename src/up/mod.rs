@@ -129,6 +129,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         max_message_size: 1024 * 1024,
         max_concurrent_streams: 1024,
         max_in_flight: 1024,
+        check_cache_entries: 10_000,
         clock: Arc::new(SystemClock),
     };
     let (p_bound, _, p_run) = mixer_policy::server::start(policy, on(&core_stopped))

@@ -16,7 +16,8 @@
 //!
 //! Every attribute read — the namespace lookup, rule matches, instance fields — is recorded,
 //! and the precondition (and each quota result) carries those reads as referenced attributes
-//! (§1.6), EXACT or ABSENCE, never REGEX.
+//! (§1.6), EXACT or ABSENCE, never REGEX. [`Engine::check_cached`] puts the decision cache
+//! ([`crate::cache`]) between step 1 and step 2 for Checks that ask for no quota.
 
 mod combine;
 mod dispatch;
@@ -30,6 +31,7 @@ pub use pending::Checked;
 
 use crate::adapters::listchecker::ListHandler;
 use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaAnswer, QuotaArgs, QuotaResult};
+use crate::cache::Scope;
 use crate::self_metrics::PolicyMetrics;
 use dispatch::Rules;
 use mixer_attributes::decode::{CheckRequestView, DecodeError};
@@ -121,10 +123,31 @@ impl Engine {
         now: Instant,
         metrics: &PolicyMetrics,
     ) -> Result<Checked, CheckError> {
+        self.check_cached(request, now, metrics, None)
+    }
+
+    /// Answers one `CheckRequest`, through `cache` when given: a Check asking for no quota is
+    /// answered from the cache when it holds a live answer for the bag, and its computed
+    /// answer is stored otherwise; a Check asking for quotas bypasses the cache.
+    pub fn check_cached(
+        &self,
+        request: &[u8],
+        now: Instant,
+        metrics: &PolicyMetrics,
+        cache: Option<Scope<'_>>,
+    ) -> Result<Checked, CheckError> {
         let view = CheckRequestView::parse(request, &self.config.vocabulary)?;
         let bag = view.attributes();
         let vocab = &self.config.vocabulary;
         let gwc = view.global_word_count();
+        let cache = cache.filter(|c| c.cache.enabled() && view.quotas().is_empty());
+        if let Some(c) = cache {
+            if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
+                metrics.check_cache_hits.inc();
+                return Ok(Checked::new(hit));
+            }
+            metrics.check_cache_misses.inc();
+        }
 
         let mut refs = Referenced::new();
         let mut combined = Combined::default();
@@ -145,14 +168,19 @@ impl Engine {
         .map_err(CheckError::Dispatch)?;
         let (status, valid_duration, valid_use_count) = combined.finish();
         let ok = status.code == code::OK;
+        let precondition = PreconditionResult {
+            status: Some(status),
+            valid_duration: Some(wire_duration(valid_duration)),
+            valid_use_count,
+            referenced_attributes: Some(refs.encode(vocab, gwc)),
+            route_directive: None,
+        };
+        if let Some(c) = cache {
+            c.cache
+                .store((c.epoch, gwc), vocab, bag, &precondition, now);
+        }
         let response = CheckResponse {
-            precondition: Some(PreconditionResult {
-                status: Some(status),
-                valid_duration: Some(wire_duration(valid_duration)),
-                valid_use_count,
-                referenced_attributes: Some(refs.encode(vocab, gwc)),
-                route_directive: None,
-            }),
+            precondition: Some(precondition),
             quotas: Default::default(),
         };
         let mut checked = Checked::new(response);

@@ -93,6 +93,7 @@ pub async fn start(config_dir: Option<PathBuf>, reload: Duration) -> Running {
         max_message_size: 1024 * 1024,
         max_concurrent_streams: 1024,
         max_in_flight: 64,
+        check_cache_entries: 1000,
         clock: clock.clone(),
     };
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,393 @@
+//! The decision cache through the service (decode, lookup, engine, store) on a hand-moved
+//! clock: hits answer what the engine answered, misses follow the referenced attributes,
+//! expiry by use count and by time, reload, quotas, and the REGEX guard.
+
+use super::*;
+use crate::adapters::Kind;
+use crate::clock::{Clock, ManualClock};
+use crate::config_source;
+use crate::engine::Engine;
+use crate::self_metrics::PolicyMetrics;
+use crate::service::{ready_now, PolicyService};
+use mixer_attributes::decode::QuotaParams;
+use mixer_attributes::encode::encode_check_request;
+use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_proto::mixer::referenced_attributes::{AttributeMatch, Condition};
+use mixer_proto::mixer::ReferencedAttributes;
+
+/// Denies reviews → ratings; allows the rest (Mixer's defaults: 60 s, 10000 uses).
+fn deny_ratings(valid: &str, uses: i32) -> String {
+    format!(
+        r#"
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {{name: denyall, namespace: istio-system}}
+spec:
+  compiledAdapter: denier
+  params: {{status: {{code: 7, message: Not allowed}}, validDuration: {valid}, validUseCount: {uses}}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {{name: denyrequest, namespace: istio-system}}
+spec: {{compiledTemplate: checknothing}}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {{name: denyratings, namespace: istio-system}}
+spec:
+  match: destination.labels["app"] == "ratings" && source.labels["app"] == "reviews"
+  actions: [{{handler: denyall, instances: [denyrequest]}}]
+"#
+    )
+}
+
+const QUOTA: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: quotahandler, namespace: istio-system}
+spec:
+  compiledAdapter: memquota
+  params:
+    quotas:
+    - {name: requestcount.instance.istio-system, maxAmount: 100, validDuration: 10s}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: requestcount, namespace: istio-system}
+spec:
+  compiledTemplate: quota
+  params:
+    dimensions:
+      source: source.labels["app"] | "unknown"
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: quota, namespace: istio-system}
+spec:
+  actions: [{handler: quotahandler, instances: [requestcount]}]
+"#;
+
+fn engine(yaml: &str, generation: u64, clock: &ManualClock) -> Engine {
+    let config = config_source::validate(&[("test.yaml".into(), yaml.into())])
+        .unwrap_or_else(|p| panic!("config: {p}"));
+    Engine::new(config, generation, clock.now()).expect("engine builds")
+}
+
+fn service(yaml: &str, entries: u64) -> (PolicyService, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let svc = PolicyService::new(
+        engine(yaml, 1, &clock),
+        Arc::new(PolicyMetrics::default()),
+        clock.clone(),
+        8,
+        entries,
+    );
+    (svc, clock)
+}
+
+fn labels(app: &str) -> OwnedValue {
+    OwnedValue::StringMap([("app".to_owned(), app.to_owned())].into_iter().collect())
+}
+
+fn bag(source: &str, destination: &str) -> OwnedBag {
+    let mut b = OwnedBag::new();
+    b.set(
+        "destination.namespace",
+        OwnedValue::String("default".into()),
+    )
+    .set("source.labels", labels(source))
+    .set("destination.labels", labels(destination));
+    b
+}
+
+fn check(svc: &PolicyService, bag: &OwnedBag) -> CheckResponse {
+    ready_now(svc.check_bytes(&encode_check_request(bag.iter(), 222, "", &[])))
+        .expect("no Redis quota: answered at once")
+        .expect("check answers")
+}
+
+fn code(r: &CheckResponse) -> i32 {
+    r.precondition
+        .as_ref()
+        .and_then(|p| p.status.as_ref())
+        .map_or(-1, |s| s.code)
+}
+
+fn valid_duration(r: &CheckResponse) -> Option<Duration> {
+    let d = r.precondition.as_ref()?.valid_duration?;
+    std_duration(d)
+}
+
+/// (hits, misses, denier calls).
+fn counts(svc: &PolicyService) -> (u64, u64, u64) {
+    let m = &svc.metrics;
+    (
+        m.check_cache_hits.get(),
+        m.check_cache_misses.get(),
+        m.adapter_calls(Kind::Denier),
+    )
+}
+
+#[test]
+fn a_hit_answers_exactly_what_the_engine_answered() {
+    let (svc, _) = service(&deny_ratings("30s", 100), 100);
+    let denied = bag("reviews", "ratings");
+    let first = check(&svc, &denied);
+    assert_eq!(code(&first), 7);
+    assert_eq!(counts(&svc), (0, 1, 1));
+    let second = check(&svc, &denied);
+    assert_eq!(
+        second, first,
+        "status, duration, use count, referenced attributes"
+    );
+    assert_eq!(counts(&svc), (1, 1, 1), "served without calling the denier");
+    assert_eq!(svc.cache.entries(), 1);
+
+    // an allowed answer is cached too, under the same shape's other values
+    let allowed = bag("productpage", "ratings");
+    let a = check(&svc, &allowed);
+    assert_eq!(code(&a), 0);
+    assert_eq!(check(&svc, &allowed), a);
+    assert_eq!(counts(&svc).0, 2);
+}
+
+#[test]
+fn a_different_value_of_a_referenced_attribute_misses() {
+    let (svc, _) = service(&deny_ratings("30s", 100), 100);
+    assert_eq!(code(&check(&svc, &bag("reviews", "ratings"))), 7);
+    // source.labels[app] was read: another value is another decision
+    assert_eq!(code(&check(&svc, &bag("productpage", "ratings"))), 0);
+    assert_eq!(counts(&svc), (0, 2, 1));
+    // destination.namespace was read too
+    let mut other_ns = bag("reviews", "ratings");
+    other_ns.set("destination.namespace", OwnedValue::String("prod".into()));
+    assert_eq!(code(&check(&svc, &other_ns)), 7);
+    assert_eq!(counts(&svc), (0, 3, 2));
+}
+
+#[test]
+fn attributes_not_referenced_do_not_matter() {
+    let (svc, _) = service(&deny_ratings("30s", 100), 100);
+    let first = check(&svc, &bag("reviews", "ratings"));
+    let mut other = bag("reviews", "ratings");
+    other
+        .set("request.path", OwnedValue::String("/anything".into()))
+        .set("source.labels", {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("app".to_owned(), "reviews".to_owned());
+            m.insert("version".to_owned(), "v9".to_owned());
+            OwnedValue::StringMap(m.into_iter().collect())
+        });
+    assert_eq!(check(&svc, &other), first);
+    assert_eq!(counts(&svc), (1, 1, 1));
+}
+
+#[test]
+fn a_missing_map_key_is_not_a_missing_map() {
+    // reads source.labels["version"]: "" when the key is missing; without the map the match
+    // cannot be evaluated and the rule is skipped (as in Mixer)
+    let (svc, _) = service(
+        &deny_ratings("30s", 100).replace(
+            r#"source.labels["app"] == "reviews""#,
+            r#"source.labels["version"] == """#,
+        ),
+        100,
+    );
+    let no_version = bag("reviews", "ratings");
+    assert_eq!(code(&check(&svc, &no_version)), 7);
+    let mut no_labels = no_version.clone();
+    no_labels.remove("source.labels");
+    assert_eq!(code(&check(&svc, &no_labels)), 0, "not the cached denial");
+    assert_eq!(svc.metrics.match_errors.get(), 1);
+    assert_eq!(counts(&svc), (0, 2, 1));
+}
+
+#[test]
+fn an_entry_serves_valid_use_count_hits_then_is_recomputed() {
+    let (svc, _) = service(&deny_ratings("30s", 2), 100);
+    let b = bag("reviews", "ratings");
+    let first = check(&svc, &b);
+    assert_eq!(
+        first.precondition.as_ref().map(|p| p.valid_use_count),
+        Some(2)
+    );
+    assert_eq!(check(&svc, &b), first);
+    assert_eq!(check(&svc, &b), first);
+    assert_eq!(counts(&svc), (2, 1, 1), "two uses, one denier call");
+    assert_eq!(check(&svc, &b), first, "used up: recomputed, same answer");
+    assert_eq!(counts(&svc), (2, 2, 2));
+    assert_eq!(check(&svc, &b), first);
+    assert_eq!(
+        counts(&svc),
+        (3, 2, 2),
+        "and the recomputed answer is stored again"
+    );
+}
+
+#[test]
+fn an_entry_expires_after_valid_duration_and_hits_answer_the_time_left() {
+    let (svc, clock) = service(&deny_ratings("10s", 100), 100);
+    let b = bag("reviews", "ratings");
+    assert_eq!(
+        valid_duration(&check(&svc, &b)),
+        Some(Duration::from_secs(10))
+    );
+    clock.advance(Duration::from_millis(4_500));
+    let hit = check(&svc, &b);
+    assert_eq!(counts(&svc), (1, 1, 1));
+    assert_eq!(valid_duration(&hit), Some(Duration::from_millis(5_500)));
+    clock.advance(Duration::from_millis(5_500));
+    let again = check(&svc, &b);
+    assert_eq!(
+        counts(&svc),
+        (1, 2, 2),
+        "expired at exactly 10 s: recomputed"
+    );
+    assert_eq!(valid_duration(&again), Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn a_reload_empties_the_cache() {
+    let (svc, clock) = service(&deny_ratings("30s", 100), 100);
+    let b = bag("reviews", "ratings");
+    assert_eq!(code(&check(&svc, &b)), 7);
+    assert_eq!(code(&check(&svc, &b)), 7);
+    assert_eq!(counts(&svc).0, 1);
+    let epoch = svc.cache.epoch();
+
+    svc.swap(engine(config_source::DEFAULT_CONFIG, 2, &clock));
+    assert_ne!(svc.cache.epoch(), epoch);
+    assert_eq!(svc.cache.entries(), 0);
+    assert_eq!(code(&check(&svc, &b)), 0, "the new config answers");
+    assert_eq!(counts(&svc).0, 1, "not a hit");
+    // an answer the old config stores while the swap happens is never served
+    assert!(svc.cache.lookup(epoch, 222, &b, clock.now()).is_none());
+}
+
+#[test]
+fn checks_asking_for_quotas_bypass_the_cache() {
+    let (svc, _) = service(QUOTA, 100);
+    let b = bag("reviews", "ratings");
+    let q = [QuotaParams {
+        name: "requestcount",
+        amount: 1,
+        best_effort: false,
+    }];
+    for _ in 0..3 {
+        let req = encode_check_request(b.iter(), 222, "", &q);
+        let r = ready_now(svc.check_bytes(&req))
+            .expect("memquota: answered at once")
+            .expect("check answers");
+        assert_eq!(r.quotas["requestcount"].granted_amount, 1);
+    }
+    let m = &svc.metrics;
+    assert_eq!(
+        (m.check_cache_hits.get(), m.check_cache_misses.get()),
+        (0, 0)
+    );
+    assert_eq!(m.adapter_calls(Kind::MemQuota), 3, "every quota allocated");
+    assert_eq!(svc.cache.entries(), 0);
+}
+
+#[test]
+fn zero_entries_turns_the_cache_off() {
+    let (svc, _) = service(&deny_ratings("30s", 100), 0);
+    let b = bag("reviews", "ratings");
+    let first = check(&svc, &b);
+    assert_eq!(check(&svc, &b), first);
+    assert_eq!(counts(&svc), (0, 0, 2));
+}
+
+fn precondition(refs: ReferencedAttributes, uses: i32, secs: i64) -> PreconditionResult {
+    PreconditionResult {
+        status: Some(crate::adapters::status(0, "")),
+        valid_duration: Some(prost_types::Duration {
+            seconds: secs,
+            nanos: 0,
+        }),
+        valid_use_count: uses,
+        referenced_attributes: Some(refs),
+        route_directive: None,
+    }
+}
+
+fn one_match(condition: Condition) -> ReferencedAttributes {
+    let vocab = Vocabulary::builtin();
+    let name = vocab
+        .id("destination.namespace")
+        .and_then(mixer_attributes::AttrId::global_index)
+        .expect("a global word");
+    ReferencedAttributes {
+        words: vec![],
+        attribute_matches: vec![AttributeMatch {
+            name,
+            condition: condition as i32,
+            regex: if condition == Condition::Regex {
+                "def.*".into()
+            } else {
+                String::new()
+            },
+            map_key: 0,
+        }],
+    }
+}
+
+#[test]
+fn answers_that_cannot_be_cached_are_not_stored() {
+    let vocab = Vocabulary::builtin();
+    let cache = DecisionCache::new(10);
+    let epoch = cache.reset();
+    let b = bag("reviews", "ratings");
+    let now = Instant::now();
+    let cases = [
+        ("regex", precondition(one_match(Condition::Regex), 5, 5)),
+        ("no uses", precondition(one_match(Condition::Exact), 0, 5)),
+        (
+            "zero duration",
+            precondition(one_match(Condition::Exact), 5, 0),
+        ),
+        // the bag has destination.namespace: an ABSENCE answer does not fit it
+        (
+            "does not fit",
+            precondition(one_match(Condition::Absence), 5, 5),
+        ),
+    ];
+    for (what, p) in &cases {
+        cache.store((epoch, 222), vocab, &b, p, now);
+        assert!(cache.lookup(epoch, 222, &b, now).is_none(), "{what}");
+    }
+    let good = precondition(one_match(Condition::Exact), 5, 5);
+    cache.store((epoch, 222), vocab, &b, &good, now);
+    assert!(
+        cache.lookup(epoch, 100, &b, now).is_none(),
+        "encoded for 222 global words, not for a client knowing 100"
+    );
+    assert!(
+        cache.lookup(epoch, 222, &b, now).is_some(),
+        "the control case is stored"
+    );
+}
+
+#[test]
+fn a_huge_valid_duration_never_expires_and_does_not_panic() {
+    let vocab = Vocabulary::builtin();
+    let cache = DecisionCache::new(10);
+    let epoch = cache.reset();
+    let b = bag("reviews", "ratings");
+    let now = Instant::now();
+    cache.store(
+        (epoch, 222),
+        vocab,
+        &b,
+        &precondition(one_match(Condition::Exact), 5, i64::MAX),
+        now,
+    );
+    let hit = cache.lookup(epoch, 222, &b, now).expect("stored");
+    assert_eq!(
+        hit.precondition
+            .and_then(|p| p.valid_duration)
+            .map(|d| d.seconds),
+        Some(i64::MAX),
+        "answered as stored: no end to count down to"
+    );
+}
