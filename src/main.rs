@@ -35,13 +35,14 @@ enum Command {
     /// List the attributes expressions may use, with their types.
     Vocabulary,
     /// Run the telemetry service: istio.mixer.v1 Report in, Istio's Prometheus metrics out.
-    Telemetry(telemetry_cmd::TelemetryArgs),
+    Telemetry(Box<telemetry_cmd::TelemetryArgs>),
     /// Run the policy service: istio.mixer.v1 Check answered by denier, listchecker and
     /// memquota rules.
-    Policy(policy_cmd::PolicyArgs),
+    Policy(Box<policy_cmd::PolicyArgs>),
     /// Run the sidecar: inbound and outbound HTTP listeners, attribute bags reported in
-    /// batches to the telemetry service, x-request-id and B3 trace propagation.
-    Proxy(proxy_cmd::ProxyArgs),
+    /// batches to the telemetry service, policy checks through Istio's check cache,
+    /// x-request-id and B3 trace propagation.
+    Proxy(Box<proxy_cmd::ProxyArgs>),
     /// Check a config directory (or file) offline; prints every problem and exits 1.
     Validate {
         /// A directory of YAML files, or one file.
@@ -61,15 +62,15 @@ fn main() -> ExitCode {
         }
         Command::Telemetry(args) => {
             init_logging();
-            telemetry_cmd::run(args)
+            telemetry_cmd::run(*args)
         }
         Command::Policy(args) => {
             init_logging();
-            policy_cmd::run(args)
+            policy_cmd::run(*args)
         }
         Command::Proxy(args) => {
             init_logging();
-            proxy_cmd::run(args)
+            proxy_cmd::run(*args)
         }
         Command::Validate { path } => validate_cmd::run(&path),
     };
