@@ -239,13 +239,24 @@ async fn route_directives_edit_headers_or_answer_directly_and_the_bag_says_how_i
     assert_eq!(direct.header("location"), Some("/elsewhere"));
     assert_eq!(app.count(), 2, "a direct response is not forwarded");
 
-    let bags = mixer.bags(3).await;
-    assert_eq!(bags.len(), 3);
+    let empty = send(proxy.bound.inbound, &get("/direct-empty")).await;
+    assert_eq!((empty.status, empty.body.as_str()), (204, ""));
+
+    let bags = mixer.bags(4).await;
+    assert_eq!(bags.len(), 4);
     let get = |i: usize, n: &str| bags[i].get_by_name(n).cloned();
     assert_eq!(get(0, "check.cache_hit"), Some(OwnedValue::Bool(false)));
     assert_eq!(get(1, "check.cache_hit"), Some(OwnedValue::Bool(true)));
     assert_eq!(get(2, "response.code"), Some(OwnedValue::Int64(302)));
     assert_eq!(get(0, "check.error_code"), None, "allowed");
+    let flags = |i: usize| get(i, "context.proxy_error_code");
+    assert_eq!(flags(2), Some(OwnedValue::String("-".into())));
+    assert_eq!(
+        flags(3),
+        Some(OwnedValue::String("-".into())),
+        "empty, not DC"
+    );
+    assert_eq!(get(3, "response.code"), Some(OwnedValue::Int64(204)));
     proxy.stop().await;
 }
 

@@ -98,7 +98,7 @@ fn op(name: &str, value: &str, operation: Operation) -> HeaderOperation {
 }
 
 /// Answers every Check with OK and a route directive that depends on `request.path`:
-/// `/direct…` gets a direct 302 response; anything else gets header edits
+/// `/direct-empty` gets a direct 204, `/direct…` a direct 302 response; anything else gets header edits
 /// (`x-user: alice` replaced, `x-drop-me` removed on the request, `x-policy: checked` appended
 /// on the response). The answers reference `request.path` only. Records every reported bag.
 #[derive(Debug, Default)]
@@ -109,7 +109,12 @@ pub struct ScriptedMixer {
 
 impl ScriptedMixer {
     fn answer(&self, path: &str) -> CheckResponse {
-        let directive = if path.starts_with("/direct") {
+        let directive = if path.starts_with("/direct-empty") {
+            RouteDirective {
+                direct_response_code: 204,
+                ..RouteDirective::default()
+            }
+        } else if path.starts_with("/direct") {
             RouteDirective {
                 request_header_operations: vec![],
                 response_header_operations: vec![op("location", "/elsewhere", Operation::Replace)],
