@@ -26,7 +26,7 @@ struct Cli {
 enum Command {
     /// Run the whole pipeline on embedded defaults: telemetry, policy, a demo app and a
     /// sidecar in front of it; prints where to look. Ctrl-C stops it.
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Evaluate an expression against an attribute bag: prints the value, its type and the
     /// attributes it read (what a policy decision would be cached by).
     Eval {
@@ -39,13 +39,14 @@ enum Command {
     /// List the attributes expressions may use, with their types.
     Vocabulary,
     /// Run the telemetry service: istio.mixer.v1 Report in, Istio's Prometheus metrics out.
-    Telemetry(telemetry_cmd::TelemetryArgs),
-    /// Run the policy service: istio.mixer.v1 Check answered by denier, listchecker and
-    /// memquota rules.
-    Policy(policy_cmd::PolicyArgs),
+    Telemetry(Box<telemetry_cmd::TelemetryArgs>),
+    /// Run the policy service: istio.mixer.v1 Check (and Envoy's ext_authz) answered by
+    /// denier, listchecker, rbac, memquota and redisquota rules, with a decision cache.
+    Policy(Box<policy_cmd::PolicyArgs>),
     /// Run the sidecar: inbound and outbound HTTP listeners, attribute bags reported in
-    /// batches to the telemetry service, x-request-id and B3 trace propagation.
-    Proxy(proxy_cmd::ProxyArgs),
+    /// batches to the telemetry service, policy checks through Istio's check cache,
+    /// x-request-id and B3 trace propagation.
+    Proxy(Box<proxy_cmd::ProxyArgs>),
     /// Check a config directory (or file) offline; prints every problem and exits 1.
     Validate {
         /// A directory of YAML files, or one file.
@@ -65,19 +66,19 @@ fn main() -> ExitCode {
         }
         Command::Up(args) => {
             init_logging();
-            up::run(args)
+            up::run(*args)
         }
         Command::Telemetry(args) => {
             init_logging();
-            telemetry_cmd::run(args)
+            telemetry_cmd::run(*args)
         }
         Command::Policy(args) => {
             init_logging();
-            policy_cmd::run(args)
+            policy_cmd::run(*args)
         }
         Command::Proxy(args) => {
             init_logging();
-            proxy_cmd::run(args)
+            proxy_cmd::run(*args)
         }
         Command::Validate { path } => validate_cmd::run(&path),
     };

@@ -4,7 +4,7 @@
 use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
-use mixer_proxy::{Identity, Options, ReportOptions};
+use mixer_proxy::{CheckOptions, Identity, Options, ReportOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -26,6 +26,32 @@ pub struct ProxyArgs {
     /// Telemetry service for Reports (`http://host:port`), or `off`.
     #[arg(long, env = "MIXER_PROXY_TELEMETRY", default_value = "off")]
     telemetry: String,
+    /// Policy service for Checks (`http://host:port`), or `off`.
+    #[arg(long, env = "MIXER_PROXY_POLICY", default_value = "off")]
+    policy: String,
+    /// Deny with 503 when the policy service cannot answer (Istio's FAIL_CLOSE); by default
+    /// such requests are allowed (FAIL_OPEN) and counted.
+    #[arg(long, env = "MIXER_PROXY_POLICY_FAIL_CLOSED")]
+    policy_fail_closed: bool,
+    /// Deadline of one Check call.
+    #[arg(long, env = "MIXER_PROXY_POLICY_TIMEOUT", default_value = "5s")]
+    policy_timeout: String,
+    /// Retries of a Check call after a transport error (backoff 80 ms → 1 s).
+    #[arg(long, env = "MIXER_PROXY_POLICY_RETRIES", default_value = "0")]
+    policy_retries: String,
+    /// Check cache entries; 0 turns the cache off.
+    #[arg(long, env = "MIXER_PROXY_POLICY_CACHE", default_value = "10000")]
+    policy_cache: String,
+    /// Check outbound requests too (Istio's enableClientSidePolicyCheck).
+    #[arg(long, env = "MIXER_PROXY_POLICY_OUTBOUND")]
+    policy_outbound: bool,
+    /// A URL path prefix never checked; repeat the flag (comma-separated in the environment).
+    #[arg(
+        long = "policy-skip-path",
+        env = "MIXER_PROXY_POLICY_SKIP_PATHS",
+        value_delimiter = ','
+    )]
+    policy_skip_paths: Vec<String>,
     /// Name of the workload this proxy runs beside.
     #[arg(long, env = "MIXER_PROXY_WORKLOAD")]
     workload: Option<String>,
@@ -143,6 +169,10 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let queue = p.parse::<usize>("report-queue", &args.report_queue, "10000");
     let buffer = p.parse::<usize>("report-buffer", &args.report_buffer, "256");
     let threads = p.parse::<usize>("worker-threads", &args.worker_threads, "2");
+    let policy_timeout = p.duration("policy-timeout", &args.policy_timeout);
+    let policy_retries = p.parse::<u32>("policy-retries", &args.policy_retries, "2");
+    let policy_cache = p.parse::<usize>("policy-cache", &args.policy_cache, "10000");
+    let policy = (args.policy != "off").then(|| args.policy.clone());
     let telemetry = (args.telemetry != "off").then(|| args.telemetry.clone());
     if args.workload.is_none() {
         p.0.push("--workload is required (e.g. --workload reviews-v1)".to_owned());
@@ -151,6 +181,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
         p.0.push("--namespace is required (e.g. --namespace default)".to_owned());
     }
     let defaults = ReportOptions::default();
+    let check_defaults = CheckOptions::default();
     let opts = Options {
         inbound: inbound.unwrap_or(([127, 0, 0, 1], 15006).into()),
         outbound: outbound.unwrap_or(([127, 0, 0, 1], 15001).into()),
@@ -175,6 +206,21 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
             batch_max_time: batch_time.unwrap_or(defaults.batch_max_time),
             max_pending_batches: buffer.unwrap_or(defaults.max_pending_batches),
             ..defaults
+        },
+        check: CheckOptions {
+            policy,
+            fail_closed: args.policy_fail_closed,
+            timeout: policy_timeout.unwrap_or(check_defaults.timeout),
+            retries: policy_retries.unwrap_or(check_defaults.retries),
+            cache_entries: policy_cache.unwrap_or(check_defaults.cache_entries),
+            outbound: args.policy_outbound,
+            skip_paths: args
+                .policy_skip_paths
+                .iter()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            ..check_defaults
         },
     };
     // Problems the values have together (empty names, ranges), without repeating the

@@ -177,6 +177,12 @@ async fn up_serves_a_request_end_to_end_and_stops_cleanly() {
         .await
         .expect("second request");
     assert_eq!(status, 503);
+    // ... and the policy service's blacklist (src/up/policy.yaml) turns mallory away
+    let (status, body) = get(&format!("{sidecar}productpage"), &[("x-user", "mallory")])
+        .await
+        .expect("denied request");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.starts_with("PERMISSION_DENIED:"), "{body}");
 
     // ... is counted in Istio's metrics, with the demo workload as destination
     let series = |code: &str| {
@@ -186,6 +192,10 @@ async fn up_serves_a_request_end_to_end_and_stops_cleanly() {
         t.lines().any(|l| {
             l.starts_with("istio_requests_total{")
                 && l.contains(&series("503"))
+                && l.ends_with(" 1")
+        }) && t.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains(&series("403"))
                 && l.ends_with(" 1")
         })
     })

@@ -103,6 +103,15 @@ impl Completion {
         }
     }
 
+    /// The request's bag (the check reads it and adds `check.*`).
+    pub fn bag(&self) -> &OwnedBag {
+        &self.bag
+    }
+
+    pub fn bag_mut(&mut self) -> &mut OwnedBag {
+        &mut self.bag
+    }
+
     /// Takes gRPC status and message from response headers or trailers.
     pub fn grpc_from(&mut self, headers: &HeaderMap) {
         let text = |n| {
@@ -178,10 +187,10 @@ impl ResponseBody {
         }
     }
 
-    /// An answer the proxy makes itself (an upstream failure, a bad request).
-    pub fn local(text: &'static str, completion: Completion) -> ResponseBody {
+    /// An answer the proxy makes itself (an upstream failure, a bad request, a denial).
+    pub fn local(text: Bytes, completion: Completion) -> ResponseBody {
         ResponseBody {
-            inner: Inner::Local(Full::new(Bytes::from_static(text.as_bytes()))),
+            inner: Inner::Local(Full::new(text)),
             size: 0,
             completion: Some(completion),
         }

@@ -1,5 +1,6 @@
 //! What a proxy is started with: addresses, its own identity (the attributes of its side of
-//! every request), upstream and reporting limits. Validation collects every problem at once.
+//! every request), upstream, reporting and checking limits. Validation collects every problem
+//! at once.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -89,6 +90,45 @@ impl Default for ReportOptions {
     }
 }
 
+/// How requests are checked with the policy service (spec §1.12, §8.2 defaults).
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Policy service URI (`http://host:port`); `None` turns checking off.
+    pub policy: Option<String>,
+    /// Istio's `NetworkFailPolicy`: false (FAIL_OPEN, the client default) allows a request
+    /// when the policy service cannot answer; true (FAIL_CLOSE) denies it with 503.
+    pub fail_closed: bool,
+    /// Per-call deadline (5 s).
+    pub timeout: Duration,
+    /// Retries after a transport error (0), with backoff 80 ms → 1 s.
+    pub retries: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Check cache entries (10000); 0 turns the cache off (`disable_check_cache`).
+    pub cache_entries: usize,
+    /// Check outbound requests too (mesh `enableClientSidePolicyCheck`; off by default:
+    /// Istio checks on the server side).
+    pub outbound: bool,
+    /// URL path prefixes never checked (per-route `disable_check_calls`).
+    pub skip_paths: Vec<String>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            policy: None,
+            fail_closed: false,
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            retry_base: Duration::from_millis(80),
+            retry_max: Duration::from_secs(1),
+            cache_entries: 10_000,
+            outbound: false,
+            skip_paths: Vec::new(),
+        }
+    }
+}
+
 /// Everything [`crate::start`] needs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -105,6 +145,7 @@ pub struct Options {
     /// Time in-flight requests get to finish after shutdown begins.
     pub drain_grace: Duration,
     pub report: ReportOptions,
+    pub check: CheckOptions,
 }
 
 impl Options {
@@ -131,6 +172,27 @@ impl Options {
                 ));
             }
         }
+        let c = &self.check;
+        if let Some(p) = &c.policy {
+            if !p.starts_with("http://") || p.parse::<hyper::Uri>().is_err() {
+                out.push(format!(
+                    "policy: {p:?} is not an http:// URI (e.g. --policy http://127.0.0.1:9092)"
+                ));
+            }
+        }
+        if c.retry_base > c.retry_max {
+            out.push(format!(
+                "policy retry wait: base {:?} is above max {:?} (e.g. 80ms and 1s)",
+                c.retry_base, c.retry_max
+            ));
+        }
+        for p in &c.skip_paths {
+            if !p.starts_with('/') {
+                out.push(format!(
+                    "policy skip path: {p:?} does not start with / (e.g. --policy-skip-path /healthz)"
+                ));
+            }
+        }
         for (name, v) in [
             ("report queue", r.queue_capacity),
             ("report batch max entries", r.batch_max_entries),
@@ -143,11 +205,53 @@ impl Options {
         for (name, d) in [
             ("upstream timeout", self.upstream_timeout),
             ("report batch max time", r.batch_max_time),
+            ("policy timeout", c.timeout),
+            ("policy retry base wait", c.retry_base),
         ] {
             if d.is_zero() {
                 out.push(format!("{name}: must be positive (e.g. 1s)"));
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(check: CheckOptions) -> Options {
+        let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Options {
+            inbound: addr,
+            outbound: addr,
+            admin: addr,
+            app: addr,
+            identity: Identity {
+                workload: "w".into(),
+                namespace: "ns".into(),
+                ..Identity::default()
+            },
+            upstream_timeout: Duration::from_secs(1),
+            sampling_percent: 1.0,
+            drain_grace: Duration::from_secs(1),
+            report: ReportOptions::default(),
+            check,
+        }
+    }
+
+    #[test]
+    fn check_problems_are_reported_together() {
+        assert!(opts(CheckOptions::default()).problems().is_empty());
+        let bad = CheckOptions {
+            policy: Some("grpc://policy:9092".into()),
+            timeout: Duration::ZERO,
+            retry_base: Duration::from_secs(2),
+            skip_paths: vec!["healthz".into()],
+            ..CheckOptions::default()
+        };
+        let problems = opts(bad).problems();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].starts_with("policy: \"grpc://policy:9092\" is not an http:// URI"));
     }
 }

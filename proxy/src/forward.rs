@@ -1,20 +1,27 @@
 //! One request through the proxy: pick the upstream (the local app when inbound, the request's
 //! authority when outbound), clean the hop-by-hop headers, set the tracing headers, build the
 //! bag, forward over a pooled connection with a timeout, and map upstream failures to
-//! Envoy's answers (502 `UF`, 503 `UC`, 504 `UT`, 404 `NR`).
+//! Envoy's answers (502 `UF`, 503 `UC`, 504 `UT`, 404 `NR`). When a policy service is
+//! configured, the request is checked first ([`crate::check`]): a denial is answered here
+//! (with flag `UAEX`) and never reaches the upstream, and a route directive edits the request
+//! and response headers or answers directly.
 
 use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
+use crate::check::{directive, Checker, Decision};
 use crate::config::{Direction, Identity};
 use crate::headers::{propagate_trace, strip_hop_by_hop};
 use crate::metrics::ProxyMetrics;
 use crate::report::Reporter;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use mixer_attributes::OwnedValue;
+use mixer_proto::mixer::HeaderOperation;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -32,6 +39,8 @@ pub struct Shared {
     pub metrics: Arc<ProxyMetrics>,
     pub upstream_timeout: Duration,
     pub sampling_percent: f64,
+    /// The policy Check client; `None` when no policy service is configured.
+    pub checker: Option<Checker>,
     /// Our own listeners: an outbound request addressed to one of them would loop.
     listeners: [SocketAddr; 2],
     http1: UpstreamClient,
@@ -64,6 +73,7 @@ impl Shared {
             metrics,
             upstream_timeout,
             sampling_percent,
+            checker: None,
             listeners,
             http1,
             http2,
@@ -75,7 +85,7 @@ impl Shared {
 struct Local {
     status: StatusCode,
     flags: &'static str,
-    text: &'static str,
+    text: Bytes,
 }
 
 impl Local {
@@ -83,7 +93,7 @@ impl Local {
         Local {
             status,
             flags,
-            text,
+            text: Bytes::from_static(text.as_bytes()),
         }
     }
 }
@@ -133,6 +143,12 @@ fn route(
 }
 
 impl Shared {
+    /// Checks requests with `checker`.
+    pub fn with_checker(mut self, checker: Option<Checker>) -> Shared {
+        self.checker = checker;
+        self
+    }
+
     /// True when `authority` names one of our listeners (by address, or `localhost`).
     fn is_own_listener(&self, authority: &str) -> bool {
         let host = attrs::host_only(authority);
@@ -165,10 +181,10 @@ pub async fn handle(
     let started = Instant::now();
     let now = SystemTime::now();
     let (mut parts, body) = req.into_parts();
-    let host = attrs::authority_of(&parts.uri, &parts.headers)
+    let mut host = attrs::authority_of(&parts.uri, &parts.headers)
         .unwrap_or("")
         .to_owned();
-    let target = route(dir, &shared, &parts.method, &parts.uri, &host);
+    let mut target = route(dir, &shared, &parts.method, &parts.uri, &host);
     let upstream_addr = match (&target, dir) {
         (_, Direction::Inbound) => Some(shared.app),
         (Ok(t), Direction::Outbound) => t.parse::<SocketAddr>().ok(),
@@ -200,14 +216,38 @@ pub async fn handle(
         shared.reporter.clone(),
         shared.metrics.clone(),
     );
+    let mut response_ops: &[HeaderOperation] = &[];
+    let checker = shared
+        .checker
+        .as_ref()
+        .filter(|c| c.applies(dir, parts.uri.path()));
+    let verdict = match checker {
+        Some(checker) => Some(checker.check(completion.bag()).await),
+        None => None,
+    };
+    if let Some(verdict) = &verdict {
+        let decision = &verdict.decision;
+        note_check(&mut completion, decision, verdict.cache_hit);
+        if let Some(answer) = check_answer(decision) {
+            return Ok(local_answer(answer, completion, response_ops_of(decision)));
+        }
+        if let Some(d) = &decision.directive {
+            let before = host.clone();
+            directive::apply_to_request(&mut parts, &mut host, &d.request_header_operations);
+            if host != before && dir == Direction::Outbound {
+                target = route(dir, &shared, &parts.method, &parts.uri, &host);
+            }
+            response_ops = &d.response_header_operations;
+        }
+    }
     let authority = match target {
         Ok(a) => a,
-        Err(local) => return Ok(local_answer(local, completion)),
+        Err(local) => return Ok(local_answer(local, completion, &[])),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
         let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
-        return Ok(local_answer(bad, completion));
+        return Ok(local_answer(bad, completion, &[]));
     };
     if http2 {
         parts.headers.remove(HOST);
@@ -230,6 +270,7 @@ pub async fn handle(
         Ok(Ok(resp)) => {
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
+            directive::apply(&mut rparts.headers, response_ops);
             rparts.version = Version::HTTP_11;
             completion.code = rparts.status.as_u16();
             completion.response_headers = attrs::header_map(&rparts.headers);
@@ -262,16 +303,75 @@ pub async fn handle(
         ),
     };
     shared.metrics.upstream_failure(dir);
-    Ok(local_answer(failure, completion))
+    Ok(local_answer(failure, completion, &[]))
 }
 
-fn local_answer(local: Local, mut completion: Completion) -> Response<ResponseBody> {
+/// Adds what the check came to to the bag, as Istio's proxy reports it.
+fn note_check(completion: &mut Completion, decision: &Decision, cache_hit: bool) {
+    let bag = completion.bag_mut();
+    bag.set("check.cache_hit", OwnedValue::Bool(cache_hit));
+    if !decision.is_ok() {
+        bag.set(
+            "check.error_code",
+            OwnedValue::Int64(i64::from(decision.code)),
+        );
+        bag.set(
+            "check.error_message",
+            OwnedValue::String(decision.status_text()),
+        );
+    }
+}
+
+/// The answer a check makes the proxy give itself, as Envoy's mixer filter does: a route
+/// directive's direct response (whatever the status), else for a denial the HTTP status of its
+/// gRPC code with body `CODE:message` and flag `UAEX`; `None` lets the request through.
+fn check_answer(decision: &Decision) -> Option<Local> {
+    if let Some(d) = decision.directive.as_ref() {
+        if d.direct_response_code != 0 {
+            let status = u16::try_from(d.direct_response_code)
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Some(Local {
+                status,
+                flags: if decision.is_ok() { "" } else { "UAEX" },
+                text: Bytes::from(d.direct_response_body.clone()),
+            });
+        }
+    }
+    if decision.is_ok() {
+        return None;
+    }
+    let status = StatusCode::from_u16(crate::check::status::http_status(decision.code))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(Local {
+        status,
+        flags: "UAEX",
+        text: Bytes::from(decision.status_text()),
+    })
+}
+
+/// Response header operations that go with a direct response.
+fn response_ops_of(decision: &Decision) -> &[HeaderOperation] {
+    match &decision.directive {
+        Some(d) if d.direct_response_code != 0 => &d.response_header_operations,
+        _ => &[],
+    }
+}
+
+fn local_answer(
+    local: Local,
+    mut completion: Completion,
+    response_ops: &[HeaderOperation],
+) -> Response<ResponseBody> {
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    directive::apply(&mut headers, response_ops);
     completion.code = local.status.as_u16();
     completion.flags = local.flags;
-    completion.response_headers = vec![("content-type".into(), "text/plain".into())];
+    completion.response_headers = attrs::header_map(&headers);
     let mut resp = Response::new(ResponseBody::local(local.text, completion));
     *resp.status_mut() = local.status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    *resp.headers_mut() = headers;
     resp
 }

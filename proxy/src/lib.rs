@@ -4,17 +4,20 @@
 //! described as an Istio attribute bag ([`attrs`]), gets `x-request-id` and B3 headers
 //! ([`headers`]), is forwarded over pooled connections ([`forward`], [`body`]), and its bag
 //! is reported in batches to the telemetry service ([`report`]) without ever waiting on it.
+//! With a policy service configured, inbound requests are first checked, through Istio's check
+//! cache, and denials answered by the proxy ([`check`]).
 //! An admin port on loopback serves `/healthz`, `/readyz` and `/metrics` ([`metrics`]).
 
 pub mod attrs;
 pub mod body;
+pub mod check;
 pub mod config;
 pub mod forward;
 pub mod headers;
 pub mod metrics;
 pub mod report;
 
-pub use config::{Direction, Identity, Options, ReportOptions};
+pub use config::{CheckOptions, Direction, Identity, Options, ReportOptions};
 pub use metrics::ProxyMetrics;
 
 use forward::Shared;
@@ -87,15 +90,20 @@ pub async fn start(
         }
         None => (Reporter::disabled(metrics.clone()), None),
     };
-    let shared = Arc::new(Shared::new(
-        opts.identity.clone(),
-        opts.app,
-        reporter.clone(),
-        metrics.clone(),
-        opts.upstream_timeout,
-        opts.sampling_percent,
-        [bound.inbound, bound.outbound],
-    ));
+    let checker = check::Checker::grpc(&opts.check, metrics.clone())
+        .map_err(|e| StartError::Invalid(vec![e]))?;
+    let shared = Arc::new(
+        Shared::new(
+            opts.identity.clone(),
+            opts.app,
+            reporter.clone(),
+            metrics.clone(),
+            opts.upstream_timeout,
+            opts.sampling_percent,
+            [bound.inbound, bound.outbound],
+        )
+        .with_checker(checker),
+    );
     let (listen_stop_tx, listen_stop) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
     let grace = opts.drain_grace;
@@ -130,6 +138,8 @@ pub async fn start(
         admin = %bound.admin,
         app = %opts.app,
         telemetry = opts.report.telemetry.as_deref().unwrap_or("off"),
+        policy = opts.check.policy.as_deref().unwrap_or("off"),
+        fail_closed = opts.check.fail_closed,
         "proxy ready"
     );
 

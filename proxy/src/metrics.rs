@@ -2,7 +2,7 @@
 //! port's `/metrics`.
 
 use crate::config::Direction;
-use mixer_serving::metrics::{header, Counter, Gauge};
+use mixer_serving::metrics::{header, Counter, Gauge, Histogram};
 use std::fmt::Write;
 
 /// Why a bag did not reach the telemetry service.
@@ -25,9 +25,34 @@ const REASONS: [(DropReason, &str); 4] = [
     (DropReason::Shutdown, "shutdown"),
 ];
 
+/// How a policy check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckResult {
+    /// Allowed by the policy service (or the cache).
+    Ok,
+    /// Denied by the policy service (or the cache).
+    Denied,
+    /// The policy service could not answer; failing closed denied the request.
+    Error,
+    /// The policy service could not answer; failing open allowed the request.
+    FailedOpen,
+}
+
+const RESULTS: [(CheckResult, &str); 4] = [
+    (CheckResult::Ok, "ok"),
+    (CheckResult::Denied, "denied"),
+    (CheckResult::Error, "error"),
+    (CheckResult::FailedOpen, "failed_open"),
+];
+
+/// Check latency buckets, seconds: a loopback Check is ~100 µs, the deadline 5 s.
+const CHECK_BOUNDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 5.0,
+];
+
 const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProxyMetrics {
     /// [direction][code class]
     requests: [[Counter; 6]; 2],
@@ -40,6 +65,33 @@ pub struct ProxyMetrics {
     pub queue_depth: Gauge,
     pub pending_batches: Gauge,
     pub ready: Gauge,
+    checks: [Counter; 4],
+    pub check_cache_hits: Counter,
+    pub check_cache_misses: Counter,
+    pub check_retries: Counter,
+    /// Time of the Check calls that went to the policy service (retries included).
+    pub check_duration: Histogram,
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        ProxyMetrics {
+            requests: Default::default(),
+            upstream_failures: Default::default(),
+            reports_sent_bags: Counter::default(),
+            reports_sent_batches: Counter::default(),
+            report_retries: Counter::default(),
+            dropped: Default::default(),
+            queue_depth: Gauge::default(),
+            pending_batches: Gauge::default(),
+            ready: Gauge::default(),
+            checks: Default::default(),
+            check_cache_hits: Counter::default(),
+            check_cache_misses: Counter::default(),
+            check_retries: Counter::default(),
+            check_duration: Histogram::new(CHECK_BOUNDS),
+        }
+    }
 }
 
 impl ProxyMetrics {
@@ -59,6 +111,19 @@ impl ProxyMetrics {
         if let Some(i) = REASONS.iter().position(|(r, _)| *r == reason) {
             self.dropped[i].add(bags);
         }
+    }
+
+    pub fn check_result(&self, result: CheckResult) {
+        if let Some(i) = RESULTS.iter().position(|(r, _)| *r == result) {
+            self.checks[i].inc();
+        }
+    }
+
+    pub fn checks(&self, result: CheckResult) -> u64 {
+        RESULTS
+            .iter()
+            .position(|(r, _)| *r == result)
+            .map_or(0, |i| self.checks[i].get())
     }
 
     pub fn dropped_total(&self) -> u64 {
@@ -155,6 +220,49 @@ impl ProxyMetrics {
         for (i, (_, rn)) in REASONS.iter().enumerate() {
             let _ = writeln!(out, "{name}{{reason=\"{rn}\"}} {}", self.dropped[i].get());
         }
+        self.render_checks(&mut out);
         out
+    }
+
+    fn render_checks(&self, out: &mut String) {
+        let name = "mixer_proxy_checks_total";
+        header(
+            out,
+            name,
+            "counter",
+            "Policy checks, by result (failed_open: allowed because the policy service could not answer).",
+        );
+        for (i, (_, rn)) in RESULTS.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{result=\"{rn}\"}} {}", self.checks[i].get());
+        }
+        let simple: [(&str, &str, u64); 3] = [
+            (
+                "mixer_proxy_check_cache_hits_total",
+                "Checks answered from the check cache.",
+                self.check_cache_hits.get(),
+            ),
+            (
+                "mixer_proxy_check_cache_misses_total",
+                "Checks the check cache could not answer.",
+                self.check_cache_misses.get(),
+            ),
+            (
+                "mixer_proxy_check_retries_total",
+                "Check calls retried after a transport error.",
+                self.check_retries.get(),
+            ),
+        ];
+        for (name, help, v) in simple {
+            header(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+        let name = "mixer_proxy_check_duration_seconds";
+        header(
+            out,
+            name,
+            "histogram",
+            "Time of the Check calls sent to the policy service, retries included.",
+        );
+        self.check_duration.render(out, name, "");
     }
 }

@@ -12,7 +12,7 @@ mod demo_app;
 use crate::runtime;
 use clap::Args;
 use mixer_policy::clock::SystemClock;
-use mixer_proxy::{Identity, ReportOptions};
+use mixer_proxy::{CheckOptions, Identity, ReportOptions};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::TraceOptions;
 use std::future::Future;
@@ -171,6 +171,10 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
             telemetry: Some(format!("http://{}", t_bound.grpc)),
             ..ReportOptions::default()
         },
+        check: CheckOptions {
+            policy: Some(format!("http://{}", p_bound.grpc)),
+            ..CheckOptions::default()
+        },
     };
     let (x_bound, _, x_run) = mixer_proxy::start(proxy, on(&edge_stopped))
         .await
@@ -320,6 +324,7 @@ mixer up: the pipeline is running; Ctrl-C stops it.
 
 Try:
   curl -i http://{inbound}/productpage
+  curl -i -H 'x-user: mallory' http://{inbound}/productpage   (the policy denies it: 403)
   curl -s http://{metrics}/metrics | grep '^istio_requests_total'
 {try_query}",
         inbound = b.inbound,

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use mixer_proxy::{Bound, Identity, Options, ProxyMetrics, ReportOptions};
+use mixer_proxy::{Bound, CheckOptions, Identity, Options, ProxyMetrics, ReportOptions};
 use mixer_telemetry::server::{self, Options as TelemetryOptions};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -193,6 +193,7 @@ pub fn options(app: SocketAddr, telemetry: Option<SocketAddr>, workload: &str) -
             batch_max_time: Duration::from_millis(100),
             ..ReportOptions::default()
         },
+        check: CheckOptions::default(),
     }
 }
 

@@ -1,0 +1,195 @@
+//! The policy Check, as Istio's sidecar makes it (spec/mixer-api.md §1.4–1.7, §8.2–8.3): the
+//! request's bag is looked up in the check cache ([`cache`]) and, on a miss, sent to the
+//! policy service ([`transport`]) with the full global dictionary, a deduplication id (one
+//! UUID per client plus a counter) and a deadline, retried with backoff on transport errors.
+//! When the service cannot answer, the network fail policy decides: fail-open (Istio's client
+//! default) allows, fail-closed denies with the transport status (UNAVAILABLE → 503). The
+//! result is a [`Decision`]: a status (OK allows; any other code is answered with its HTTP
+//! status and `CODE:message`, [`status`]) and an optional route directive ([`directive`]).
+
+pub mod cache;
+pub mod directive;
+mod lru;
+pub mod status;
+pub mod transport;
+
+pub use cache::{CheckCache, Decision, NotCached};
+pub use transport::{CallError, CheckFn};
+
+use crate::config::{CheckOptions, Direction};
+use crate::headers::uuid_v4;
+use crate::metrics::{CheckResult, ProxyMetrics};
+use crate::report::backoff;
+use bytes::Bytes;
+use mixer_attributes::dictionary::GLOBAL_WORD_COUNT;
+use mixer_attributes::encode::encode_check_request;
+use mixer_attributes::OwnedBag;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the request path learns from a check.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub decision: Arc<Decision>,
+    /// Answered from the check cache (`check.cache_hit`).
+    pub cache_hit: bool,
+}
+
+/// The sidecar's Check client: shared by every request.
+#[derive(Debug)]
+pub struct Checker {
+    opts: CheckOptions,
+    cache: CheckCache,
+    call: CheckFnDebug,
+    dedup_base: String,
+    dedup_next: AtomicU64,
+    metrics: Arc<ProxyMetrics>,
+}
+
+/// [`CheckFn`] with a `Debug` that names it.
+struct CheckFnDebug(CheckFn);
+
+impl std::fmt::Debug for CheckFnDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckFn")
+    }
+}
+
+impl Checker {
+    /// A checker calling the policy service through `call`.
+    pub fn new(opts: CheckOptions, call: CheckFn, metrics: Arc<ProxyMetrics>) -> Checker {
+        Checker {
+            cache: CheckCache::new(opts.cache_entries),
+            opts,
+            call: CheckFnDebug(call),
+            dedup_base: uuid_v4(),
+            dedup_next: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    /// A checker over gRPC to `opts.policy`; `None` when no policy service is configured.
+    pub fn grpc(
+        opts: &CheckOptions,
+        metrics: Arc<ProxyMetrics>,
+    ) -> Result<Option<Checker>, String> {
+        let Some(uri) = &opts.policy else {
+            return Ok(None);
+        };
+        let call = transport::grpc(uri, opts.timeout)?;
+        Ok(Some(Checker::new(opts.clone(), call, metrics)))
+    }
+
+    pub fn cache(&self) -> &CheckCache {
+        &self.cache
+    }
+
+    /// Whether a request on `dir` for `url_path` is checked: inbound always, outbound when
+    /// client-side checks are on; never for a path under a disabled prefix.
+    pub fn applies(&self, dir: Direction, url_path: &str) -> bool {
+        let on = match dir {
+            Direction::Inbound => true,
+            Direction::Outbound => self.opts.outbound,
+        };
+        on && !self
+            .opts
+            .skip_paths
+            .iter()
+            .any(|p| url_path.starts_with(p.as_str()))
+    }
+
+    /// Checks `bag`: from the cache, else by calling the policy service.
+    pub async fn check(&self, bag: &OwnedBag) -> Verdict {
+        if let Some(decision) = self.cache.lookup(bag, Instant::now()) {
+            self.metrics.check_cache_hits.inc();
+            self.metrics.check_result(result_of(&decision));
+            return Verdict {
+                decision,
+                cache_hit: true,
+            };
+        }
+        if self.cache.is_enabled() {
+            self.metrics.check_cache_misses.inc();
+        }
+        let dedup = format!(
+            "{}{}",
+            self.dedup_base,
+            self.dedup_next.fetch_add(1, Relaxed)
+        );
+        let request = Bytes::from(encode_check_request(
+            bag.iter(),
+            GLOBAL_WORD_COUNT,
+            &dedup,
+            &[],
+        ));
+        let started = Instant::now();
+        let answer = self.call_with_retries(request).await;
+        self.metrics
+            .check_duration
+            .observe(started.elapsed().as_secs_f64());
+        let decision = match answer {
+            Ok(response) => {
+                let decision = Arc::new(Decision::from_response(&response, !self.opts.fail_closed));
+                if let Some(p) = &response.precondition {
+                    if let Err(e) = self.cache.insert(bag, p, decision.clone(), Instant::now()) {
+                        tracing::debug!(reason = %e, "check answer not cached");
+                    }
+                }
+                self.metrics.check_result(result_of(&decision));
+                decision
+            }
+            Err(e) if self.opts.fail_closed => {
+                self.metrics.check_result(CheckResult::Error);
+                Arc::new(Decision::denied(e.code, e.message))
+            }
+            Err(e) => {
+                // One warning per 100 failures: this is the request path.
+                if self
+                    .metrics
+                    .checks(CheckResult::FailedOpen)
+                    .is_multiple_of(100)
+                {
+                    tracing::warn!(code = e.code, message = %e.message, "policy check failed; failing open");
+                }
+                self.metrics.check_result(CheckResult::FailedOpen);
+                Arc::new(Decision::ok())
+            }
+        };
+        Verdict {
+            decision,
+            cache_hit: false,
+        }
+    }
+
+    /// Calls the service, retrying transient failures `retries` times with backoff
+    /// (uniform in [base, min(max, base × 2^attempt)], spec §8.2); the dedup id stays.
+    async fn call_with_retries(
+        &self,
+        request: Bytes,
+    ) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
+        let mut attempt = 0u32;
+        loop {
+            match (self.call.0)(request.clone()).await {
+                Err(e) if e.transient && attempt < self.opts.retries => {
+                    attempt += 1;
+                    self.metrics.check_retries.inc();
+                    let wait = backoff(self.opts.retry_base, self.opts.retry_max, attempt);
+                    tokio::time::sleep(wait).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+fn result_of(d: &Decision) -> CheckResult {
+    if d.is_ok() {
+        CheckResult::Ok
+    } else {
+        CheckResult::Denied
+    }
+}
+
+#[cfg(test)]
+mod tests;

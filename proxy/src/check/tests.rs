@@ -1,0 +1,450 @@
+//! The check cache against spec §8.3 with a hand-held clock (every `now` is an argument), and
+//! the checker's fail-open / fail-closed, retries and caching with a scripted transport.
+
+use super::*;
+use cache::code;
+use mixer_attributes::dictionary::GLOBAL_WORDS;
+use mixer_attributes::referenced::ShapeError;
+use mixer_attributes::OwnedValue;
+use mixer_proto::google::rpc::Status;
+use mixer_proto::mixer::check_response::PreconditionResult;
+use mixer_proto::mixer::referenced_attributes::{AttributeMatch, Condition};
+use mixer_proto::mixer::{CheckResponse, ReferencedAttributes};
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn s(v: &str) -> OwnedValue {
+    OwnedValue::String(v.to_owned())
+}
+
+/// An inbound request's bag: path, source workload and labels.
+fn bag(path: &str, workload: &str, version: &str) -> OwnedBag {
+    [
+        ("request.path", s(path)),
+        ("source.workload.name", s(workload)),
+        (
+            "source.labels",
+            OwnedValue::StringMap(vec![("version".into(), version.into())]),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Referenced attributes as the policy service sends them: `(name, map_key, condition)` with
+/// names as global words, or as message words when not global.
+fn refs(matches: &[(&str, Option<&str>, Condition)]) -> ReferencedAttributes {
+    let mut words: Vec<String> = Vec::new();
+    let mut index = |w: &str| -> i32 {
+        if let Some(i) = GLOBAL_WORDS.iter().position(|g| *g == w) {
+            return i as i32;
+        }
+        let slot = match words.iter().position(|x| x == w) {
+            Some(p) => p,
+            None => {
+                words.push(w.to_owned());
+                words.len() - 1
+            }
+        };
+        -(slot as i32) - 1
+    };
+    let attribute_matches = matches
+        .iter()
+        .map(|(name, key, condition)| AttributeMatch {
+            name: index(name),
+            condition: *condition as i32,
+            regex: String::new(),
+            map_key: key.map_or(0, &mut index),
+        })
+        .collect();
+    ReferencedAttributes {
+        words,
+        attribute_matches,
+    }
+}
+
+fn precondition(
+    code: i32,
+    refs: ReferencedAttributes,
+    valid: Option<Duration>,
+    uses: i32,
+) -> PreconditionResult {
+    PreconditionResult {
+        status: Some(Status {
+            code,
+            message: if code == 0 { "" } else { "h.handler.ns:no" }.into(),
+            details: vec![],
+        }),
+        valid_duration: valid.map(|d| prost_types::Duration {
+            seconds: d.as_secs() as i64,
+            nanos: d.subsec_nanos() as i32,
+        }),
+        valid_use_count: uses,
+        referenced_attributes: Some(refs),
+        route_directive: None,
+    }
+}
+
+fn decision(p: &PreconditionResult) -> Arc<Decision> {
+    Arc::new(Decision::from_response(
+        &CheckResponse {
+            precondition: Some(p.clone()),
+            quotas: Default::default(),
+        },
+        true,
+    ))
+}
+
+fn path_and_version() -> ReferencedAttributes {
+    refs(&[
+        ("request.path", None, Condition::Exact),
+        ("source.labels", Some("version"), Condition::Exact),
+        ("source.principal", None, Condition::Absence),
+    ])
+}
+
+const LONG: Option<Duration> = Some(Duration::from_secs(60));
+
+#[test]
+fn an_answer_is_reused_for_requests_agreeing_on_its_exact_keys() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(7, path_and_version(), LONG, 100);
+    let first = bag("/a", "productpage-v1", "v1");
+    assert_eq!(cache.lookup(&first, t0), None, "empty cache");
+    cache.insert(&first, &p, decision(&p), t0).expect("cached");
+    assert_eq!((cache.len(), cache.shape_count()), (1, 1));
+
+    // Another workload: not referenced, so the same answer.
+    let same = bag("/a", "reviews-v2", "v1");
+    let hit = cache.lookup(&same, t0).expect("hit");
+    assert_eq!(
+        (hit.code, hit.status_text().as_str()),
+        (7, "PERMISSION_DENIED:h.handler.ns:no")
+    );
+    // A referenced attribute or map key differs: a miss.
+    assert_eq!(cache.lookup(&bag("/b", "productpage-v1", "v1"), t0), None);
+    assert_eq!(cache.lookup(&bag("/a", "productpage-v1", "v2"), t0), None);
+    // The absence key is present: the request does not fit the shape.
+    let mut with_principal = bag("/a", "productpage-v1", "v1");
+    with_principal.set("source.principal", s("cluster.local/ns/default/sa/x"));
+    assert_eq!(cache.lookup(&with_principal, t0), None);
+    // An exact map key absent from the request: does not fit either.
+    let mut no_version = bag("/a", "productpage-v1", "v1");
+    no_version.set("source.labels", OwnedValue::StringMap(vec![]));
+    assert_eq!(cache.lookup(&no_version, t0), None);
+}
+
+#[test]
+fn absent_map_keys_and_message_words_are_part_of_the_shape() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    // `x-user` is not a global word: it travels in the message's words.
+    let wire = refs(&[
+        ("request.headers", Some("x-user"), Condition::Absence),
+        ("request.path", None, Condition::Exact),
+    ]);
+    assert!(wire.words.contains(&"x-user".to_owned()));
+    let p = precondition(0, wire, LONG, 10);
+    let mut req = bag("/a", "w", "v1");
+    req.set(
+        "request.headers",
+        OwnedValue::StringMap(vec![("accept".into(), "*/*".into())]),
+    );
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    assert!(cache.lookup(&req, t0).expect("hit").is_ok());
+    let mut with_user = req.clone();
+    with_user.set(
+        "request.headers",
+        OwnedValue::StringMap(vec![("x-user".into(), "alice".into())]),
+    );
+    assert_eq!(
+        cache.lookup(&with_user, t0),
+        None,
+        "the absent key is present"
+    );
+}
+
+#[test]
+fn entries_expire_by_valid_duration() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(
+        0,
+        path_and_version(),
+        Some(Duration::from_millis(1500)),
+        1000,
+    );
+    let req = bag("/a", "w", "v1");
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    assert!(cache
+        .lookup(&req, t0 + Duration::from_millis(1500))
+        .is_some());
+    assert_eq!(cache.lookup(&req, t0 + Duration::from_millis(1501)), None);
+    assert_eq!(cache.len(), 0, "an expired entry is removed");
+}
+
+#[test]
+fn no_valid_duration_never_expires() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(0, path_and_version(), None, -1);
+    let req = bag("/a", "w", "v1");
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    let much_later = t0 + Duration::from_secs(365 * 24 * 3600);
+    for _ in 0..3 {
+        assert!(
+            cache.lookup(&req, much_later).is_some(),
+            "negative use count: unlimited"
+        );
+    }
+}
+
+#[test]
+fn entries_expire_by_use_count() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(0, path_and_version(), LONG, 2);
+    let req = bag("/a", "w", "v1");
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    assert!(cache.lookup(&req, t0).is_some());
+    assert!(cache.lookup(&req, t0).is_some());
+    assert_eq!(cache.lookup(&req, t0), None, "two uses, then gone");
+    assert_eq!(cache.len(), 0);
+
+    // 0 uses: stored, but never usable.
+    let p0 = precondition(0, path_and_version(), LONG, 0);
+    cache.insert(&req, &p0, decision(&p0), t0).expect("cached");
+    assert_eq!(cache.lookup(&req, t0), None);
+}
+
+#[test]
+fn uncachable_answers_are_refused() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let req = bag("/a", "w", "v1");
+    let mut regex = refs(&[("request.headers", None, Condition::Regex)]);
+    regex.attribute_matches[0].regex = "x-.*".into();
+    let bad_index = ReferencedAttributes {
+        words: vec![],
+        attribute_matches: vec![AttributeMatch {
+            name: -3,
+            condition: Condition::Exact as i32,
+            regex: String::new(),
+            map_key: 0,
+        }],
+    };
+    let not_fitting = refs(&[("request.path", None, Condition::Absence)]);
+    for (wire, why) in [
+        (
+            regex,
+            NotCached::Shape(ShapeError::Regex("request.headers".into())),
+        ),
+        (bad_index, NotCached::Shape(ShapeError::BadIndex(-3))),
+        (not_fitting, NotCached::Shape(ShapeError::DoesNotFit)),
+    ] {
+        let p = precondition(0, wire, LONG, 10);
+        assert_eq!(cache.insert(&req, &p, decision(&p), t0), Err(why));
+    }
+    assert_eq!((cache.len(), cache.shape_count()), (0, 0));
+    let off = CheckCache::new(0);
+    let p = precondition(0, path_and_version(), LONG, 10);
+    assert_eq!(
+        off.insert(&req, &p, decision(&p), t0),
+        Err(NotCached::Disabled)
+    );
+    assert_eq!(off.lookup(&req, t0), None);
+}
+
+#[test]
+fn the_cache_is_bounded_least_recently_used_first() {
+    let cache = CheckCache::new(2);
+    let t0 = Instant::now();
+    let p = precondition(0, path_and_version(), LONG, 100);
+    for path in ["/1", "/2", "/3"] {
+        let req = bag(path, "w", "v1");
+        cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    }
+    assert_eq!((cache.len(), cache.shape_count()), (2, 1));
+    assert_eq!(cache.lookup(&bag("/1", "w", "v1"), t0), None, "evicted");
+    assert!(cache.lookup(&bag("/3", "w", "v1"), t0).is_some());
+}
+
+#[test]
+fn shapes_are_bounded() {
+    let cache = CheckCache::new(10_000);
+    let t0 = Instant::now();
+    let names: Vec<String> = (0..=cache::MAX_SHAPES)
+        .map(|i| format!("x.attr{i}"))
+        .collect();
+    let mut refused = 0;
+    for name in &names {
+        let mut req = bag("/a", "w", "v1");
+        req.set(name.clone(), s("v"));
+        let p = precondition(0, refs(&[(name, None, Condition::Exact)]), LONG, 10);
+        if cache.insert(&req, &p, decision(&p), t0) == Err(NotCached::TooManyShapes) {
+            refused += 1;
+        }
+    }
+    assert_eq!((cache.shape_count(), refused), (cache::MAX_SHAPES, 1));
+}
+
+#[test]
+fn internal_is_ok_when_failing_open_and_a_missing_precondition_is_invalid() {
+    let p = precondition(code::INTERNAL, path_and_version(), LONG, 1);
+    let response = CheckResponse {
+        precondition: Some(p),
+        quotas: Default::default(),
+    };
+    assert!(Decision::from_response(&response, true).is_ok());
+    assert_eq!(
+        Decision::from_response(&response, false).code,
+        code::INTERNAL
+    );
+    let none = Decision::from_response(&CheckResponse::default(), true);
+    assert_eq!(
+        none.status_text(),
+        "INVALID_ARGUMENT:CheckResponse doesn't have PreconditionResult"
+    );
+    assert_eq!(Decision::denied(7, "").status_text(), "PERMISSION_DENIED");
+}
+
+/// A transport that answers from a script and counts calls and dedup ids.
+struct Scripted {
+    answers: Mutex<Vec<Result<CheckResponse, CallError>>>,
+    seen: Mutex<Vec<String>>,
+}
+
+fn scripted(answers: Vec<Result<CheckResponse, CallError>>) -> (CheckFn, Arc<Scripted>) {
+    let script = Arc::new(Scripted {
+        answers: Mutex::new(answers.into_iter().rev().collect()),
+        seen: Mutex::new(Vec::new()),
+    });
+    let s2 = script.clone();
+    let call: CheckFn = Arc::new(move |bytes: Bytes| {
+        let view = mixer_attributes::decode::CheckRequestView::parse(
+            &bytes,
+            mixer_attributes::Vocabulary::builtin(),
+        )
+        .map(|v| v.deduplication_id().to_owned())
+        .unwrap_or_default();
+        s2.seen.lock().expect("lock").push(view);
+        let next = s2
+            .answers
+            .lock()
+            .expect("lock")
+            .pop()
+            .unwrap_or_else(|| Err(CallError::send_error()));
+        Box::pin(async move { next })
+    });
+    (call, script)
+}
+
+fn checker(opts: CheckOptions, call: CheckFn) -> (Checker, Arc<ProxyMetrics>) {
+    let metrics = Arc::new(ProxyMetrics::default());
+    (Checker::new(opts, call, metrics.clone()), metrics)
+}
+
+fn allow(uses: i32) -> CheckResponse {
+    CheckResponse {
+        precondition: Some(precondition(0, path_and_version(), LONG, uses)),
+        quotas: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_miss_calls_then_the_cache_answers() {
+    let (call, script) = scripted(vec![Ok(allow(10))]);
+    let (c, m) = checker(CheckOptions::default(), call);
+    let req = bag("/a", "w", "v1");
+    let first = c.check(&req).await;
+    let second = c.check(&req).await;
+    assert!(first.decision.is_ok() && !first.cache_hit);
+    assert!(second.decision.is_ok() && second.cache_hit);
+    let seen = script.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "one call reached the service");
+    assert!(
+        seen[0].ends_with('0') && seen[0].len() == 37,
+        "uuid + counter: {seen:?}"
+    );
+    assert_eq!(
+        (m.check_cache_hits.get(), m.check_cache_misses.get()),
+        (1, 1)
+    );
+    assert_eq!(m.checks(CheckResult::Ok), 2);
+}
+
+#[tokio::test]
+async fn unreachable_policy_fails_open_by_default_and_closed_when_asked() {
+    let (call, _) = scripted(vec![]);
+    let (open, m) = checker(CheckOptions::default(), call);
+    let v = open.check(&bag("/a", "w", "v1")).await;
+    assert!(v.decision.is_ok());
+    assert_eq!(m.checks(CheckResult::FailedOpen), 1);
+
+    let (call, _) = scripted(vec![]);
+    let opts = CheckOptions {
+        fail_closed: true,
+        ..CheckOptions::default()
+    };
+    let (closed, m) = checker(opts, call);
+    let v = closed.check(&bag("/a", "w", "v1")).await;
+    assert_eq!(
+        v.decision.status_text(),
+        "UNAVAILABLE:upstream connect error or disconnect/reset before headers"
+    );
+    assert_eq!(m.checks(CheckResult::Error), 1);
+    assert_eq!(closed.cache().len(), 0, "failures are not cached");
+}
+
+#[tokio::test]
+async fn transport_errors_are_retried_with_the_same_dedup_id() {
+    let (call, script) = scripted(vec![
+        Err(CallError::send_error()),
+        Err(CallError::send_error()),
+        Ok(allow(10)),
+    ]);
+    let opts = CheckOptions {
+        retries: 2,
+        fail_closed: true,
+        retry_base: Duration::from_millis(1),
+        retry_max: Duration::from_millis(2),
+        ..CheckOptions::default()
+    };
+    let (c, m) = checker(opts, call);
+    assert!(c.check(&bag("/a", "w", "v1")).await.decision.is_ok());
+    let seen = script.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|d| *d == seen[0]), "{seen:?}");
+    assert_eq!(m.check_retries.get(), 2);
+
+    // A timeout is not retried: the deadline was spent already.
+    let (call, script) = scripted(vec![Err(CallError::timeout()), Ok(allow(1))]);
+    let opts = CheckOptions {
+        retries: 2,
+        fail_closed: true,
+        retry_base: Duration::from_millis(1),
+        retry_max: Duration::from_millis(2),
+        ..CheckOptions::default()
+    };
+    let (c, _) = checker(opts, call);
+    let v = c.check(&bag("/a", "w", "v1")).await;
+    assert_eq!(
+        v.decision.status_text(),
+        "UNAVAILABLE:upstream request timeout"
+    );
+    assert_eq!(script.seen.lock().expect("lock").len(), 1);
+}
+
+#[test]
+fn outbound_and_skipped_paths_are_not_checked_by_default() {
+    let (call, _) = scripted(vec![]);
+    let opts = CheckOptions {
+        skip_paths: vec!["/healthz".into()],
+        ..CheckOptions::default()
+    };
+    let (c, _) = checker(opts, call);
+    assert!(c.applies(Direction::Inbound, "/api"));
+    assert!(!c.applies(Direction::Inbound, "/healthz/live"));
+    assert!(!c.applies(Direction::Outbound, "/api"));
+}
