@@ -4,7 +4,7 @@
 use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
-use mixer_proxy::{CheckOptions, Identity, Options, ReportOptions};
+use mixer_proxy::{AppProtocol, CheckOptions, Identity, Options, ReportOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -14,6 +14,10 @@ pub struct ProxyArgs {
     /// The local app the inbound listener forwards to.
     #[arg(long, env = "MIXER_PROXY_APP", default_value = "127.0.0.1:8080")]
     app: String,
+    /// Protocol towards the app: `auto` (the client's own, as Istio sniffs unnamed ports),
+    /// `http` (HTTP/1.1 always) or `http2` / `grpc` (h2c always), as Istio's port names say.
+    #[arg(long, env = "MIXER_PROXY_APP_PROTOCOL", default_value = "auto")]
+    app_protocol: String,
     /// Inbound listener (in front of the app; Istio's 15006).
     #[arg(long, env = "MIXER_PROXY_INBOUND", default_value = "127.0.0.1:15006")]
     inbound: String,
@@ -139,6 +143,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let mut p = Problems::default();
     let addr = "127.0.0.1:15006";
     let app = p.parse::<SocketAddr>("app", &args.app, "127.0.0.1:8080");
+    let app_protocol = p.parse::<AppProtocol>("app-protocol", &args.app_protocol, "http");
     let inbound = p.parse::<SocketAddr>("inbound", &args.inbound, addr);
     let outbound = p.parse::<SocketAddr>("outbound", &args.outbound, "127.0.0.1:15001");
     let admin = p.parse::<SocketAddr>("admin", &args.admin, "127.0.0.1:15000");
@@ -187,6 +192,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
         outbound: outbound.unwrap_or(([127, 0, 0, 1], 15001).into()),
         admin: admin.unwrap_or(([127, 0, 0, 1], 15000).into()),
         app: app.unwrap_or(([127, 0, 0, 1], 8080).into()),
+        app_protocol: app_protocol.unwrap_or_default(),
         identity: Identity {
             workload: args.workload.clone().unwrap_or_default(),
             namespace: args.namespace.clone().unwrap_or_default(),

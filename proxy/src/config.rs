@@ -129,6 +129,33 @@ impl Default for CheckOptions {
     }
 }
 
+/// The protocol the inbound listener speaks to the app. Istio takes it from the Service port's
+/// name or `appProtocol` (`http` → HTTP/1.1, `http2` / `grpc` → HTTP/2) and sniffs unnamed
+/// ports, which amounts to the client's own protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppProtocol {
+    /// Whatever the client spoke (HTTP/2 stays HTTP/2; HTTP/1.x goes as HTTP/1.1).
+    #[default]
+    Auto,
+    /// HTTP/1.1, whatever the client spoke (an HTTP/1.1-only app behind HTTP/2 clients).
+    Http1,
+    /// HTTP/2 with prior knowledge (h2c), whatever the client spoke (gRPC apps).
+    Http2,
+}
+
+impl std::str::FromStr for AppProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(AppProtocol::Auto),
+            "http" | "http1" => Ok(AppProtocol::Http1),
+            "http2" | "grpc" => Ok(AppProtocol::Http2),
+            _ => Err("not one of auto, http, http2, grpc".to_owned()),
+        }
+    }
+}
+
 /// Everything [`crate::start`] needs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -137,6 +164,7 @@ pub struct Options {
     pub admin: SocketAddr,
     /// The local app the inbound listener forwards to.
     pub app: SocketAddr,
+    pub app_protocol: AppProtocol,
     pub identity: Identity,
     /// Time allowed for the upstream's response headers; then 504 `UT`.
     pub upstream_timeout: Duration,
@@ -235,6 +263,7 @@ mod tests {
             upstream_timeout: Duration::from_secs(1),
             sampling_percent: 1.0,
             drain_grace: Duration::from_secs(1),
+            app_protocol: AppProtocol::Auto,
             report: ReportOptions::default(),
             check,
         }

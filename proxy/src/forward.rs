@@ -9,7 +9,7 @@
 use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
 use crate::check::{directive, Checker, Decision};
-use crate::config::{Direction, Identity};
+use crate::config::{AppProtocol, Direction, Identity};
 use crate::headers::{propagate_trace, strip_hop_by_hop};
 use crate::metrics::ProxyMetrics;
 use crate::report::Reporter;
@@ -39,6 +39,8 @@ pub struct Shared {
     pub metrics: Arc<ProxyMetrics>,
     pub upstream_timeout: Duration,
     pub sampling_percent: f64,
+    /// What the inbound listener speaks to the app.
+    pub app_protocol: AppProtocol,
     /// The policy Check client; `None` when no policy service is configured.
     pub checker: Option<Checker>,
     /// Our own listeners: an outbound request addressed to one of them would loop.
@@ -73,6 +75,7 @@ impl Shared {
             metrics,
             upstream_timeout,
             sampling_percent,
+            app_protocol: AppProtocol::Auto,
             checker: None,
             listeners,
             http1,
@@ -149,6 +152,11 @@ impl Shared {
         self
     }
 
+    pub fn with_app_protocol(mut self, app_protocol: AppProtocol) -> Shared {
+        self.app_protocol = app_protocol;
+        self
+    }
+
     /// True when `authority` names one of our listeners (by address, or `localhost`).
     fn is_own_listener(&self, authority: &str) -> bool {
         let host = attrs::host_only(authority);
@@ -190,7 +198,12 @@ pub async fn handle(
         (Ok(t), Direction::Outbound) => t.parse::<SocketAddr>().ok(),
         (Err(_), _) => None,
     };
-    let http2 = parts.version == Version::HTTP_2;
+    // the protocol towards the upstream: the client's, unless the app's port says otherwise
+    let http2 = match (dir, shared.app_protocol) {
+        (Direction::Inbound, AppProtocol::Http1) => false,
+        (Direction::Inbound, AppProtocol::Http2) => true,
+        _ => parts.version == Version::HTTP_2,
+    };
     strip_hop_by_hop(&mut parts.headers);
     let trace = propagate_trace(&mut parts.headers, shared.sampling_percent);
     let bag = attrs::request_bag(

@@ -17,7 +17,7 @@ pub mod headers;
 pub mod metrics;
 pub mod report;
 
-pub use config::{CheckOptions, Direction, Identity, Options, ReportOptions};
+pub use config::{AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions};
 pub use metrics::ProxyMetrics;
 
 use forward::Shared;
@@ -102,7 +102,8 @@ pub async fn start(
             opts.sampling_percent,
             [bound.inbound, bound.outbound],
         )
-        .with_checker(checker),
+        .with_checker(checker)
+        .with_app_protocol(opts.app_protocol),
     );
     let (listen_stop_tx, listen_stop) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);

@@ -9,6 +9,7 @@ use mixer_attributes::encode::ReportBatch;
 use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_proto::mixer::ReportResponse;
 use mixer_proto::raw_codec::PreEncodedCodec;
+use mixer_proxy::AppProtocol;
 use std::net::SocketAddr;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::codegen::Bytes;
@@ -94,4 +95,51 @@ async fn grpc_over_h2c_crosses_the_proxy_with_its_trailers_and_is_reported() {
 
     proxy.stop().await;
     telemetry.stop().await;
+}
+
+/// GET `path` over h2c (prior knowledge) from `addr`: status and body.
+async fn h2_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{addr}{path}"))
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let resp = send.send_request(req).await.expect("answer");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_protocol_http_serves_http2_clients_from_an_http1_only_app() {
+    let app = common::App::start().await; // speaks HTTP/1.1 only
+
+    // auto (the client's protocol): HTTP/2 towards an HTTP/1.1-only app fails
+    let proxy = Proxy::start(options(app.addr, None, "plain-app")).await;
+    let (status, _) = h2_get(proxy.bound.inbound, "/auto").await;
+    assert_eq!(status, 503, "HTTP/2 to an HTTP/1.1-only app: the connection fails");
+    proxy.stop().await;
+
+    // http (Istio's port name `http`): HTTP/1.1 towards the app, HTTP/2 towards the client
+    let mut opts = options(app.addr, None, "plain-app");
+    opts.app_protocol = AppProtocol::Http1;
+    let proxy = Proxy::start(opts).await;
+    let (status, body) = h2_get(proxy.bound.inbound, "/translated?x=1").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (path, headers) = app.last();
+    assert_eq!(path, "/translated?x=1");
+    let host = headers.get("host").and_then(|h| h.to_str().ok());
+    assert_eq!(
+        host,
+        Some(proxy.bound.inbound.to_string().as_str()),
+        "{headers:?}"
+    );
+    proxy.stop().await;
 }

@@ -12,7 +12,7 @@ mod demo_app;
 use crate::runtime;
 use clap::Args;
 use mixer_policy::clock::SystemClock;
-use mixer_proxy::{CheckOptions, Identity, ReportOptions};
+use mixer_proxy::{AppProtocol, CheckOptions, Identity, ReportOptions};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::TraceOptions;
 use std::future::Future;
@@ -152,6 +152,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         outbound: args.outbound_addr,
         admin: args.proxy_admin_addr,
         app: app_addr,
+        app_protocol: AppProtocol::Auto,
         identity: Identity {
             workload: WORKLOAD.to_owned(),
             namespace: NAMESPACE.to_owned(),

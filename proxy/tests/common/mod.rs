@@ -10,7 +10,9 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use mixer_proxy::{Bound, CheckOptions, Identity, Options, ProxyMetrics, ReportOptions};
+use mixer_proxy::{
+    AppProtocol, Bound, CheckOptions, Identity, Options, ProxyMetrics, ReportOptions,
+};
 use mixer_telemetry::server::{self, Options as TelemetryOptions};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -188,6 +190,7 @@ pub fn options(app: SocketAddr, telemetry: Option<SocketAddr>, workload: &str) -
         upstream_timeout: Duration::from_secs(5),
         sampling_percent: 1.0,
         drain_grace: Duration::from_secs(5),
+        app_protocol: AppProtocol::Auto,
         report: ReportOptions {
             telemetry: telemetry.map(|a| format!("http://{a}")),
             batch_max_time: Duration::from_millis(100),
