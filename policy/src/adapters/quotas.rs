@@ -7,6 +7,31 @@ use crate::adapters::Instance;
 use mixer_rules::{FieldProblem, HandlerContext, Template};
 use std::collections::BTreeMap;
 
+/// Problems of `quotas[i].name`: required, and no quota configured twice (`seen` holds the
+/// names of the quotas before it, with their index).
+pub fn name_problems<'q>(
+    i: usize,
+    name: &'q str,
+    seen: &mut BTreeMap<&'q str, usize>,
+    out: &mut Vec<FieldProblem>,
+) {
+    let field = format!("quotas[{i}].name");
+    if name.is_empty() {
+        out.push(
+            FieldProblem::new(field, "required: the quota instance this limit is for")
+                .example("requestcountquota.instance.istio-system"),
+        );
+    } else if let Some(first) = seen.insert(name, i) {
+        out.push(
+            FieldProblem::new(
+                field,
+                format!("quota already configured in quotas[{first}]"),
+            )
+            .value(format!("{name:?}")),
+        );
+    }
+}
+
 /// Configured quotas by the (name, namespace) of the quota instance each limits.
 #[derive(Debug)]
 pub struct ByInstance<T> {

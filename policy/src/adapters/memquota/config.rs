@@ -4,6 +4,7 @@
 //! the default, or FIXED_WINDOW, as redisquota names them).
 
 use crate::adapters::params::{self, non_negative, ConfigDuration};
+use crate::adapters::quotas;
 use mixer_rules::FieldProblem;
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
@@ -88,20 +89,7 @@ impl Params {
         let mut seen = BTreeMap::new();
         for (i, q) in self.quotas.iter().enumerate() {
             let at = |f: &str| format!("quotas[{i}].{f}");
-            if q.name.is_empty() {
-                out.push(
-                    FieldProblem::new(at("name"), "required: the quota instance this limit is for")
-                        .example("requestcountquota.instance.istio-system"),
-                );
-            } else if let Some(first) = seen.insert(q.name.as_str(), i) {
-                out.push(
-                    FieldProblem::new(
-                        at("name"),
-                        format!("quota already configured in quotas[{first}]"),
-                    )
-                    .value(format!("{:?}", q.name)),
-                );
-            }
+            quotas::name_problems(i, &q.name, &mut seen, &mut out);
             amount(&at("max_amount"), q.max_amount, &mut out);
             non_negative(&at("valid_duration"), q.valid_duration, &mut out);
             let zero = q.valid_duration.is_none_or(|d| d.nanos == 0);

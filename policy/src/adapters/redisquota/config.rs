@@ -5,6 +5,7 @@
 //! time in Redis (waiting for a connection, connecting and the script's round trip).
 
 use crate::adapters::params::{self, ConfigDuration};
+use crate::adapters::quotas;
 use mixer_rules::FieldProblem;
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
@@ -90,20 +91,7 @@ impl Params {
         let mut seen = BTreeMap::new();
         for (i, q) in self.quotas.iter().enumerate() {
             let at = |f: &str| format!("quotas[{i}].{f}");
-            if q.name.is_empty() {
-                out.push(
-                    FieldProblem::new(at("name"), "required: the quota instance this limit is for")
-                        .example("requestcountquota.instance.istio-system"),
-                );
-            } else if let Some(first) = seen.insert(q.name.as_str(), i) {
-                out.push(
-                    FieldProblem::new(
-                        at("name"),
-                        format!("quota already configured in quotas[{first}]"),
-                    )
-                    .value(format!("{:?}", q.name)),
-                );
-            }
+            quotas::name_problems(i, &q.name, &mut seen, &mut out);
             amount(&at("max_amount"), q.max_amount, &mut out);
             let valid = at_least_1ms(&at("valid_duration"), q.valid_duration, "1s", &mut out);
             if q.rate_limit_algorithm == Algorithm::Rolling {
