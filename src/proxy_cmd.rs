@@ -87,6 +87,10 @@ pub struct ProxyArgs {
     /// Time in-flight requests get to finish on SIGTERM.
     #[arg(long, env = "MIXER_PROXY_DRAIN_GRACE", default_value = "5s")]
     drain_grace: String,
+    /// How long the app's outbound requests wait for the sidecar to be ready (telemetry, and
+    /// policy when failing closed, reachable) before going ahead anyway.
+    #[arg(long, env = "MIXER_PROXY_OUTBOUND_READY_WAIT", default_value = "5s")]
+    outbound_ready_wait: String,
     /// Bags per Report call.
     #[arg(
         long,
@@ -164,6 +168,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     }
     let upstream_timeout = p.duration("upstream-timeout", &args.upstream_timeout);
     let drain_grace = p.duration("drain-grace", &args.drain_grace);
+    let ready_wait = p.duration("outbound-ready-wait", &args.outbound_ready_wait);
     let batch_time = p.duration("report-batch-max-time", &args.report_batch_max_time);
     let sampling = p.parse::<f64>("sampling", &args.sampling, "1");
     let batch = p.parse::<usize>(
@@ -205,6 +210,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
         upstream_timeout: upstream_timeout.unwrap_or(Duration::from_secs(15)),
         sampling_percent: sampling.unwrap_or(1.0),
         drain_grace: drain_grace.unwrap_or(Duration::from_secs(5)),
+        outbound_ready_wait: ready_wait.unwrap_or(Duration::from_secs(5)),
         report: ReportOptions {
             telemetry,
             queue_capacity: queue.unwrap_or(defaults.queue_capacity),

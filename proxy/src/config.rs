@@ -172,6 +172,9 @@ pub struct Options {
     pub sampling_percent: f64,
     /// Time in-flight requests get to finish after shutdown begins.
     pub drain_grace: Duration,
+    /// How long an outbound request sent before the sidecar is ready waits for readiness
+    /// (then it goes ahead anyway).
+    pub outbound_ready_wait: Duration,
     pub report: ReportOptions,
     pub check: CheckOptions,
 }
@@ -263,6 +266,7 @@ mod tests {
             upstream_timeout: Duration::from_secs(1),
             sampling_percent: 1.0,
             drain_grace: Duration::from_secs(1),
+            outbound_ready_wait: Duration::from_secs(5),
             app_protocol: AppProtocol::Auto,
             report: ReportOptions::default(),
             check,

@@ -12,6 +12,7 @@ use crate::check::{directive, Checker, Decision};
 use crate::config::{AppProtocol, Direction, Identity};
 use crate::headers::{propagate_trace, strip_hop_by_hop};
 use crate::metrics::ProxyMetrics;
+use crate::ready::Ready;
 use crate::report::Reporter;
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -41,6 +42,9 @@ pub struct Shared {
     pub sampling_percent: f64,
     /// What the inbound listener speaks to the app.
     pub app_protocol: AppProtocol,
+    /// Readiness, and how long an outbound request arriving before it waits.
+    ready: Ready,
+    outbound_ready_wait: Duration,
     /// The policy Check client; `None` when no policy service is configured.
     pub checker: Option<Checker>,
     /// Our own listeners: an outbound request addressed to one of them would loop.
@@ -76,6 +80,8 @@ impl Shared {
             upstream_timeout,
             sampling_percent,
             app_protocol: AppProtocol::Auto,
+            ready: Ready::now(),
+            outbound_ready_wait: Duration::ZERO,
             checker: None,
             listeners,
             http1,
@@ -157,6 +163,12 @@ impl Shared {
         self
     }
 
+    pub fn with_readiness(mut self, ready: Ready, outbound_wait: Duration) -> Shared {
+        self.ready = ready;
+        self.outbound_ready_wait = outbound_wait;
+        self
+    }
+
     /// True when `authority` names one of our listeners (by address, or `localhost`).
     fn is_own_listener(&self, authority: &str) -> bool {
         let host = attrs::host_only(authority);
@@ -186,6 +198,10 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    if dir == Direction::Outbound && !shared.ready.is_ready() {
+        // the app started before its sidecar was ready: hold the call a bounded time
+        shared.ready.wait(shared.outbound_ready_wait).await;
+    }
     let started = Instant::now();
     let now = SystemTime::now();
     let (mut parts, body) = req.into_parts();

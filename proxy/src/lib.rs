@@ -15,6 +15,7 @@ pub mod config;
 pub mod forward;
 pub mod headers;
 pub mod metrics;
+pub mod ready;
 pub mod report;
 
 pub use config::{AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions};
@@ -82,6 +83,18 @@ pub async fn start(
     };
 
     let metrics = Arc::new(ProxyMetrics::default());
+    let mut deps = Vec::new();
+    if let Some(a) = opts.report.telemetry.as_deref().and_then(ready::authority) {
+        deps.push(("telemetry", a));
+    }
+    if let Some(a) = opts.check.policy.as_deref().and_then(ready::authority) {
+        if opts.check.fail_closed {
+            deps.push(("policy", a));
+        }
+    }
+    // the listeners are bound (connections queue); /readyz and held outbound requests follow
+    // the services the sidecar cannot do without
+    let ready = ready::spawn(deps, metrics.clone());
     let (report_stop_tx, report_stop) = watch::channel(false);
     let (reporter, report_done) = match send {
         Some(send) => {
@@ -103,7 +116,8 @@ pub async fn start(
             [bound.inbound, bound.outbound],
         )
         .with_checker(checker)
-        .with_app_protocol(opts.app_protocol),
+        .with_app_protocol(opts.app_protocol)
+        .with_readiness(ready, opts.outbound_ready_wait),
     );
     let (listen_stop_tx, listen_stop) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
@@ -132,7 +146,6 @@ pub async fn start(
         reporter,
     });
     let admin_task = tokio::spawn(http::serve(admin, routes, admin_stop));
-    metrics.ready.set(1);
     tracing::info!(
         inbound = %bound.inbound,
         outbound = %bound.outbound,
@@ -141,7 +154,7 @@ pub async fn start(
         telemetry = opts.report.telemetry.as_deref().unwrap_or("off"),
         policy = opts.check.policy.as_deref().unwrap_or("off"),
         fail_closed = opts.check.fail_closed,
-        "proxy ready"
+        "proxy listening"
     );
 
     let flush = opts.report.flush_timeout;

@@ -332,3 +332,57 @@ async fn outbound_requests_addressed_to_the_proxy_itself_are_refused() {
     assert_eq!(app.count(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_telemetry_and_holds_early_outbound_requests() {
+    let app = App::start().await;
+    let telemetry = closed_port().await;
+    let mut opts = options(app.addr, Some(telemetry), "early-v1");
+    opts.outbound_ready_wait = Duration::from_secs(60);
+    opts.report.flush_timeout = Duration::from_millis(200);
+    let proxy = Proxy::start(opts).await;
+    let admin = proxy.bound.admin;
+    assert_eq!(get(admin, "/healthz").await.0, 200, "alive, just not ready");
+    assert_eq!(get(admin, "/readyz").await.0, 503);
+
+    // the app calls out before its sidecar is ready: the call is held, not failed
+    let (outbound, target) = (proxy.bound.outbound, app.addr);
+    let early = tokio::spawn(async move {
+        send(
+            outbound,
+            &format!("GET http://{target}/early HTTP/1.1\r\nHost: {target}\r\nConnection: close"),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !early.is_finished(),
+        "answered before the sidecar was ready"
+    );
+    assert_eq!(app.count(), 0);
+
+    // the telemetry service's port starts accepting: ready, and the held call goes through
+    let _telemetry = tokio::net::TcpListener::bind(telemetry)
+        .await
+        .expect("bind the telemetry port");
+    let answer = early.await.expect("early call");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(app.last().0, "/early");
+    assert_eq!(get(admin, "/readyz").await.0, 200);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_policy_service_blocks_readiness_only_when_failing_closed() {
+    let app = App::start().await;
+    let policy = closed_port().await;
+    for (fail_closed, want) in [(false, 200), (true, 503)] {
+        let mut opts = options(app.addr, None, "guarded-v1");
+        opts.check.policy = Some(format!("http://{policy}"));
+        opts.check.fail_closed = fail_closed;
+        let proxy = Proxy::start(opts).await;
+        let status = get(proxy.bound.admin, "/readyz").await.0;
+        assert_eq!(status, want, "fail_closed={fail_closed}");
+        proxy.stop().await;
+    }
+}

@@ -168,6 +168,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         upstream_timeout: Duration::from_secs(15),
         sampling_percent: args.sampling,
         drain_grace: Duration::from_secs(5),
+        outbound_ready_wait: Duration::from_secs(5),
         report: ReportOptions {
             telemetry: Some(format!("http://{}", t_bound.grpc)),
             ..ReportOptions::default()
