@@ -27,7 +27,8 @@ pub struct ProxyArgs {
     /// Admin endpoints /healthz, /readyz, /metrics (loopback; Envoy's 15000).
     #[arg(long, env = "MIXER_PROXY_ADMIN", default_value = "127.0.0.1:15000")]
     admin: String,
-    /// Telemetry service for Reports (`http://host:port`), or `off`.
+    /// Telemetry service for Reports (`http://host:port`), several comma-separated (one per
+    /// replica; Report calls take turns and fail over), or `off`.
     #[arg(long, env = "MIXER_PROXY_TELEMETRY", default_value = "off")]
     telemetry: String,
     /// Policy service for Checks (`http://host:port`), or `off`.

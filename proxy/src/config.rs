@@ -55,7 +55,9 @@ impl Identity {
 /// How bags travel to the telemetry service (spec §8.2 defaults).
 #[derive(Clone, Debug)]
 pub struct ReportOptions {
-    /// Telemetry service URI (`http://host:port`); `None` turns reporting off.
+    /// Telemetry service URI (`http://host:port`), or several separated by commas (one per
+    /// replica: Report calls take turns, so one HTTP/2 connection does not pin every bag to
+    /// one replica, and a failed call is retried on the next); `None` turns reporting off.
     pub telemetry: Option<String>,
     /// Bags waiting to be batched; when full, new bags are dropped and counted.
     pub queue_capacity: usize,
@@ -156,6 +158,11 @@ impl std::str::FromStr for AppProtocol {
     }
 }
 
+/// The URIs of a comma-separated endpoint list, trimmed, empty ones skipped.
+pub fn endpoints(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
 /// Everything [`crate::start`] needs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -196,11 +203,19 @@ impl Options {
             ));
         }
         let r = &self.report;
-        if let Some(t) = &r.telemetry {
-            if !t.starts_with("http://") || t.parse::<hyper::Uri>().is_err() {
-                out.push(format!(
-                    "telemetry: {t:?} is not an http:// URI (e.g. --telemetry http://127.0.0.1:9091)"
-                ));
+        if let Some(list) = &r.telemetry {
+            for t in endpoints(list) {
+                if !t.starts_with("http://") || t.parse::<hyper::Uri>().is_err() {
+                    out.push(format!(
+                        "telemetry: {t:?} is not an http:// URI (e.g. --telemetry http://127.0.0.1:9091)"
+                    ));
+                }
+            }
+            if endpoints(list).next().is_none() {
+                out.push(
+                    "telemetry: no URI given (e.g. --telemetry http://127.0.0.1:9091, or off)"
+                        .into(),
+                );
             }
         }
         let c = &self.check;

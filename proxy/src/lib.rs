@@ -84,12 +84,13 @@ pub async fn start(
 
     let metrics = Arc::new(ProxyMetrics::default());
     let mut deps = Vec::new();
-    if let Some(a) = opts.report.telemetry.as_deref().and_then(ready::authority) {
-        deps.push(("telemetry", a));
+    if let Some(list) = opts.report.telemetry.as_deref() {
+        let replicas = config::endpoints(list).filter_map(ready::authority);
+        deps.push(("telemetry", replicas.collect()));
     }
     if let Some(a) = opts.check.policy.as_deref().and_then(ready::authority) {
         if opts.check.fail_closed {
-            deps.push(("policy", a));
+            deps.push(("policy", vec![a]));
         }
     }
     // the listeners are bound (connections queue); /readyz and held outbound requests follow

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What must answer before the sidecar is ready: `(what, host:port)`.
-pub type Dependency = (&'static str, String);
+/// What must answer before the sidecar is ready: `(what, host:port of its replicas)`; one
+/// replica answering is enough.
+pub type Dependency = (&'static str, Vec<String>);
 
 /// The `host:port` of an `http://host[:port]` service URI (port 80 when absent).
 pub fn authority(uri: &str) -> Option<String> {
@@ -62,22 +63,24 @@ pub fn spawn(deps: Vec<Dependency>, metrics: Arc<ProxyMetrics>) -> Ready {
         return Ready(rx);
     }
     tokio::spawn(async move {
-        for (what, addr) in deps {
+        for (what, addrs) in deps {
             let mut delay = Duration::from_millis(100);
             let mut warned = false;
-            loop {
-                let attempt = tokio::net::TcpStream::connect(addr.as_str());
-                match tokio::time::timeout(Duration::from_secs(1), attempt).await {
-                    Ok(Ok(_)) => break,
-                    Ok(Err(e)) if !warned => {
-                        tracing::warn!(%addr, error = %e, "not ready: waiting for the {what} service");
-                        warned = true;
+            'replicas: loop {
+                for addr in &addrs {
+                    let attempt = tokio::net::TcpStream::connect(addr.as_str());
+                    match tokio::time::timeout(Duration::from_secs(1), attempt).await {
+                        Ok(Ok(_)) => break 'replicas,
+                        Ok(Err(e)) if !warned => {
+                            tracing::warn!(%addr, error = %e, "not ready: waiting for the {what} service");
+                            warned = true;
+                        }
+                        Err(_) if !warned => {
+                            tracing::warn!(%addr, "not ready: the {what} service does not answer");
+                            warned = true;
+                        }
+                        _ => {}
                     }
-                    Err(_) if !warned => {
-                        tracing::warn!(%addr, "not ready: the {what} service does not answer");
-                        warned = true;
-                    }
-                    _ => {}
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(1));
@@ -108,14 +111,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ready_once_every_dependency_accepts_a_connection() {
+    async fn ready_once_one_replica_of_every_dependency_accepts_a_connection() {
         let metrics = Arc::new(ProxyMetrics::default());
         let free = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = free.local_addr().expect("addr");
         drop(free);
-        let ready = spawn(vec![("telemetry", addr.to_string())], metrics.clone());
+        let elsewhere = "127.0.0.1:1".to_owned(); // a second replica that never answers
+        let ready = spawn(
+            vec![("telemetry", vec![elsewhere, addr.to_string()])],
+            metrics.clone(),
+        );
         assert!(
             !ready.wait(Duration::from_millis(300)).await,
             "nothing listens yet"

@@ -100,16 +100,27 @@ pub fn spawn(
     (reporter, done)
 }
 
-/// A Report sender over gRPC to `uri` (connected lazily, reconnecting on demand).
-pub fn grpc_sender(uri: &str, rpc_timeout: Duration) -> Result<SendFn, String> {
-    let channel = tonic::transport::Endpoint::from_shared(uri.to_owned())
-        .map_err(|e| format!("telemetry {uri:?}: {e}"))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(rpc_timeout)
-        .connect_lazy();
+/// A Report sender over gRPC to the endpoints of `uris` (comma-separated; each connected
+/// lazily, reconnecting on demand). Calls take turns over the endpoints, so a retried batch
+/// goes to the next one.
+pub fn grpc_sender(uris: &str, rpc_timeout: Duration) -> Result<SendFn, String> {
+    let channels = crate::config::endpoints(uris)
+        .map(|uri| {
+            Ok(tonic::transport::Endpoint::from_shared(uri.to_owned())
+                .map_err(|e| format!("telemetry {uri:?}: {e}"))?
+                .tcp_nodelay(true)
+                .connect_timeout(Duration::from_secs(1))
+                .timeout(rpc_timeout)
+                .connect_lazy())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if channels.is_empty() {
+        return Err(format!("telemetry {uris:?}: no URI"));
+    }
+    let turn = std::sync::atomic::AtomicUsize::new(0);
     Ok(Arc::new(move |bytes: Bytes| {
-        let channel = channel.clone();
+        let i = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % channels.len();
+        let channel = channels[i].clone();
         Box::pin(async move {
             let mut grpc = tonic::client::Grpc::new(channel);
             if grpc.ready().await.is_err() {

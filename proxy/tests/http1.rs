@@ -386,3 +386,30 @@ async fn an_unreachable_policy_service_blocks_readiness_only_when_failing_closed
         proxy.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_take_turns_over_telemetry_replicas_and_fail_over() {
+    let app = App::start().await;
+    let (a, b) = (Telemetry::start().await, Telemetry::start().await);
+    let mut opts = options(app.addr, None, "spread-v1");
+    opts.report.telemetry = Some(format!("http://{}, http://{}", a.grpc, b.grpc));
+    opts.report.batch_max_entries = 1; // one Report call per request
+    let proxy = Proxy::start(opts).await;
+    let request = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close";
+    for _ in 0..4 {
+        assert_eq!(send(proxy.bound.inbound, request).await.status, 200);
+    }
+    let series = [r#"destination_workload="spread-v1""#];
+    // four calls, taking turns: two each
+    assert_eq!(a.requests_total(&series, 2.0).await, Some(2.0));
+    assert_eq!(b.requests_total(&series, 2.0).await, Some(2.0));
+
+    // one replica goes away: every bag still arrives, at the other
+    b.stop().await;
+    for _ in 0..4 {
+        assert_eq!(send(proxy.bound.inbound, request).await.status, 200);
+    }
+    assert_eq!(a.requests_total(&series, 6.0).await, Some(6.0));
+    proxy.stop().await;
+    a.stop().await;
+}
