@@ -15,7 +15,8 @@ pub struct ProxyArgs {
     #[arg(long, env = "MIXER_PROXY_APP", default_value = "127.0.0.1:8080")]
     app: String,
     /// Protocol towards the app: `auto` (the client's own, as Istio sniffs unnamed ports),
-    /// `http` (HTTP/1.1 always) or `http2` / `grpc` (h2c always), as Istio's port names say.
+    /// `http` (HTTP/1.1 always) or `http2` / `grpc` (h2c always); the app port's Istio name
+    /// (`http-web`, `grpc-api`) works too.
     #[arg(long, env = "MIXER_PROXY_APP_PROTOCOL", default_value = "auto")]
     app_protocol: String,
     /// Inbound listener (in front of the app; Istio's 15006).

@@ -148,12 +148,16 @@ pub enum AppProtocol {
 impl std::str::FromStr for AppProtocol {
     type Err = String;
 
+    /// `auto`, a protocol, or an Istio port name `<protocol>[-<suffix>]` (`http-web`,
+    /// `grpc-api`); a port name with another protocol (`tcp-db`) leaves it to `auto`.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
+        let protocol = s.split_once('-').map_or(s, |(p, _)| p);
+        match protocol.to_ascii_lowercase().as_str() {
             "auto" => Ok(AppProtocol::Auto),
             "http" | "http1" => Ok(AppProtocol::Http1),
             "http2" | "grpc" => Ok(AppProtocol::Http2),
-            _ => Err("not one of auto, http, http2, grpc".to_owned()),
+            _ if s.contains('-') => Ok(AppProtocol::Auto),
+            _ => Err("not one of auto, http, http2, grpc, or a port name like http-web".to_owned()),
         }
     }
 }
@@ -286,6 +290,18 @@ mod tests {
             report: ReportOptions::default(),
             check,
         }
+    }
+
+    #[test]
+    fn app_protocol_reads_protocols_and_istio_port_names() {
+        let p = |s: &str| s.parse::<AppProtocol>();
+        assert_eq!(p("auto"), Ok(AppProtocol::Auto));
+        assert_eq!(p("http"), Ok(AppProtocol::Http1));
+        assert_eq!(p("http-web"), Ok(AppProtocol::Http1));
+        assert_eq!(p("HTTP2"), Ok(AppProtocol::Http2));
+        assert_eq!(p("grpc-ratings"), Ok(AppProtocol::Http2));
+        assert_eq!(p("tcp-mysql"), Ok(AppProtocol::Auto));
+        assert!(p("spdy").is_err());
     }
 
     #[test]
