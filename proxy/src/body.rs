@@ -2,6 +2,7 @@
 //! body counted on its way down, finishing and reporting the request's bag when it ends (or is
 //! abandoned by the client, flag `DC`; or broken by the upstream, flag `UR`).
 
+use crate::access_log::AccessLog;
 use crate::attrs::{self, Outcome};
 use crate::config::Direction;
 use crate::metrics::ProxyMetrics;
@@ -75,6 +76,7 @@ pub struct Completion {
     grpc_message: Option<String>,
     reporter: Reporter,
     metrics: Arc<ProxyMetrics>,
+    access_log: Option<AccessLog>,
     reported: bool,
 }
 
@@ -99,8 +101,15 @@ impl Completion {
             grpc_message: None,
             reporter,
             metrics,
+            access_log: None,
             reported: false,
         }
+    }
+
+    /// Logs the request's line when it finishes.
+    pub fn with_access_log(mut self, log: Option<AccessLog>) -> Completion {
+        self.access_log = log;
+        self
     }
 
     /// The request's bag (the check reads it and adds `check.*`).
@@ -154,6 +163,9 @@ impl Completion {
             },
             SystemTime::now(),
         );
+        if let Some(log) = &self.access_log {
+            log.log(&bag);
+        }
         self.reporter.submit(bag);
     }
 }

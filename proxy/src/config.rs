@@ -186,6 +186,8 @@ pub struct Options {
     /// How long an outbound request sent before the sidecar is ready waits for readiness
     /// (then it goes ahead anyway).
     pub outbound_ready_wait: Duration,
+    /// One JSON line per request on stdout (Envoy's fields); off by default.
+    pub access_log: bool,
     pub report: ReportOptions,
     pub check: CheckOptions,
 }
@@ -286,6 +288,7 @@ mod tests {
             sampling_percent: 1.0,
             drain_grace: Duration::from_secs(1),
             outbound_ready_wait: Duration::from_secs(5),
+            access_log: false,
             app_protocol: AppProtocol::Auto,
             report: ReportOptions::default(),
             check,

@@ -6,6 +6,7 @@
 //! (with flag `UAEX`) and never reaches the upstream, and a route directive edits the request
 //! and response headers or answers directly.
 
+use crate::access_log::AccessLog;
 use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
 use crate::check::{directive, Checker, Decision};
@@ -45,6 +46,8 @@ pub struct Shared {
     /// Readiness, and how long an outbound request arriving before it waits.
     ready: Ready,
     outbound_ready_wait: Duration,
+    /// One JSON line per request on stdout, when on.
+    access_log: Option<AccessLog>,
     /// The policy Check client; `None` when no policy service is configured.
     pub checker: Option<Checker>,
     /// Our own listeners: an outbound request addressed to one of them would loop.
@@ -82,6 +85,7 @@ impl Shared {
             app_protocol: AppProtocol::Auto,
             ready: Ready::now(),
             outbound_ready_wait: Duration::ZERO,
+            access_log: None,
             checker: None,
             listeners,
             http1,
@@ -160,6 +164,11 @@ impl Shared {
 
     pub fn with_app_protocol(mut self, app_protocol: AppProtocol) -> Shared {
         self.app_protocol = app_protocol;
+        self
+    }
+
+    pub fn with_access_log(mut self, log: Option<AccessLog>) -> Shared {
+        self.access_log = log;
         self
     }
 
@@ -244,7 +253,8 @@ pub async fn handle(
         request_size.clone(),
         shared.reporter.clone(),
         shared.metrics.clone(),
-    );
+    )
+    .with_access_log(shared.access_log.clone());
     let mut response_ops: &[HeaderOperation] = &[];
     let checker = shared
         .checker

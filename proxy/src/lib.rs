@@ -8,6 +8,7 @@
 //! cache, and denials answered by the proxy ([`check`]).
 //! An admin port on loopback serves `/healthz`, `/readyz` and `/metrics` ([`metrics`]).
 
+pub mod access_log;
 pub mod attrs;
 pub mod body;
 pub mod check;
@@ -21,6 +22,7 @@ pub mod report;
 pub use config::{AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions};
 pub use metrics::ProxyMetrics;
 
+use access_log::AccessLog;
 use forward::Shared;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -96,6 +98,13 @@ pub async fn start(
     // the listeners are bound (connections queue); /readyz and held outbound requests follow
     // the services the sidecar cannot do without
     let ready = ready::spawn(deps, metrics.clone());
+    let (access_log, access_log_task) = match opts.access_log {
+        true => {
+            let (log, task) = AccessLog::spawn(tokio::io::stdout(), metrics.clone());
+            (Some(log), Some(task))
+        }
+        false => (None, None),
+    };
     let (report_stop_tx, report_stop) = watch::channel(false);
     let (reporter, report_done) = match send {
         Some(send) => {
@@ -118,7 +127,8 @@ pub async fn start(
         )
         .with_checker(checker)
         .with_app_protocol(opts.app_protocol)
-        .with_readiness(ready, opts.outbound_ready_wait),
+        .with_readiness(ready, opts.outbound_ready_wait)
+        .with_access_log(access_log.clone()),
     );
     let (listen_stop_tx, listen_stop) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
@@ -173,6 +183,10 @@ pub async fn start(
         let _ = report_stop_tx.send(true);
         if let Some(done) = report_done {
             let _ = tokio::time::timeout(flush + Duration::from_secs(2), done).await;
+        }
+        // the connections are gone, and with them every sender of the access log
+        if let Some(task) = access_log_task {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
         }
         let _ = admin_stop_tx.send(true);
         let _ = admin_task.await;

@@ -71,6 +71,9 @@ pub struct ProxyMetrics {
     pub check_retries: Counter,
     /// Time of the Check calls that went to the policy service (retries included).
     pub check_duration: Histogram,
+    /// Access log lines queued for stdout / dropped because the queue was full.
+    pub access_log_written: Counter,
+    pub access_log_dropped: Counter,
 }
 
 impl Default for ProxyMetrics {
@@ -90,6 +93,8 @@ impl Default for ProxyMetrics {
             check_cache_misses: Counter::default(),
             check_retries: Counter::default(),
             check_duration: Histogram::new(CHECK_BOUNDS),
+            access_log_written: Counter::default(),
+            access_log_dropped: Counter::default(),
         }
     }
 }
@@ -221,6 +226,19 @@ impl ProxyMetrics {
             let _ = writeln!(out, "{name}{{reason=\"{rn}\"}} {}", self.dropped[i].get());
         }
         self.render_checks(&mut out);
+        let name = "mixer_proxy_access_log_lines_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Access log lines queued for stdout (written) or lost to a full queue (dropped).",
+        );
+        for (result, v) in [
+            ("written", self.access_log_written.get()),
+            ("dropped", self.access_log_dropped.get()),
+        ] {
+            let _ = writeln!(out, "{name}{{result=\"{result}\"}} {v}");
+        }
         out
     }
 

@@ -169,6 +169,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         sampling_percent: args.sampling,
         drain_grace: Duration::from_secs(5),
         outbound_ready_wait: Duration::from_secs(5),
+        access_log: false,
         report: ReportOptions {
             telemetry: Some(format!("http://{}", t_bound.grpc)),
             ..ReportOptions::default()

@@ -191,6 +191,7 @@ pub fn options(app: SocketAddr, telemetry: Option<SocketAddr>, workload: &str) -
         sampling_percent: 1.0,
         drain_grace: Duration::from_secs(5),
         outbound_ready_wait: Duration::from_secs(5),
+        access_log: false,
         app_protocol: AppProtocol::Auto,
         report: ReportOptions {
             telemetry: telemetry.map(|a| format!("http://{a}")),
