@@ -3,6 +3,7 @@
 
 pub mod jaeger;
 pub mod prometheus;
+pub(crate) mod yaml;
 
 use mixer_rules::AdapterSpec;
 
