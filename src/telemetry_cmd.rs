@@ -4,6 +4,7 @@
 use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
+use mixer_telemetry::adapters::stdio::LogOptions;
 use mixer_telemetry::server::{self, Options};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
@@ -94,6 +95,11 @@ pub struct TelemetryArgs {
     /// Traces the in-memory store keeps (the oldest is evicted).
     #[arg(long, env = "MIXER_TRACES_MEMORY_MAX_TRACES", default_value_t = 10_000)]
     traces_memory_max_traces: usize,
+    /// Bytes of access-log lines (stdio handlers) waiting for each destination's writer at
+    /// most; beyond them new lines are dropped and counted
+    /// (mixer_telemetry_accesslog_entries_total{result="dropped"}).
+    #[arg(long, env = "MIXER_ACCESS_LOG_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    access_log_queue_bytes: u64,
 }
 
 /// `--query-addr`: an address, or `off`.
@@ -172,6 +178,9 @@ pub fn run(args: TelemetryArgs) -> Result<(), String> {
         max_in_flight: args.max_in_flight,
         traces,
         query_addr: args.query_addr.0,
+        logs: LogOptions {
+            queue_bytes: args.access_log_queue_bytes,
+        },
     };
     let rt = runtime::build(args.worker_threads)?;
     rt.block_on(async move {

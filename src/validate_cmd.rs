@@ -27,7 +27,10 @@ fn validate_files(files: &[(String, String)]) -> Result<Config, Problems> {
         &catalog,
         mixer_policy::adapters::rbac::check_documents,
     )?;
-    let across = check_across_handlers(&config);
+    let mut across = check_across_handlers(&config);
+    across.extend(mixer_telemetry::adapters::stdio::check_across_handlers(
+        &config,
+    ));
     if across.is_empty() {
         Ok(config)
     } else {
@@ -106,6 +109,21 @@ spec:
             .to_string();
         assert!(all.contains("policy.yaml: document 1"), "{all}");
         assert!(all.contains("spec.params.status.code"), "{all}");
+    }
+
+    #[test]
+    fn the_access_log_config_validates_and_its_params_are_checked() {
+        let accesslog = config_source::ACCESSLOG_CONFIG;
+        let config = validate_files(&files(accesslog)).unwrap_or_else(|p| panic!("{p}"));
+        assert!(config.handlers.iter().any(|h| h.adapter == "stdio"));
+        let bad = accesslog.replace("outputAsJson: true", "logStream: FILE");
+        let all = validate_files(&files(&bad))
+            .expect_err("no outputPath")
+            .to_string();
+        assert!(
+            all.contains("policy.yaml: document 2 (handler stdio.istio-system): spec.params.output_path: need a valid output path"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -115,6 +115,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         traces: traces(&args.cassandra)?,
         // with Cassandra the in-memory store stays empty: jaeger-query reads the keyspace
         query_addr: args.cassandra.is_empty().then_some(args.query_addr),
+        logs: Default::default(),
     };
     let (t_bound, _, t_run) = mixer_telemetry::server::start(telemetry, on(&core_stopped))
         .await

@@ -9,6 +9,10 @@ use std::path::Path;
 /// Istio's standard telemetry config, served when no `--config` is given.
 pub const STANDARD_CONFIG: &str = include_str!("../config/standard.yaml");
 
+/// Istio's access log (`accesslog` instance, `stdio` handler and rule): off by default, a file
+/// to add next to the standard config in a config directory.
+pub const ACCESSLOG_CONFIG: &str = include_str!("../config/accesslog.yaml");
+
 /// What the telemetry service knows how to load.
 pub const CATALOG: Catalog<'static> = Catalog {
     adapters: adapters::SPECS,
@@ -33,7 +37,8 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Files> {
 /// Validates `files` (or the standard config when `None`).
 pub fn validate(files: Option<&Files>) -> Result<Config, Problems> {
     let config = load_files(files)?;
-    let across = adapters::prometheus::check_across_handlers(&config);
+    let mut across = adapters::prometheus::check_across_handlers(&config);
+    across.extend(adapters::stdio::check_across_handlers(&config));
     if across.is_empty() {
         Ok(config)
     } else {

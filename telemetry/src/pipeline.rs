@@ -2,10 +2,11 @@
 //! instances built from it. A Report call decodes its bags, dispatches each through the plan
 //! into per-call batches, and merges the batches only when the whole request decoded — so a
 //! request that is rejected (and will be retried) leaves no partial counts behind (nor
-//! queued spans).
+//! queued spans or access-log lines).
 
 use crate::adapters::jaeger::JaegerHandler;
 use crate::adapters::prometheus::{Batch, PrometheusHandler};
+use crate::adapters::stdio::{Lines, LogSinks, StdioHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
 use crate::traces::backend::TraceSink;
 use crate::traces::Span;
@@ -18,6 +19,25 @@ use std::time::Instant;
 pub enum Handler {
     Prometheus(PrometheusHandler),
     Jaeger(JaegerHandler),
+    Stdio(StdioHandler),
+}
+
+/// The process's sinks that outlive a config: where `jaeger` handlers send spans and where
+/// `stdio` handlers write. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sinks {
+    pub traces: TraceSink,
+    pub logs: LogSinks,
+}
+
+impl Sinks {
+    /// No trace sink (spans are counted as dropped) and log writers of their own.
+    pub fn detached() -> Sinks {
+        Sinks {
+            traces: TraceSink::detached(),
+            logs: LogSinks::default(),
+        }
+    }
 }
 
 /// Why a pipeline could not be built from a valid config.
@@ -43,6 +63,8 @@ pub struct Scratch {
     batches: Vec<Option<Batch>>,
     /// Spans built during the call, per handler index; queued once the whole request decoded.
     spans: Vec<Vec<Span>>,
+    /// Access-log lines built during the call, per handler index; queued likewise.
+    lines: Vec<Lines>,
     /// The rule evaluator's memory, carried from bag to bag.
     memo: Memo,
     /// The decoder's buffers, carried from request to request.
@@ -60,16 +82,31 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline whose `jaeger` handlers have no sink behind them (their spans are counted
-    /// as dropped): for benchmarks and offline use. The server uses [`Pipeline::with_traces`].
+    /// as dropped) and whose `stdio` handlers have writers of their own: for benchmarks and
+    /// offline use. The server uses [`Pipeline::with_sinks`].
     pub fn new(config: Config, generation: u64) -> Result<Pipeline, BuildError> {
-        Pipeline::with_traces(config, generation, &TraceSink::detached())
+        Pipeline::with_sinks(config, generation, &Sinks::detached())
     }
 
-    /// A pipeline whose `jaeger` handlers send spans to `traces`.
+    /// A pipeline whose `jaeger` handlers send spans to `traces` (and `stdio` handlers have
+    /// writers of their own).
     pub fn with_traces(
         config: Config,
         generation: u64,
         traces: &TraceSink,
+    ) -> Result<Pipeline, BuildError> {
+        let sinks = Sinks {
+            traces: traces.clone(),
+            logs: LogSinks::default(),
+        };
+        Pipeline::with_sinks(config, generation, &sinks)
+    }
+
+    /// A pipeline whose handlers send spans and write logs through the process's `sinks`.
+    pub fn with_sinks(
+        config: Config,
+        generation: u64,
+        sinks: &Sinks,
     ) -> Result<Pipeline, BuildError> {
         let plan = Plan::new(&config);
         let mut handlers = Vec::with_capacity(config.handlers.len());
@@ -78,8 +115,11 @@ impl Pipeline {
                 "prometheus" => PrometheusHandler::new(&config, i, &plan)
                     .map(Handler::Prometheus)
                     .map_err(|e| e.to_string()),
-                "jaeger" => JaegerHandler::new(&config, i, &plan, traces.clone())
+                "jaeger" => JaegerHandler::new(&config, i, &plan, sinks.traces.clone())
                     .map(Handler::Jaeger)
+                    .map_err(|e| e.to_string()),
+                "stdio" => StdioHandler::new(&config, i, &plan, &sinks.logs)
+                    .map(Handler::Stdio)
                     .map_err(|e| e.to_string()),
                 other => {
                     return Err(BuildError {
@@ -116,7 +156,7 @@ impl Pipeline {
                 (Handler::Prometheus(new), Some(Handler::Prometheus(old))) => {
                     new.inherit(old);
                 }
-                (Handler::Prometheus(_), _) | (Handler::Jaeger(_), _) => {}
+                (Handler::Prometheus(_) | Handler::Jaeger(_) | Handler::Stdio(_), _) => {}
             }
         }
     }
@@ -139,13 +179,15 @@ impl Pipeline {
                 .iter()
                 .map(|h| match h {
                     Handler::Prometheus(p) => Some(p.batch()),
-                    Handler::Jaeger(_) => None,
+                    Handler::Jaeger(_) | Handler::Stdio(_) => None,
                 })
                 .collect();
             scratch.spans = self.handlers.iter().map(|_| Vec::new()).collect();
+            scratch.lines = self.handlers.iter().map(|_| Lines::default()).collect();
         }
         let batches = &mut scratch.batches;
         let spans = &mut scratch.spans;
+        let lines = &mut scratch.lines;
         let mut outcome = ReportOutcome::default();
         let buffers = std::mem::take(&mut scratch.buffers);
         let mut view = ReportRequestView::parse_with(request, &self.config.vocabulary, buffers)?;
@@ -156,6 +198,7 @@ impl Pipeline {
                 Err(e) => {
                     batches.iter_mut().flatten().for_each(Batch::discard);
                     spans.iter_mut().for_each(Vec::clear);
+                    lines.iter_mut().for_each(Lines::clear);
                     scratch.memo = memo;
                     scratch.buffers = view.recycle();
                     return Err(e);
@@ -170,10 +213,20 @@ impl Pipeline {
                 |ev, handler, instance| {
                     if let Some(Some(batch)) = batches.get_mut(handler) {
                         batch.record(ev, instance);
-                    } else if let (Some(Handler::Jaeger(j)), Some(out)) =
-                        (self.handlers.get(handler), spans.get_mut(handler))
-                    {
-                        j.record(ev, instance, out);
+                        return;
+                    }
+                    match self.handlers.get(handler) {
+                        Some(Handler::Jaeger(j)) => {
+                            if let Some(out) = spans.get_mut(handler) {
+                                j.record(ev, instance, out);
+                            }
+                        }
+                        Some(Handler::Stdio(s)) => {
+                            if let Some(out) = lines.get_mut(handler) {
+                                s.record(ev, instance, out);
+                            }
+                        }
+                        _ => {}
                     }
                 },
                 |_| outcome.match_errors += 1,
@@ -183,16 +236,28 @@ impl Pipeline {
         scratch.memo = memo;
         scratch.buffers = view.recycle();
         let now = Instant::now();
-        for ((h, batch), out) in self.handlers.iter().zip(batches.iter_mut()).zip(spans) {
+        let mut instance_errors = 0;
+        for (((h, batch), out), log) in self
+            .handlers
+            .iter()
+            .zip(batches.iter_mut())
+            .zip(spans)
+            .zip(lines)
+        {
             match (h, batch) {
                 (Handler::Prometheus(p), Some(b)) => p.merge(b, now),
                 (Handler::Jaeger(j), _) if !out.is_empty() => {
                     j.submit(out);
                 }
+                (Handler::Stdio(s), _) => {
+                    instance_errors += std::mem::take(&mut log.errors);
+                    s.submit(log);
+                }
                 _ => {}
             }
         }
         metrics.bags.add(outcome.bags);
+        metrics.error(ErrorReason::Instance, instance_errors);
         metrics.error(ErrorReason::Match, outcome.match_errors);
         Ok(outcome)
     }
@@ -202,7 +267,7 @@ impl Pipeline {
         for h in &self.handlers {
             match h {
                 Handler::Prometheus(p) => p.expire(now),
-                Handler::Jaeger(_) => {}
+                Handler::Jaeger(_) | Handler::Stdio(_) => {}
             }
         }
     }
@@ -215,7 +280,7 @@ impl Pipeline {
             .iter()
             .flat_map(|h| match h {
                 Handler::Prometheus(p) => p.stats(),
-                Handler::Jaeger(_) => Vec::new(),
+                Handler::Jaeger(_) | Handler::Stdio(_) => Vec::new(),
             })
             .collect();
         type Field = fn(&crate::adapters::prometheus::MetricStats) -> u64;
@@ -276,7 +341,7 @@ impl Pipeline {
     ) -> bool {
         self.handlers.iter().all(|h| match h {
             Handler::Prometheus(p) => p.render_chunked(out, chunk, &mut flush),
-            Handler::Jaeger(_) => true,
+            Handler::Jaeger(_) | Handler::Stdio(_) => true,
         })
     }
 }

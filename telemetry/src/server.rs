@@ -1,13 +1,15 @@
 //! `mixer telemetry`: binds the gRPC, metrics and monitoring ports, serves until shutdown, and
 //! keeps the config fresh (reload on change, keep the running config on a bad one) and the
-//! series bounded (expiry). Starts the trace sink (memory or Cassandra) before the first
-//! config, serves jaeger-query's API over the memory store, and flushes the sink on shutdown.
+//! series bounded (expiry). Starts the trace sink (memory or Cassandra) and the access-log
+//! writers' registry before the first config, serves jaeger-query's API over the memory
+//! store, and flushes both on shutdown.
 
+use crate::adapters::stdio::{LogOptions, LogSinks};
 use crate::config_source::{self, Fingerprint};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Sinks};
 use crate::self_metrics::TelemetryMetrics;
 use crate::service::TelemetryService;
-use crate::traces::backend::{TraceBackend, TraceOptions, TraceSink};
+use crate::traces::backend::{TraceBackend, TraceOptions};
 use crate::traces::query_http;
 use hyper::StatusCode;
 use mixer_proto::server::{Limits, MixerServer};
@@ -44,6 +46,8 @@ pub struct Options {
     pub traces: TraceOptions,
     /// jaeger-query's JSON API over the memory store (Jaeger's 16686); `None`: not served.
     pub query_addr: Option<SocketAddr>,
+    /// The access-log writers of `stdio` handlers (their queue bound).
+    pub logs: LogOptions,
 }
 
 /// Why the service could not start.
@@ -64,20 +68,22 @@ pub enum StartError {
 
 /// How long shutdown waits for queued spans to be written.
 const TRACE_FLUSH: Duration = Duration::from_secs(5);
+/// How long shutdown waits for queued access-log entries to be written.
+const LOG_FLUSH: Duration = Duration::from_secs(5);
 
 /// Loads the config named by `opts` into a pipeline of generation `generation` whose `jaeger`
-/// handlers send spans to `traces`.
+/// handlers send spans and `stdio` handlers write through `sinks`.
 pub fn load_pipeline(
     dir: Option<&PathBuf>,
     generation: u64,
-    traces: &TraceSink,
+    sinks: &Sinks,
 ) -> Result<Pipeline, String> {
     let files = match dir {
         Some(d) => Some(config_source::read_dir(d).map_err(|e| format!("{}: {e}", d.display()))?),
         None => None,
     };
     let config = config_source::validate(files.as_ref()).map_err(|p| p.to_string())?;
-    Pipeline::with_traces(config, generation, traces).map_err(|e| e.to_string())
+    Pipeline::with_sinks(config, generation, sinks).map_err(|e| e.to_string())
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -119,8 +125,12 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Traces(e.to_string()))?;
     let traces = backend.sink();
+    let sinks = Sinks {
+        traces: traces.clone(),
+        logs: LogSinks::new(opts.logs),
+    };
     let pipeline =
-        load_pipeline(opts.config_dir.as_ref(), 1, &traces).map_err(StartError::Config)?;
+        load_pipeline(opts.config_dir.as_ref(), 1, &sinks).map_err(StartError::Config)?;
     let metrics = Arc::new(TelemetryMetrics::default());
     let service = Arc::new(TelemetryService::new(pipeline, metrics, opts.max_in_flight));
 
@@ -144,13 +154,13 @@ pub async fn start(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let scrape: Arc<dyn Routes> = Arc::new(Scrape(service.clone()));
-    let monitor: Arc<dyn Routes> = Arc::new(Monitor(service.clone(), traces.clone()));
+    let monitor: Arc<dyn Routes> = Arc::new(Monitor(service.clone(), sinks.clone()));
     let mut tasks = vec![
         tokio::spawn(http::serve(metrics_l, scrape, stop_rx.clone())),
         tokio::spawn(http::serve(monitoring_l, monitor, stop_rx.clone())),
         tokio::spawn(reload_loop(
             service.clone(),
-            traces.clone(),
+            sinks.clone(),
             opts.config_dir.clone(),
             seen.unwrap_or_default(),
             opts.reload_interval,
@@ -197,6 +207,12 @@ pub async fn start(
             dropped_shutdown = stats.dropped_shutdown.get(),
             "trace sink flushed"
         );
+        let logs = sinks.logs.clone();
+        match tokio::task::spawn_blocking(move || logs.shutdown(LOG_FLUSH)).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::warn!(dropped, "access log: entries unwritten at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "access log: shutdown failed"),
+        }
         drained.map_err(StartError::Grpc)
     };
     Ok((bound, service, run))
@@ -204,7 +220,7 @@ pub async fn start(
 
 async fn reload_loop(
     service: Arc<TelemetryService>,
-    traces: TraceSink,
+    sinks: Sinks,
     dir: Option<PathBuf>,
     mut seen: Fingerprint,
     every: Duration,
@@ -228,7 +244,7 @@ async fn reload_loop(
         }
         seen = now;
         let generation = service.pipeline().generation + 1;
-        match load_pipeline(Some(&dir), generation, &traces) {
+        match load_pipeline(Some(&dir), generation, &sinks) {
             Ok(p) => {
                 service.swap(p);
                 service.metrics.config_reloads_ok.inc();
@@ -280,7 +296,7 @@ impl Routes for Scrape {
 }
 
 /// Self-monitoring endpoints.
-struct Monitor(Arc<TelemetryService>, TraceSink);
+struct Monitor(Arc<TelemetryService>, Sinks);
 
 impl Routes for Monitor {
     fn get(&self, path: &str) -> Option<Reply> {
@@ -289,7 +305,8 @@ impl Routes for Monitor {
                 let mut out = String::with_capacity(8 * 1024);
                 self.0.metrics.render(&mut out);
                 self.0.pipeline().render_self_metrics(&mut out);
-                self.1.render_metrics(&mut out);
+                self.1.traces.render_metrics(&mut out);
+                self.1.logs.render_metrics(&mut out);
                 Some(Reply::metrics(out))
             }
             "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),

@@ -257,6 +257,76 @@ async fn a_reload_keeps_the_series_of_unchanged_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The shipped accesslog.yaml through the real server: lines in a rotated file, the
+/// monitoring port's counts, a reload that moves the log to another file, and the queued lines
+/// written at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_logs_go_to_a_file_and_follow_a_reload() {
+    let dir = std::env::temp_dir().join(format!("mixer-accesslog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let conf = dir.join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    let (a, b) = (dir.join("logs/a.log"), dir.join("logs/b.log"));
+    let accesslog = |path: &std::path::Path| {
+        mixer_telemetry::config_source::ACCESSLOG_CONFIG.replace(
+            "outputAsJson: true",
+            &format!(
+                "logStream: ROTATED_FILE\n    outputPath: '{}'",
+                path.display()
+            ),
+        )
+    };
+    std::fs::write(
+        conf.join("standard.yaml"),
+        mixer_telemetry::config_source::STANDARD_CONFIG,
+    )
+    .unwrap();
+    std::fs::write(conf.join("accesslog.yaml"), accesslog(&a)).unwrap();
+    let srv = start(Some(conf.clone()), Duration::from_millis(100)).await;
+    let lines = |p: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    report(
+        srv.bound.grpc,
+        batch(&[http_bag("a", "b", 200, 3), http_bag("a", "b", 503, 7)]),
+    )
+    .await
+    .expect("accepted");
+    wait_for(|| lines(&a).len() == 2).await;
+    let first: serde_json::Value = serde_json::from_str(&lines(&a)[0]).expect("json");
+    assert_eq!(first["instance"], "accesslog.instance.istio-system");
+    assert_eq!(first["destinationWorkload"], "b");
+    assert_eq!(first["latency"], "3ms");
+    assert_eq!(first["responseCode"], 200);
+    let (_, text) = get(srv.bound.monitoring, "/metrics").await;
+    let sink = format!("sink=\"{}\"", a.display());
+    assert_eq!(
+        sample(
+            &text,
+            "mixer_telemetry_accesslog_entries_total{",
+            &[&sink, "result=\"written\""]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+
+    std::fs::write(conf.join("accesslog.yaml"), accesslog(&b)).unwrap();
+    wait_for(|| srv.service.pipeline().generation == 2).await;
+    report(srv.bound.grpc, batch(&[http_bag("c", "d", 200, 1)]))
+        .await
+        .expect("accepted");
+    srv.stop().await;
+    // written by the shutdown flush at the latest
+    assert_eq!(lines(&a).len(), 2);
+    let [line] = lines(&b).try_into().expect("one line in b");
+    assert!(line.contains("\"sourceWorkload\":\"c\""), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn wait_for(cond: impl Fn() -> bool) {
     for _ in 0..200 {
         if cond() {

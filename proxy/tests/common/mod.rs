@@ -120,6 +120,7 @@ impl Telemetry {
             max_in_flight: 16,
             traces: Default::default(),
             query_addr: None,
+            logs: Default::default(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let (bound, _, run) = server::start(opts, async move {

@@ -3,8 +3,10 @@
 
 pub mod jaeger;
 pub mod prometheus;
+pub mod stdio;
+pub(crate) mod yaml;
 
 use mixer_rules::AdapterSpec;
 
 /// Every report adapter the telemetry service compiles in, as the rules layer sees them.
-pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC, jaeger::SPEC];
+pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC, jaeger::SPEC, stdio::SPEC];

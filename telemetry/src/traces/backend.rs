@@ -116,6 +116,12 @@ impl TraceSink {
         ] {
             let _ = writeln!(out, "{name}{{sink=\"{sink}\",reason=\"{reason}\"}} {v}");
         }
+        let name = "mixer_traces_span_write_duration_seconds";
+        let help = "Time to write one span to the sink (all its rows, the driver's retries \
+                    included), failed writes too.";
+        header(out, name, "histogram", help);
+        s.write_duration
+            .render(out, name, &format!("sink=\"{sink}\","));
         for (name, help, v) in [
             (
                 "mixer_traces_queue_depth",

@@ -5,11 +5,11 @@
 //! `received = written + failed + dropped_queue_full + dropped_shutdown + queued + in flight`.
 
 use super::span::Span;
-use crate::self_metrics::Counter;
+use crate::self_metrics::{Counter, Histogram};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -39,8 +39,15 @@ impl Default for SinkOptions {
     }
 }
 
-/// The sink's counters (`mixer_traces_sink_*` when exported).
-#[derive(Debug, Default)]
+/// Upper bounds (seconds) of the write-time histogram: from the memory store's microseconds
+/// to a Cassandra write that took its driver's retries.
+const WRITE_BOUNDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The sink's counters (`mixer_traces_*` when exported).
+#[derive(Debug)]
 pub struct SinkStats {
     /// Spans offered to `submit`.
     pub received: Counter,
@@ -53,7 +60,25 @@ pub struct SinkStats {
     pub dropped_shutdown: Counter,
     /// Tags left out of the tag index (too long, JSON), summed over written spans.
     pub tags_skipped: Counter,
+    /// Seconds each span write took (all its rows, the driver's retries included), failed
+    /// writes too.
+    pub write_duration: Histogram,
     in_flight: AtomicU64,
+}
+
+impl Default for SinkStats {
+    fn default() -> Self {
+        SinkStats {
+            received: Counter::default(),
+            written: Counter::default(),
+            failed: Counter::default(),
+            dropped_queue_full: Counter::default(),
+            dropped_shutdown: Counter::default(),
+            tags_skipped: Counter::default(),
+            write_duration: Histogram::new(WRITE_BOUNDS),
+            in_flight: AtomicU64::new(0),
+        }
+    }
 }
 
 impl SinkStats {
@@ -221,7 +246,12 @@ async fn run<W: WriteSpans>(
         let (writer, task_stats) = (writer.clone(), stats.clone());
         tasks.spawn(async move {
             let stats = task_stats;
-            match writer.write_span(&span).await {
+            let started = Instant::now();
+            let written = writer.write_span(&span).await;
+            stats
+                .write_duration
+                .observe(started.elapsed().as_secs_f64());
+            match written {
                 Ok(skipped) => {
                     stats.written.inc();
                     stats.tags_skipped.add(skipped as u64);

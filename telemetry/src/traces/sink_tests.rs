@@ -112,6 +112,8 @@ async fn failures_are_counted_and_every_span_accounted() {
     let stats = sink.shutdown(LONG).await;
     assert_eq!(stats.failed.get(), 10);
     assert_eq!(stats.written.get(), 20);
+    // every write is timed, the failed ones too
+    assert_eq!(stats.write_duration.count(), 30);
     assert_eq!(stats.in_flight(), 0);
     assert_eq!(
         stats.received.get(),

@@ -63,6 +63,7 @@ pub async fn start_with(
         max_in_flight: 16,
         traces,
         query_addr: Some(local()),
+        logs: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let (bound, service, run) = server::start(opts, async move {

@@ -356,6 +356,18 @@ async fn a_full_queue_drops_newest_and_counts() {
     );
     let stats = backend.shutdown(std::time::Duration::from_secs(30)).await;
     assert_eq!(stats.written.get(), 2);
+    let mut text = String::new();
+    sink.render_metrics(&mut text);
+    assert!(
+        text.contains("mixer_traces_span_write_duration_seconds_count{sink=\"memory\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mixer_traces_span_write_duration_seconds_bucket{sink=\"memory\",le=\"10\"} 2"
+        ),
+        "{text}"
+    );
     let store = sink.memory().expect("memory store");
     assert_eq!(store.stats().spans_stored.get(), 2);
 }

@@ -39,7 +39,6 @@ mod names;
 mod parse;
 mod registry;
 mod stringify;
-mod yaml;
 
 #[cfg(test)]
 mod tests;

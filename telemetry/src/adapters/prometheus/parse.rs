@@ -7,7 +7,7 @@ use super::config::{
     DEFAULT_MAX_SERIES_PER_METRIC,
 };
 use super::names;
-use super::yaml::{count, fields, number, numbers, problem, show, text};
+use crate::adapters::yaml::{count, fields, number, numbers, problem, show, text};
 use mixer_attributes::expr::parse_duration;
 use mixer_rules::FieldProblem;
 use serde_yaml_ng::Value as Yaml;

@@ -1,5 +1,6 @@
-//! Small readers over `serde_yaml_ng` values that report what is wrong instead of failing:
-//! maps with keys normalised to snake_case (unknown keys listed), strings and numbers.
+//! Small readers over `serde_yaml_ng` values, shared by the adapters' `params` parsers, that
+//! report what is wrong instead of failing: maps with keys normalised to snake_case (unknown
+//! keys listed), strings and numbers.
 
 use mixer_rules::{snake_case, FieldProblem};
 use serde_yaml_ng::Value as Yaml;
