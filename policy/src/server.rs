@@ -217,7 +217,7 @@ pub async fn start(
         tracing::info!("shutting down: draining calls in flight");
         let _ = stop_tx.send(true);
         let drained = drain(grpc_task, tasks, DRAIN_LIMIT).await;
-        drained.map_err(StartError::Grpc)
+        drained.map(|_| ()).map_err(StartError::Grpc)
     };
     Ok((bound, service, run))
 }

@@ -27,6 +27,7 @@ use forward::Shared;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use metrics::DropReason;
 use mixer_serving::http::{self, Reply, Routes};
 use report::Reporter;
 use std::future::Future;
@@ -183,6 +184,15 @@ pub async fn start(
         let _ = report_stop_tx.send(true);
         if let Some(done) = report_done {
             let _ = tokio::time::timeout(flush + Duration::from_secs(2), done).await;
+            let m = &run_metrics;
+            tracing::info!(
+                sent = m.reports_sent_bags.get(),
+                dropped_queue_full = m.dropped_for(DropReason::QueueFull),
+                dropped_buffer_full = m.dropped_for(DropReason::BufferFull),
+                dropped_rejected = m.dropped_for(DropReason::Rejected),
+                dropped_shutdown = m.dropped_for(DropReason::Shutdown),
+                "reports flushed"
+            );
         }
         // the connections are gone, and with them every sender of the access log
         if let Some(task) = access_log_task {

@@ -2,7 +2,10 @@
 //! and counted); a batcher packs them into `ReportRequest`s of up to N bags or T time (INDEPENDENT
 //! encoding, one `default_words` per batch, as Istio 1.1+ proxies do); a sender delivers each
 //! batch, retrying transient failures with backoff (80 ms → 1 s) while a bounded buffer of
-//! batches holds the rest. Shutdown flushes both within a deadline; every lost bag is counted.
+//! batches holds the rest. Shutdown flushes both within a deadline (a call still running then
+//! is abandoned); every lost bag is counted. Delivery is at least once: a batch the service
+//! counted but whose answer was lost or late is sent again (Mixer's Report carries nothing to
+//! deduplicate on); proxy/tests/report_delivery.rs shows each case.
 
 use crate::config::ReportOptions;
 use crate::headers::random_u64;
@@ -215,37 +218,88 @@ async fn sender(
     metrics: Arc<ProxyMetrics>,
     stop: watch::Receiver<bool>,
 ) {
-    let mut flush_deadline: Option<Instant> = None;
-    let mut past_deadline = |stop: &watch::Receiver<bool>| {
-        if flush_deadline.is_none() && *stop.borrow() {
-            flush_deadline = Some(Instant::now() + opts.flush_timeout);
-        }
-        flush_deadline.is_some_and(|d| Instant::now() >= d)
-    };
+    let mut flush = Flush::new(stop, opts.flush_timeout);
     while let Some(batch) = rx.recv().await {
         metrics.pending_batches.set(rx.len() as u64);
         let mut attempt = 0u32;
         loop {
-            if past_deadline(&stop) {
-                metrics.dropped(DropReason::Shutdown, batch.bags);
-                break;
-            }
-            match send(batch.bytes.clone()).await {
-                Outcome::Sent => {
+            // A call still running when the flush runs out of time is abandoned too: the
+            // flush ends within its bound and what it gives up is counted (a call abandoned
+            // after the service counted it is then counted as dropped although delivered).
+            let outcome = if flush.past() {
+                None
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = flush.expired() => None,
+                    outcome = send(batch.bytes.clone()) => Some(outcome),
+                }
+            };
+            match outcome {
+                None => {
+                    metrics.dropped(DropReason::Shutdown, batch.bags);
+                    break;
+                }
+                Some(Outcome::Sent) => {
                     metrics.reports_sent_bags.add(batch.bags);
                     metrics.reports_sent_batches.inc();
                     break;
                 }
-                Outcome::Reject => {
+                Some(Outcome::Reject) => {
                     tracing::warn!(bags = batch.bags, "telemetry refused a report batch");
                     metrics.dropped(DropReason::Rejected, batch.bags);
                     break;
                 }
-                Outcome::Retry => {
+                Some(Outcome::Retry) => {
                     attempt = attempt.saturating_add(1);
                     metrics.report_retries.inc();
-                    tokio::time::sleep(backoff(opts.retry_base, opts.retry_max, attempt)).await;
+                    let pause = backoff(opts.retry_base, opts.retry_max, attempt);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = flush.expired() => {}
+                    }
                 }
+            }
+        }
+    }
+}
+
+/// The shutdown flush's deadline: none until `stop` turns true (or its sender is gone), then
+/// `timeout` from the moment that was seen.
+#[derive(Debug)]
+struct Flush {
+    stop: watch::Receiver<bool>,
+    timeout: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Flush {
+    fn new(stop: watch::Receiver<bool>, timeout: Duration) -> Flush {
+        Flush {
+            stop,
+            timeout,
+            deadline: None,
+        }
+    }
+
+    /// Whether the flush has run out of time (starting its clock if stopping began).
+    fn past(&mut self) -> bool {
+        if self.deadline.is_none() && *self.stop.borrow() {
+            self.deadline = Some(Instant::now() + self.timeout);
+        }
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Resolves once the flush has run out of time (never while not stopping). Cancel-safe:
+    /// the deadline, once set, stays.
+    async fn expired(&mut self) {
+        loop {
+            if let Some(deadline) = self.deadline {
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
+            if *self.stop.borrow_and_update() || self.stop.changed().await.is_err() {
+                self.deadline = Some(Instant::now() + self.timeout);
             }
         }
     }

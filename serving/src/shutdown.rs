@@ -11,11 +11,12 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Waits for `grpc` (the server task) and then `tasks`, at most `limit` in all. An error of
 /// the server (or its task) is returned as text; running out of time is logged, not an error.
+/// `Ok(true)`: everything finished, so no call is running any more; `Ok(false)`: gave up.
 pub async fn drain<E: Display>(
     grpc: JoinHandle<Result<(), E>>,
     tasks: Vec<JoinHandle<()>>,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let drained = tokio::time::timeout(limit, async {
         let r = grpc.await;
         for t in tasks {
@@ -25,7 +26,7 @@ pub async fn drain<E: Display>(
     })
     .await;
     match drained {
-        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Ok(()))) => Ok(true),
         Ok(Ok(Err(e))) => Err(e.to_string()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => {
@@ -33,7 +34,7 @@ pub async fn drain<E: Display>(
                 "shutdown took longer than {}s; exiting anyway",
                 limit.as_secs()
             );
-            Ok(())
+            Ok(false)
         }
     }
 }
@@ -52,7 +53,7 @@ mod tests {
             let _ = tx.send(());
             Ok::<(), String>(())
         });
-        assert_eq!(drain(grpc, vec![task], DRAIN_LIMIT).await, Ok(()));
+        assert_eq!(drain(grpc, vec![task], DRAIN_LIMIT).await, Ok(true));
         let failed = tokio::spawn(async { Err::<(), String>("bind lost".into()) });
         assert_eq!(
             drain(failed, vec![], DRAIN_LIMIT).await,
@@ -64,6 +65,6 @@ mod tests {
     async fn gives_up_after_the_limit() {
         let stuck = tokio::spawn(std::future::pending::<Result<(), String>>());
         let limit = Duration::from_millis(20);
-        assert_eq!(drain(stuck, vec![], limit).await, Ok(()));
+        assert_eq!(drain(stuck, vec![], limit).await, Ok(false));
     }
 }

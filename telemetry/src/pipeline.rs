@@ -5,7 +5,7 @@
 //! queued spans or access-log lines).
 
 use crate::adapters::jaeger::JaegerHandler;
-use crate::adapters::prometheus::{Batch, PrometheusHandler};
+use crate::adapters::prometheus::{Batch, MetricTotal, PrometheusHandler};
 use crate::adapters::stdio::{Lines, LogSinks, StdioHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
 use crate::traces::backend::TraceSink;
@@ -270,6 +270,18 @@ impl Pipeline {
                 Handler::Jaeger(_) | Handler::Stdio(_) => {}
             }
         }
+    }
+
+    /// What every counter and histogram of the Prometheus handlers has counted (see
+    /// `PrometheusHandler::totals`): the shutdown summary.
+    pub fn totals(&self) -> Vec<MetricTotal> {
+        self.handlers
+            .iter()
+            .flat_map(|h| match h {
+                Handler::Prometheus(p) => p.totals(),
+                Handler::Jaeger(_) | Handler::Stdio(_) => Vec::new(),
+            })
+            .collect()
     }
 
     /// Per-metric self-metrics of the Prometheus handlers (`mixer_prometheus_*{metric}`).

@@ -195,11 +195,13 @@ pub async fn start(
     tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics, monitoring = %bound.monitoring,
         query = ?bound.query, trace_sink = traces.kind(), "telemetry serving");
 
+    let run_service = service.clone();
     let run = async move {
         shutdown.await;
         tracing::info!("shutting down: draining calls in flight");
         let _ = stop_tx.send(true);
         let drained = drain(grpc_task, tasks, DRAIN_LIMIT).await;
+        log_final_counts(&run_service, matches!(drained, Ok(true)));
         // Report calls are done: what they queued is written now, within a bound.
         let stats = backend.shutdown(TRACE_FLUSH).await;
         tracing::info!(
@@ -213,9 +215,26 @@ pub async fn start(
             Ok(dropped) => tracing::warn!(dropped, "access log: entries unwritten at shutdown"),
             Err(e) => tracing::warn!(error = %e, "access log: shutdown failed"),
         }
-        drained.map_err(StartError::Grpc)
+        drained.map(|_| ()).map_err(StartError::Grpc)
     };
     Ok((bound, service, run))
+}
+
+/// Logs what this process accepted and counted, once its Report calls are over. A Prometheus
+/// scrape misses whatever was counted after the last scrape; this line does not (and a test
+/// restarting the service adds it to what the next process counts). With `drained` false the
+/// drain ran out of time and calls may still have been running: the counts are a lower bound.
+fn log_final_counts(service: &TelemetryService, drained: bool) {
+    let m = &service.metrics;
+    tracing::info!(
+        drained,
+        reports_ok = m.reports(0),
+        bags = m.bags.get(),
+        "report calls over; final counts follow"
+    );
+    for t in service.pipeline().totals() {
+        tracing::info!(metric = %t.metric, total = %t.total, "final count");
+    }
 }
 
 async fn reload_loop(

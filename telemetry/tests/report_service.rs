@@ -96,6 +96,11 @@ async fn reports_become_istio_metrics() {
     );
     assert_eq!(get(srv.bound.monitoring, "/healthz").await.0, 200);
     assert_eq!(get(srv.bound.monitoring, "/nope").await.0, 404);
+    // the shutdown summary's figures: counters summed, histograms' observations counted
+    let totals = srv.service.pipeline().totals();
+    let total = |m: &str| totals.iter().find(|t| t.metric == m).map(|t| t.total);
+    assert_eq!(total("istio_requests_total"), Some(10.0), "{totals:?}");
+    assert_eq!(total("istio_request_duration_milliseconds"), Some(10.0));
     srv.stop().await;
 }
 

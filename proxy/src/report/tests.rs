@@ -138,3 +138,46 @@ fn backoff_stays_within_bounds() {
         assert!(d <= cap);
     }
 }
+
+/// A Report call that never returns (a black-holed telemetry service) must not hold the
+/// flush past its deadline: the call is abandoned, and it and everything behind it counted.
+#[tokio::test]
+async fn a_call_hanging_at_shutdown_is_abandoned_at_the_flush_deadline_and_counted() {
+    let metrics = Arc::new(ProxyMetrics::default());
+    let (stop_tx, stop) = watch::channel(false);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let send: SendFn = Arc::new(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    });
+    let (reporter, done) = spawn(&opts(1000, 10, 8), send, metrics.clone(), stop);
+    for i in 0..35 {
+        reporter.submit(bag(i));
+    }
+    // Wait (bounded) for the first batch to be in its never-ending call.
+    for _ in 0..500 {
+        if calls.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    stop_tx.send(true).expect("stop");
+    // Liveness bound only: before the fix this never returned.
+    tokio::time::timeout(Duration::from_secs(60), done)
+        .await
+        .expect("the flush ends at its deadline");
+    assert_eq!(metrics.reports_sent_bags.get(), 0);
+    assert_eq!(
+        metrics.dropped_for(DropReason::Shutdown),
+        35,
+        "{}",
+        metrics.render()
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "nothing is sent after the deadline"
+    );
+}

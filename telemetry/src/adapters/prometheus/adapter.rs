@@ -101,6 +101,14 @@ pub struct MetricStats {
     pub expired: u64,
 }
 
+/// What one exported metric has counted: the sum of a counter's series, or the observations
+/// of a histogram's (its `_count`s). Gauges have none (a sum of gauges means nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricTotal {
+    pub metric: String,
+    pub total: f64,
+}
+
 /// A prometheus handler: its families and series. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct PrometheusHandler {
@@ -341,6 +349,35 @@ impl PrometheusHandler {
                     eval_errors: c.eval_errors.load(Relaxed),
                     expired: c.expired.load(Relaxed),
                 }
+            })
+            .collect()
+    }
+
+    /// What every counter and histogram has counted, over its live series (expired series
+    /// and their counts are gone, as they are from the exposition), in exposition order.
+    pub fn totals(&self) -> Vec<MetricTotal> {
+        self.layout
+            .render_order
+            .iter()
+            .filter_map(|&f| {
+                let fam = &self.layout.families[f];
+                let cell = |s: &super::registry::Series| -> f64 {
+                    let c = &s.cells[fam.slot];
+                    match (c.updated, fam.kind) {
+                        (None, _) | (_, Kind::Gauge) => 0.0,
+                        (Some(_), Kind::Counter) => c.value,
+                        (Some(_), Kind::Distribution) => c.count as f64,
+                    }
+                };
+                // A fold from +0: `sum` of no floats is -0, which would print as "-0".
+                (fam.kind != Kind::Gauge).then(|| MetricTotal {
+                    metric: fam.name.clone(),
+                    total: lock(&self.shared[fam.group])
+                        .series
+                        .iter()
+                        .map(cell)
+                        .fold(0.0, |a, b| a + b),
+                })
             })
             .collect()
     }

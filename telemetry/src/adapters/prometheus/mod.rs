@@ -43,7 +43,7 @@ mod stringify;
 #[cfg(test)]
 mod tests;
 
-pub use adapter::{BuildError, MetricStats, PrometheusHandler};
+pub use adapter::{BuildError, MetricStats, MetricTotal, PrometheusHandler};
 pub use batch::{BagRecorder, Batch};
 pub use check::{check, check_across_handlers};
 pub use config::{

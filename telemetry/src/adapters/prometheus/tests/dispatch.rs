@@ -143,6 +143,40 @@ fn counter_adds_gauge_sets_distribution_observes() {
 }
 
 #[test]
+fn totals_sum_counters_and_count_observations_but_not_gauges() {
+    let (_, plan, h) = setup(&small("", "request.size | 0"));
+    assert!(h.totals().iter().all(|t| t.total.is_sign_positive()));
+    assert_eq!(
+        h.totals(),
+        [
+            MetricTotal {
+                metric: "istio_sized".into(),
+                total: 0.0
+            },
+            MetricTotal {
+                metric: "istio_sized_total".into(),
+                total: 0.0
+            },
+        ]
+    );
+    let now = Instant::now();
+    report(&plan, &h, &[sized(5, 200), sized(50, 200)], now);
+    report(&plan, &h, &[sized(500, 200), sized(7, 404)], now);
+    let totals: Vec<(String, f64)> = h
+        .totals()
+        .into_iter()
+        .map(|t| (t.metric, t.total))
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            ("istio_sized".to_owned(), 4.0),
+            ("istio_sized_total".to_owned(), 562.0)
+        ]
+    );
+}
+
+#[test]
 fn label_values_are_stringified_as_istio_does() {
     let (_, plan, h) = setup(&small("", "request.size | 0"));
     let b = bag(&[
