@@ -124,7 +124,10 @@ async fn app_protocol_http_serves_http2_clients_from_an_http1_only_app() {
     // auto (the client's protocol): HTTP/2 towards an HTTP/1.1-only app fails
     let proxy = Proxy::start(options(app.addr, None, "plain-app")).await;
     let (status, _) = h2_get(proxy.bound.inbound, "/auto").await;
-    assert_eq!(status, 503, "HTTP/2 to an HTTP/1.1-only app: the connection fails");
+    assert_eq!(
+        status, 503,
+        "HTTP/2 to an HTTP/1.1-only app: the connection fails"
+    );
     proxy.stop().await;
 
     // http (Istio's port name `http`): HTTP/1.1 towards the app, HTTP/2 towards the client
