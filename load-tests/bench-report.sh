@@ -36,70 +36,16 @@ NOOP_MODES=${NOOP_MODES:-prost}
 RESULTS=${RESULTS:-$ROOT/load-tests/RESULTS.md}
 SERVER_CMD=${SERVER_CMD:-target/release/mixer telemetry --grpc-addr 127.0.0.1:19091 --metrics-addr 127.0.0.1:19422 --monitoring-addr 127.0.0.1:19014}
 NOOP_ADDR=127.0.0.1:19191
-SERVER_CPU=0
-LOAD_CPU=1
-LOAD=$ROOT/target/release/report-load
-NOOP=$ROOT/target/release/report-noop
 
-for tool in jq taskset; do
-    command -v "$tool" >/dev/null || { echo "bench-report: needs $tool (apt-get install $tool)" >&2; exit 2; }
-done
-if [ "$(nproc)" -lt 2 ]; then
-    echo "bench-report: needs 2 CPUs (server on CPU $SERVER_CPU, generator on CPU $LOAD_CPU)" >&2
-    exit 2
-fi
-
-LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH=bench-report
+# shellcheck source=load-tests/bench-lib.sh
+. load-tests/bench-lib.sh
+LOAD=$BIN/report-load
+NOOP=$BIN/report-noop
 
 if [ "${NO_BUILD:-0}" != 1 ]; then
     cargo build --release -j2 -p mixer-load-tests >&2
 fi
-
-# user + system CPU seconds of a process
-cpu_seconds() {
-    local stat fields
-    stat=$(cat "/proc/$1/stat")
-    read -ra fields <<<"${stat##*) }"
-    # after "comm)": state is field 3, utime/stime are fields 14/15
-    awk -v u="${fields[11]}" -v s="${fields[12]}" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%.3f", (u + s) / hz }'
-}
-
-wait_for_port() { # addr pid
-    local host=${1%:*} port=${1##*:} i
-    for i in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# stop a server by PID: SIGTERM, then SIGKILL after 15 s
-stop_server() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 load() { # addr extra-args...
     local addr=$1
@@ -163,10 +109,7 @@ bench() {
           + "| \($m.error_count + $h.error_count) | \($m.cpu_s) |"')")
 }
 
-WARMUP_S=$(awk -v w="$WARMUP" 'BEGIN {
-    n = w + 0
-    if (w ~ /ms$/) n /= 1000; else if (w ~ /m$/) n *= 60
-    print n }')
+WARMUP_S=$(seconds_of "$WARMUP")
 export WARMUP_S
 
 if [ "${SKIP_NOOP:-0}" != 1 ]; then
@@ -214,8 +157,8 @@ if [ "$RESULTS" != /dev/null ]; then
         echo "## $(date -u +%Y-%m-%dT%H:%MZ) — bench-report.sh"
         echo
         echo "- command: \`$(printf '%q ' "$0" "$@")\` with DURATION=$DURATION WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY CONNECTIONS=$CONNECTIONS BATCH=$BATCH POOL=$POOL NOOP_MODES=\"$NOOP_MODES\" LOAD_ARGS=\"$LOAD_ARGS\" SERVER_CMD=\"$SERVER_CMD\""
-        echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average before the run: $LOADAVG"
-        echo "- commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (work tree modified)')"
+        machine_line
+        commit_line
         echo
         cat "$WORK/table.md"
     } >>"$RESULTS"

@@ -316,6 +316,20 @@ impl BagGenerator {
         b
     }
 
+    /// The next bag as the destination's (inbound) sidecar sends it to Check before it
+    /// forwards the request: the request and both peers' identities, nothing of the response.
+    pub fn next_check_bag(&mut self) -> OwnedBag {
+        let mut b = self.next_bag();
+        for name in REPORT_ONLY {
+            b.remove(name);
+        }
+        b.set(
+            "context.reporter.kind",
+            OwnedValue::String("inbound".into()),
+        );
+        b
+    }
+
     /// The next `batch` bags as one encoded `ReportRequest`.
     pub fn next_request(&mut self, batch: usize) -> Vec<u8> {
         let mut report = ReportBatch::new();
@@ -326,6 +340,20 @@ impl BagGenerator {
         report.finish()
     }
 }
+
+/// Attributes a proxy knows only once the response is done, so only its Report carries them.
+const REPORT_ONLY: [&str; 10] = [
+    "request.size",
+    "request.total_size",
+    "response.size",
+    "response.total_size",
+    "response.code",
+    "response.headers",
+    "response.time",
+    "response.duration",
+    "context.proxy_error_code",
+    "check.cache_hit",
+];
 
 fn timestamp(start_seconds: i64, nanos: i128) -> Timestamp {
     Timestamp {
@@ -360,6 +388,20 @@ mod tests {
         for _ in 0..50 {
             let bag = g.next_bag();
             assert_eq!(bag.len(), 46);
+        }
+    }
+
+    #[test]
+    fn check_bags_carry_the_request_only() {
+        let mut g = BagGenerator::new(BagShape::default());
+        for _ in 0..20 {
+            let bag = g.next_check_bag();
+            assert_eq!(bag.len(), 36);
+            assert!(bag.iter().all(|(name, _)| !name.starts_with("response.")));
+            assert_eq!(
+                bag.get_by_name("context.reporter.kind"),
+                Some(&OwnedValue::String("inbound".into()))
+            );
         }
     }
 

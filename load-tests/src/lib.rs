@@ -1,10 +1,12 @@
-//! Load generators and the benchmark harness for mixer's services: Istio-like report traffic
-//! ([`bags`]), a gRPC Report load generator that replays pre-encoded requests and measures
-//! throughput, latency and its own CPU ([`load`], [`summary`]), and the no-op baseline server
-//! it is compared against ([`noop`]). The binaries `report-load` and `report-noop` are thin
-//! wrappers; `bench-report.sh` runs them side by side and records the results in RESULTS.md.
+//! Load generators and the benchmark harness for mixer's services: Istio-like report and
+//! check traffic ([`bags`], [`check`]), a gRPC load loop that replays pre-encoded requests and
+//! measures throughput, latency and its own CPU ([`load`], [`summary`]), and the no-op
+//! baseline server the services are compared against ([`noop`]). The binaries `report-load`,
+//! `check-load`, `report-noop` and `check-noop` are thin wrappers; `bench-report.sh` and
+//! `bench-policy.sh` run them side by side and record the results in RESULTS.md.
 
 pub mod bags;
+pub mod check;
 pub mod cpu;
 pub mod duration;
 pub mod histogram;

@@ -1,16 +1,22 @@
-//! The Report load generator: replays a pool of pre-encoded `ReportRequest`s over tonic
-//! `Channel`s (one HTTP/2 connection each) with a fixed number of calls in flight, either as
-//! fast as the server answers or paced open-loop at a fixed rate, and measures what it got.
+//! The load loop: makes unary gRPC calls whose bodies are encoded beforehand ([`Calls`]: a
+//! pool of `ReportRequest`s, `CheckRequest`s, …) over tonic `Channel`s (one HTTP/2 connection
+//! each) with a fixed number of calls in flight, either as fast as the server answers or paced
+//! open-loop at a fixed rate, and measures what it got.
 //!
-//! Open-loop pacing: call `n` is due at `start + n / rate`, and its latency is measured from
-//! that due time, so a server that stalls is charged for the calls it delayed (no coordinated
-//! omission). At full speed latency is measured from the actual send.
+//! Open-loop pacing: call `n` is due at `start + n / rate`. A call whose worker was still busy
+//! at its due time (every worker waiting on the server) is charged from that due time, so a
+//! server that stalls is charged for the calls it delayed (no coordinated omission). A call
+//! whose worker was idle and waiting is charged from when it was actually sent: the timer
+//! fires up to 1 ms late (tokio's resolution), and that lag is the generator's, not the
+//! server's; it is reported apart ([`LoadReport::schedule_lag`]). At full speed latency is
+//! measured from the actual send.
 
 use crate::cpu::cpu_seconds;
 use crate::histogram::Histogram;
 use bytes::Bytes;
 use mixer_proto::mixer::ReportResponse;
 use mixer_proto::raw_codec::PreEncodedCodec;
+use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +25,60 @@ use tokio::time::Instant;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
+
+/// How a server answered a call that succeeded as an RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    /// The call was answered, with a refusal (a Check's non-OK precondition, a quota not
+    /// granted).
+    Denied,
+}
+
+/// What a run sends: one gRPC method, a body for each call, and how its answers read.
+pub trait Calls: Send + Sync + 'static {
+    type Response: Message + Default + Send + 'static;
+    /// The gRPC method path, e.g. [`mixer_proto::REPORT_PATH`].
+    const PATH: &'static str;
+
+    /// The body of call number `n` (cheap: bodies are encoded before the run).
+    fn body(&self, n: u64) -> Bytes;
+    /// Distinct bodies the calls cycle through; 0 makes the run fail with
+    /// [`LoadError::EmptyPool`].
+    fn pool_size(&self) -> usize;
+    /// Attribute bags each call carries (a Report's batch; 1 for a Check).
+    fn bags_per_call(&self) -> u64;
+    /// How the server answered.
+    fn answer(&self, response: &Self::Response) -> Answer;
+}
+
+/// `Report` calls replaying a pool of encoded requests of `bags_per_request` bags each.
+#[derive(Debug)]
+pub struct ReportCalls {
+    pub pool: Vec<Bytes>,
+    pub bags_per_request: usize,
+}
+
+impl Calls for ReportCalls {
+    type Response = ReportResponse;
+    const PATH: &'static str = mixer_proto::REPORT_PATH;
+
+    fn body(&self, n: u64) -> Bytes {
+        self.pool[n as usize % self.pool.len()].clone()
+    }
+
+    fn pool_size(&self) -> usize {
+        self.pool.len()
+    }
+
+    fn bags_per_call(&self) -> u64 {
+        self.bags_per_request as u64
+    }
+
+    fn answer(&self, _: &ReportResponse) -> Answer {
+        Answer::Ok
+    }
+}
 
 /// When the measured phase ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,15 +117,21 @@ pub enum LoadError {
 /// What a run measured (the warm-up excluded, except in `bags_total`).
 #[derive(Debug)]
 pub struct LoadReport {
+    /// Calls answered (OK or denied).
     pub requests: u64,
+    /// Of those, answered with a refusal ([`Answer::Denied`]).
+    pub denied: u64,
     pub bags: u64,
     /// Bags the server acknowledged including the warm-up (to divide server CPU time by).
     pub bags_total: u64,
     /// Failed calls by gRPC code name.
     pub errors: BTreeMap<String, u64>,
     pub elapsed: Duration,
-    /// Latency of successful calls, nanoseconds.
+    /// Latency of answered calls, nanoseconds.
     pub latency: Histogram,
+    /// Paced runs: how late each call was sent after its due time, nanoseconds (the timer's
+    /// resolution, or a generator short of CPU or of idle workers).
+    pub schedule_lag: Histogram,
     pub cpu_seconds: f64,
 }
 
@@ -112,10 +178,9 @@ pub async fn connect(targets: &[String], connections: usize) -> Result<Vec<Chann
 }
 
 /// Shared by the workers of one run.
-struct Plan {
+struct Plan<C> {
     channels: Vec<Channel>,
-    pool: Vec<Bytes>,
-    bags_per_request: u64,
+    calls: C,
     rate: f64,
     timeout: Duration,
     start: Instant,
@@ -130,12 +195,14 @@ struct Plan {
 #[derive(Default)]
 struct WorkerStats {
     requests: u64,
+    denied: u64,
     warmup_requests: u64,
     errors: BTreeMap<String, u64>,
     latency: Histogram,
+    schedule_lag: Histogram,
 }
 
-impl Plan {
+impl<C> Plan<C> {
     /// The next call's number and due time, or `None` once the run is over.
     fn next_call(&self) -> Option<(u64, Instant, bool)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -158,16 +225,28 @@ impl Plan {
     }
 }
 
-async fn worker(plan: Arc<Plan>) -> WorkerStats {
+async fn worker<C: Calls>(plan: Arc<Plan<C>>) -> WorkerStats {
     let mut stats = WorkerStats::default();
-    let path = PathAndQuery::from_static(mixer_proto::REPORT_PATH);
+    let path = PathAndQuery::from_static(C::PATH);
     while let Some((n, due, measured)) = plan.next_call() {
-        if plan.rate > 0.0 {
+        // where this call's latency is counted from (see the module docs)
+        let from = if plan.rate > 0.0 {
+            let idle = Instant::now() < due;
             tokio::time::sleep_until(due).await;
-        }
+            let sent = Instant::now();
+            if measured {
+                stats.schedule_lag.record((sent - due).as_nanos() as u64);
+            }
+            if idle {
+                sent
+            } else {
+                due
+            }
+        } else {
+            due
+        };
         let channel = plan.channels[n as usize % plan.channels.len()].clone();
-        let body = plan.pool[n as usize % plan.pool.len()].clone();
-        let mut request = Request::new(body);
+        let mut request = Request::new(plan.calls.body(n));
         request.set_timeout(plan.timeout);
         let mut grpc = tonic::client::Grpc::new(channel);
         let result = match grpc.ready().await {
@@ -175,19 +254,20 @@ async fn worker(plan: Arc<Plan>) -> WorkerStats {
                 .unary(
                     request,
                     path.clone(),
-                    PreEncodedCodec::<ReportResponse>::default(),
+                    PreEncodedCodec::<C::Response>::default(),
                 )
                 .await
-                .map(drop),
+                .map(|r| plan.calls.answer(r.get_ref())),
             Err(e) => Err(Status::unavailable(e.to_string())),
         };
-        let latency = due.elapsed();
+        let latency = from.elapsed();
         match result {
-            Ok(()) if measured => {
+            Ok(answer) if measured => {
                 stats.requests += 1;
+                stats.denied += u64::from(answer == Answer::Denied);
                 stats.latency.record(latency.as_nanos() as u64);
             }
-            Ok(()) => stats.warmup_requests += 1,
+            Ok(_) => stats.warmup_requests += 1,
             Err(status) if measured => {
                 *stats
                     .errors
@@ -200,24 +280,23 @@ async fn worker(plan: Arc<Plan>) -> WorkerStats {
     stats
 }
 
-/// Runs the load against already-open `channels` and reports what it measured.
-pub async fn run_on(
+/// Makes `calls` against already-open `channels` and reports what it measured.
+pub async fn run_on<C: Calls>(
     config: &LoadConfig,
     channels: Vec<Channel>,
-    pool: Vec<Bytes>,
-    bags_per_request: usize,
+    calls: C,
 ) -> Result<LoadReport, LoadError> {
     if channels.is_empty() {
         return Err(LoadError::NoTarget);
     }
-    if pool.is_empty() {
+    if calls.pool_size() == 0 {
         return Err(LoadError::EmptyPool);
     }
+    let bags_per_call = calls.bags_per_call();
     let start = Instant::now();
     let plan = Arc::new(Plan {
         channels,
-        pool,
-        bags_per_request: bags_per_request as u64,
+        calls,
         rate: config.rate,
         timeout: config.timeout,
         start,
@@ -239,8 +318,10 @@ pub async fn run_on(
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         total.requests += stats.requests;
+        total.denied += stats.denied;
         total.warmup_requests += stats.warmup_requests;
         total.latency.merge(&stats.latency);
+        total.schedule_lag.merge(&stats.schedule_lag);
         for (code, n) in stats.errors {
             *total.errors.entry(code).or_insert(0) += n;
         }
@@ -252,21 +333,19 @@ pub async fn run_on(
     };
     Ok(LoadReport {
         requests: total.requests,
-        bags: total.requests * plan.bags_per_request,
-        bags_total: (total.requests + total.warmup_requests) * plan.bags_per_request,
+        denied: total.denied,
+        bags: total.requests * bags_per_call,
+        bags_total: (total.requests + total.warmup_requests) * bags_per_call,
         errors: total.errors,
         elapsed,
         latency: total.latency,
+        schedule_lag: total.schedule_lag,
         cpu_seconds: cpu,
     })
 }
 
-/// Connects to `config.targets` and runs the load.
-pub async fn run(
-    config: &LoadConfig,
-    pool: Vec<Bytes>,
-    bags_per_request: usize,
-) -> Result<LoadReport, LoadError> {
+/// Connects to `config.targets` and makes `calls`.
+pub async fn run<C: Calls>(config: &LoadConfig, calls: C) -> Result<LoadReport, LoadError> {
     let channels = connect(&config.targets, config.connections).await?;
-    run_on(config, channels, pool, bags_per_request).await
+    run_on(config, channels, calls).await
 }

@@ -1,16 +1,25 @@
-//! The baseline Report server: the same transport as the telemetry service
-//! (`mixer_proto::server::MixerServer` under tonic's server), and a handler that decodes each
-//! request and does nothing else, counting bags. It is the cost floor a real service is
-//! compared against:
+//! The baseline server: the same transport as the telemetry and policy services
+//! (`mixer_proto::server::MixerServer` under tonic's server, `mixer_proto::server::transport`),
+//! and a handler that decodes each request and does nothing else, counting bags. It is the
+//! cost floor (the throughput ceiling) a real service is compared against.
 //!
+//! `Report`:
 //! - [`NoopMode::Prost`] decodes into prost's generated `ReportRequest` structs, as a
 //!   straightforward server would;
 //! - [`NoopMode::Scan`] only walks every field of the wire bytes, building nothing.
+//!
+//! `Check` (either mode): decodes the `CheckRequest` with prost and answers OK with Mixer's
+//! default precondition (valid 60 s or 10,000 uses, nothing referenced) and every quota asked
+//! granted in full ([`ok_answer`]).
 
 use bytes::Bytes;
 use mixer_attributes::scan::scan_report;
 use mixer_attributes::wire::WireError;
-use mixer_proto::mixer::{ReportRequest, ReportResponse};
+use mixer_proto::google::rpc::Status as RpcStatus;
+use mixer_proto::mixer::check_response::{PreconditionResult, QuotaResult};
+use mixer_proto::mixer::{
+    CheckRequest, CheckResponse, ReferencedAttributes, ReportRequest, ReportResponse,
+};
 use mixer_proto::server::{Limits, MixerHandler, MixerServer};
 use prost::Message;
 use std::future::Future;
@@ -76,6 +85,29 @@ impl NoopHandler {
 }
 
 impl MixerHandler for NoopHandler {
+    fn check(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<CheckResponse>, Status>> + Send {
+        let bytes = request.into_inner();
+        let c = &self.counters;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let result = match CheckRequest::decode(&bytes[..]) {
+            Ok(request) => {
+                c.bags.fetch_add(1, Ordering::Relaxed);
+                Ok(Response::new(ok_answer(&request)))
+            }
+            Err(e) => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                Err(Status::invalid_argument(format!(
+                    "malformed CheckRequest: {e}"
+                )))
+            }
+        };
+        std::future::ready(result)
+    }
+
     fn report(
         &self,
         request: Request<Bytes>,
@@ -97,6 +129,38 @@ impl MixerHandler for NoopHandler {
             }
         };
         std::future::ready(result)
+    }
+}
+
+/// The no-op's answer to a Check: OK, valid for 60 s or 10,000 uses (Mixer's answer when no
+/// adapter takes part), nothing referenced, every quota granted in full for 60 s.
+pub fn ok_answer(request: &CheckRequest) -> CheckResponse {
+    let minute = prost_types::Duration {
+        seconds: 60,
+        nanos: 0,
+    };
+    let ok = RpcStatus::default;
+    CheckResponse {
+        precondition: Some(PreconditionResult {
+            status: Some(ok()),
+            valid_duration: Some(minute),
+            valid_use_count: 10_000,
+            referenced_attributes: Some(ReferencedAttributes::default()),
+            route_directive: None,
+        }),
+        quotas: request
+            .quotas
+            .iter()
+            .map(|(name, q)| {
+                let answer = QuotaResult {
+                    valid_duration: Some(minute),
+                    granted_amount: q.amount,
+                    referenced_attributes: Some(ReferencedAttributes::default()),
+                    status: Some(ok()),
+                };
+                (name.clone(), answer)
+            })
+            .collect(),
     }
 }
 
@@ -122,6 +186,62 @@ pub async fn serve(
             shutdown,
         )
         .await
+}
+
+/// The process of a no-op server binary (`report-noop`, `check-noop`): serves on `addr` with
+/// `worker_threads` runtime workers until SIGINT or SIGTERM, then prints its counters: one
+/// JSON line on stdout, a summary on stderr.
+pub fn serve_process(
+    name: &str,
+    addr: SocketAddr,
+    mode: NoopMode,
+    worker_threads: usize,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let rt = match crate::runtime(worker_threads) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{name}: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let counters = Arc::new(NoopCounters::default());
+        eprintln!("{name}: serving Check and Report on {addr} (Report decoded by {mode:?})");
+        let served = serve(listener, mode, counters.clone(), shutdown_signal()).await;
+        println!("{}", counters.json());
+        eprintln!("{name}: stopped; {}", counters.json());
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 /// A no-op server running on the current runtime (for tests and in-process harnesses).

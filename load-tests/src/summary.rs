@@ -7,6 +7,10 @@ use std::fmt::Write;
 /// What the run sent, besides what it measured.
 #[derive(Clone, Debug)]
 pub struct RunInfo {
+    /// The generator's name, for the human summary (`report-load`, `check-load`).
+    pub tool: &'static str,
+    /// More JSON fields for the line: (name, JSON value as text).
+    pub extra: Vec<(&'static str, String)>,
     pub targets: Vec<String>,
     pub connections: usize,
     pub concurrency: usize,
@@ -40,18 +44,27 @@ pub fn json(report: &LoadReport, info: &RunInfo) -> String {
         .iter()
         .map(|t| format!("\"{}\"", t.escape_default()))
         .collect();
+    let mut extra = String::new();
+    for (name, value) in &info.extra {
+        let _ = write!(extra, ",\"{}\":{value}", name.escape_default());
+    }
     let h = &report.latency;
+    let lag = &report.schedule_lag;
     format!(
         concat!(
-            "{{\"requests\":{},\"bags\":{},\"bags_total\":{},\"errors\":{},\"error_count\":{},",
+            "{{\"requests\":{},\"ok\":{},\"denied\":{},\"bags\":{},\"bags_total\":{},",
+            "\"errors\":{},\"error_count\":{},",
             "\"elapsed_s\":{:.3},\"requests_per_s\":{:.1},\"bags_per_s\":{:.0},",
             "\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p999\":{:.1},",
             "\"max\":{:.1},\"mean\":{:.1}}},",
+            "\"schedule_lag_us\":{{\"p50\":{:.1},\"p99\":{:.1},\"max\":{:.1}}},",
             "\"cpu_s\":{:.2},\"bytes_per_bag\":{:.1},\"attributes_per_bag\":{},",
             "\"bags_per_request\":{},\"pool\":{},\"rate\":{},\"concurrency\":{},",
-            "\"connections\":{},\"targets\":[{}]}}"
+            "\"connections\":{},\"targets\":[{}]{}}}"
         ),
         report.requests,
+        report.requests - report.denied,
+        report.denied,
         report.bags,
         report.bags_total,
         errors,
@@ -65,6 +78,9 @@ pub fn json(report: &LoadReport, info: &RunInfo) -> String {
         us(h.quantile(0.999)),
         us(h.max()),
         h.mean() / 1e3,
+        us(lag.quantile(0.5)),
+        us(lag.quantile(0.99)),
+        us(lag.max()),
         report.cpu_seconds,
         info.bytes_per_bag(),
         info.attributes_per_bag,
@@ -74,6 +90,7 @@ pub fn json(report: &LoadReport, info: &RunInfo) -> String {
         info.concurrency,
         info.connections,
         targets.join(","),
+        extra,
     )
 }
 
@@ -86,16 +103,27 @@ pub fn human(report: &LoadReport, info: &RunInfo) -> String {
     } else {
         "max rate".to_owned()
     };
+    let lag = if info.rate > 0.0 {
+        format!(
+            "; sent late by p99 {:.2} ms, max {:.2} ms",
+            ms(report.schedule_lag.quantile(0.99)),
+            ms(report.schedule_lag.max())
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "report-load: {} distinct requests → {} ({rate}, {} in flight over {} connections)\n\
-         \x20 {} requests, {} bags in {:.2}s: {:.0} req/s, {:.0} bags/s; errors: {} {:?}\n\
-         \x20 latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
+        "{}: {} distinct requests → {} ({rate}, {} in flight over {} connections)\n\
+         \x20 {} requests ({} denied), {} bags in {:.2}s: {:.0} req/s, {:.0} bags/s; errors: {} {:?}\n\
+         \x20 latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}{lag}\n\
          \x20 generator CPU {:.2}s; {} bags/request, {:.0} bytes and {} attributes per bag",
+        info.tool,
         info.pool,
         info.targets.join(","),
         info.concurrency,
         info.connections,
         report.requests,
+        report.denied,
         report.bags,
         report.elapsed.as_secs_f64(),
         report.requests_per_second(),

@@ -2,7 +2,7 @@
 //! by the server, and nothing fails.
 
 use mixer_load_tests::bags::{request_pool, BagShape};
-use mixer_load_tests::load::{run, LoadConfig, Stop};
+use mixer_load_tests::load::{run, LoadConfig, ReportCalls, Stop};
 use mixer_load_tests::noop::{NoopMode, RunningNoop};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,8 +22,11 @@ async fn round_trip(mode: NoopMode, rate: f64) {
         stop: Stop::Requests(40),
         timeout: Duration::from_secs(10),
     };
-    let pool = request_pool(BagShape::default(), 8, 25);
-    let report = run(&config, pool, 25).await.expect("the load runs");
+    let calls = ReportCalls {
+        pool: request_pool(BagShape::default(), 8, 25),
+        bags_per_request: 25,
+    };
+    let report = run(&config, calls).await.expect("the load runs");
     let counters = server.stop().await.expect("the server stops cleanly");
 
     assert_eq!(report.errors.len(), 0, "{:?}", report.errors);
@@ -59,9 +62,11 @@ async fn warmup_calls_are_not_measured() {
         stop: Stop::Requests(10),
         timeout: Duration::from_secs(10),
     };
-    let report = run(&config, request_pool(BagShape::default(), 2, 5), 5)
-        .await
-        .unwrap();
+    let calls = ReportCalls {
+        pool: request_pool(BagShape::default(), 2, 5),
+        bags_per_request: 5,
+    };
+    let report = run(&config, calls).await.unwrap();
     let counters = server.stop().await.unwrap();
     assert_eq!(report.requests, 10);
     assert!(report.bags_total > report.bags, "{report:?}");
@@ -82,8 +87,10 @@ async fn an_unreachable_target_is_an_error() {
         stop: Stop::Requests(1),
         timeout: Duration::from_secs(1),
     };
-    let err = run(&config, request_pool(BagShape::default(), 1, 1), 1)
-        .await
-        .unwrap_err();
+    let calls = ReportCalls {
+        pool: request_pool(BagShape::default(), 1, 1),
+        bags_per_request: 1,
+    };
+    let err = run(&config, calls).await.unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }

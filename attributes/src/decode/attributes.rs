@@ -27,6 +27,16 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder::default()
     }
 
+    /// A decoder with room for `words` words of a message's own before it reallocates: for a
+    /// one-off decode (a `CheckRequest`), where growing the list from empty costs more than
+    /// anything else the decoder allocates.
+    pub fn with_word_capacity(words: usize) -> AttributesDecoder<'a> {
+        AttributesDecoder {
+            own: WordList::with_capacity(words),
+            defaults: WordList::new(),
+        }
+    }
+
     /// A decoder whose fallback word list is `defaults`.
     pub fn with_default_words(defaults: WordList<'a>) -> AttributesDecoder<'a> {
         AttributesDecoder {

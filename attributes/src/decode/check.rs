@@ -27,6 +27,12 @@ pub struct CheckRequestView<'a> {
 
 const TOP: FieldPath = FieldPath::new("CheckRequest", None);
 
+/// Words of its own a `CheckRequest` is expected to carry at most: an Istio proxy's inbound
+/// Check has ~25 (values and names outside the global dictionary). Reserved up front, since
+/// growing two lists from empty was six reallocations per Check — ~15 % of a decision-cache
+/// hit's instructions.
+const CHECK_WORDS: usize = 48;
+
 impl<'a> CheckRequestView<'a> {
     pub fn parse(
         bytes: &'a [u8],
@@ -83,7 +89,8 @@ impl<'a> CheckRequestView<'a> {
         }
         DecodeError::check_word_count(view.global_word_count)?;
         let path = FieldPath::new("CheckRequest.attributes", None);
-        AttributesDecoder::new().merge_into(&parts, &mut view.bag, 0, path)?;
+        let mut decoder = AttributesDecoder::with_word_capacity(CHECK_WORDS);
+        decoder.merge_into(&parts, &mut view.bag, 0, path)?;
         Ok(view)
     }
 

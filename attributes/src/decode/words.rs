@@ -23,6 +23,14 @@ impl<'a> WordList<'a> {
         WordList::default()
     }
 
+    /// An empty list with room for `n` words, so filling it does not reallocate.
+    pub fn with_capacity(n: usize) -> WordList<'a> {
+        WordList {
+            words: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+        }
+    }
+
     /// A list of already checked words.
     pub fn from_words(words: &[&'a str]) -> WordList<'a> {
         let mut list = WordList::new();

@@ -5,7 +5,7 @@
 use clap::Parser;
 use mixer_load_tests::bags::{parse_codes, request_pool, BagGenerator, BagShape};
 use mixer_load_tests::duration::parse_duration;
-use mixer_load_tests::load::{run, LoadConfig, Stop};
+use mixer_load_tests::load::{run, LoadConfig, ReportCalls, Stop};
 use mixer_load_tests::summary::{human, json, RunInfo};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,6 +89,8 @@ fn main() -> ExitCode {
     let pool = request_pool(shape, args.pool, batch);
     let bytes_per_request = pool.iter().map(|b| b.len()).sum::<usize>() as f64 / pool.len() as f64;
     let info = RunInfo {
+        tool: "report-load",
+        extra: Vec::new(),
         targets: args.target.clone(),
         connections: args.connections.max(args.target.len()),
         concurrency: args.concurrency.max(1),
@@ -117,7 +119,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(&config, pool, batch)) {
+    let calls = ReportCalls {
+        pool,
+        bags_per_request: batch,
+    };
+    match rt.block_on(run(&config, calls)) {
         Ok(report) => {
             println!("{}", json(&report, &info));
             eprintln!("{}", human(&report, &info));
