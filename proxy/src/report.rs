@@ -202,12 +202,10 @@ async fn batcher(
         }
         let bags = batch.len() as u64;
         let bytes = Bytes::from(batch.finish());
-        if out.try_send(Batch { bytes, bags }).is_err() {
-            metrics.dropped(DropReason::BufferFull, bags);
+        match out.try_send(Batch { bytes, bags }) {
+            Ok(()) => metrics.pending_batches.inc(),
+            Err(_) => metrics.dropped(DropReason::BufferFull, bags),
         }
-        metrics
-            .pending_batches
-            .set((out.max_capacity() - out.capacity()) as u64);
     }
 }
 
@@ -220,7 +218,8 @@ async fn sender(
 ) {
     let mut flush = Flush::new(stop, opts.flush_timeout);
     while let Some(batch) = rx.recv().await {
-        metrics.pending_batches.set(rx.len() as u64);
+        // pending_batches counts this one until it is sent or given up (the batcher counted
+        // it in), so a batch being retried through an outage shows
         let mut attempt = 0u32;
         loop {
             // A call still running when the flush runs out of time is abandoned too: the
@@ -261,6 +260,7 @@ async fn sender(
                 }
             }
         }
+        metrics.pending_batches.dec();
     }
 }
 

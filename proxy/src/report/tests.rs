@@ -120,8 +120,11 @@ async fn when_telemetry_stays_down_every_bag_is_accounted_for() {
         }
         tokio::task::yield_now().await;
     }
+    // held for (re)sending: the batch being retried and the two the buffer holds
+    assert_eq!(metrics.pending_batches.get(), 3, "{}", metrics.render());
     stop_tx.send(true).expect("stop");
     done.await;
+    assert_eq!(metrics.pending_batches.get(), 0);
     assert_eq!(metrics.reports_sent_bags.get(), 0);
     assert!(metrics.dropped_for(DropReason::BufferFull) > 0);
     assert!(metrics.dropped_for(DropReason::Shutdown) > 0);
