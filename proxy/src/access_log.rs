@@ -12,6 +12,7 @@
 
 use crate::metrics::ProxyMetrics;
 use mixer_attributes::{OwnedBag, OwnedValue};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -87,7 +88,7 @@ pub fn line(bag: &OwnedBag) -> String {
     };
     let get = |name: &str| bag.get_by_name(name);
     let text = |name: &str| match get(name) {
-        Some(OwnedValue::String(s)) => Some(Json::Str(s.clone())),
+        Some(OwnedValue::String(s)) => Some(Json::Str(Cow::Borrowed(s.as_str()))),
         _ => None,
     };
     let int = |name: &str| match get(name) {
@@ -98,13 +99,15 @@ pub fn line(bag: &OwnedBag) -> String {
         Some(OwnedValue::StringMap(m)) => m
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| Json::Str(v.clone())),
+            .map(|(_, v)| Json::Str(Cow::Borrowed(v.as_str()))),
         _ => None,
     };
     field(
         "start_time",
         match get("request.time") {
-            Some(OwnedValue::Timestamp(t)) => Some(Json::Str(rfc3339(t.seconds, t.nanos))),
+            Some(OwnedValue::Timestamp(t)) => {
+                Some(Json::Str(Cow::Owned(rfc3339(t.seconds, t.nanos))))
+            }
             _ => None,
         },
     );
@@ -135,7 +138,7 @@ pub fn line(bag: &OwnedBag) -> String {
         "upstream_host",
         match (get("destination.ip"), get("destination.port")) {
             (Some(OwnedValue::Bytes(ip)), Some(OwnedValue::Int64(port))) => {
-                ip_text(ip).map(|ip| Json::Str(format!("{ip}:{port}")))
+                ip_text(ip).map(|ip| Json::Str(Cow::Owned(format!("{ip}:{port}"))))
             }
             _ => None,
         },
@@ -147,8 +150,9 @@ pub fn line(bag: &OwnedBag) -> String {
     out
 }
 
-enum Json {
-    Str(String),
+/// A field's value, borrowed from the bag where it can be.
+enum Json<'a> {
+    Str(Cow<'a, str>),
     Num(f64),
 }
 
