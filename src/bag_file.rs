@@ -37,7 +37,7 @@ pub fn parse(path: &str, text: &str, vocab: &Vocabulary) -> Result<OwnedBag, Str
         };
         match value(ty, v) {
             Ok(value) => {
-                bag.set(name, value);
+                bag.set(name.to_owned(), value);
             }
             Err(e) => problems.push(format!("{path}: {name} ({ty}): {e}")),
         }

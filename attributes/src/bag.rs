@@ -201,7 +201,7 @@ impl<'a> Bag<'a> {
     pub fn to_owned_bag(&self) -> OwnedBag {
         let mut out = OwnedBag::with_capacity(self.len());
         for (n, v) in self.iter() {
-            out.set(n, v.to_owned_value());
+            out.set(n.to_owned(), v.to_owned_value());
         }
         out
     }

@@ -3,11 +3,13 @@
 
 use crate::access::{AttrRef, Attributes};
 use crate::value::{OwnedValue, Value};
+use std::borrow::Cow;
 
-/// Attributes in insertion order; setting a name again replaces its value.
+/// Attributes in insertion order; setting a name again replaces its value. Names are usually
+/// the vocabulary's own `&'static str`s, so building a bag allocates only for values.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OwnedBag {
-    entries: Vec<(String, OwnedValue)>,
+    entries: Vec<(Cow<'static, str>, OwnedValue)>,
 }
 
 impl OwnedBag {
@@ -22,12 +24,23 @@ impl OwnedBag {
     }
 
     /// Sets `name` to `value`, replacing an earlier value.
-    pub fn set(&mut self, name: impl Into<String>, value: OwnedValue) -> &mut Self {
+    pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: OwnedValue) -> &mut Self {
         let name = name.into();
         match self.entries.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.entries.push((name, value)),
         }
+        self
+    }
+
+    /// Adds `name`, which the caller knows is not in the bag yet (checked in debug builds):
+    /// [`set`](Self::set) without the search, for bags built field by field.
+    pub fn push_new(&mut self, name: &'static str, value: OwnedValue) -> &mut Self {
+        debug_assert!(
+            self.get_by_name(name).is_none(),
+            "{name} is already in the bag"
+        );
+        self.entries.push((Cow::Borrowed(name), value));
         self
     }
 
@@ -49,7 +62,7 @@ impl OwnedBag {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Value<'_>)> + '_ {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_value()))
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_value()))
     }
 
     /// Entries sorted by name: a canonical form for comparisons.
@@ -78,7 +91,7 @@ impl Attributes for OwnedBag {
     }
 }
 
-impl<N: Into<String>> FromIterator<(N, OwnedValue)> for OwnedBag {
+impl<N: Into<Cow<'static, str>>> FromIterator<(N, OwnedValue)> for OwnedBag {
     fn from_iter<I: IntoIterator<Item = (N, OwnedValue)>>(iter: I) -> Self {
         let mut bag = OwnedBag::new();
         for (n, v) in iter {

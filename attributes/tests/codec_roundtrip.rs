@@ -158,10 +158,10 @@ proptest! {
             let changed: OwnedBag = b
                 .iter()
                 .filter(|(n, v)| acc.get_by_name(n).map(OwnedValue::as_value) != Some(*v))
-                .map(|(n, v)| (n, v.to_owned_value()))
+                .map(|(n, v)| (n.to_owned(), v.to_owned_value()))
                 .collect();
             for (n, v) in changed.iter() {
-                acc.set(n, v.to_owned_value());
+                acc.set(n.to_owned(), v.to_owned_value());
             }
             expected.push(acc.clone().sorted());
             let set = encode_attributes(changed.iter(), 222);

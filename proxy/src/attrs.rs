@@ -36,6 +36,44 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
+/// The names of our own side's attributes: destination when inbound, source when outbound.
+struct Side {
+    workload_name: &'static str,
+    workload_namespace: &'static str,
+    workload_uid: &'static str,
+    namespace: &'static str,
+    uid: &'static str,
+    labels: &'static str,
+    principal: &'static str,
+}
+
+impl Side {
+    fn of(dir: Direction) -> &'static Side {
+        const DESTINATION: Side = Side {
+            workload_name: "destination.workload.name",
+            workload_namespace: "destination.workload.namespace",
+            workload_uid: "destination.workload.uid",
+            namespace: "destination.namespace",
+            uid: "destination.uid",
+            labels: "destination.labels",
+            principal: "destination.principal",
+        };
+        const SOURCE: Side = Side {
+            workload_name: "source.workload.name",
+            workload_namespace: "source.workload.namespace",
+            workload_uid: "source.workload.uid",
+            namespace: "source.namespace",
+            uid: "source.uid",
+            labels: "source.labels",
+            principal: "source.principal",
+        };
+        match dir {
+            Direction::Inbound => &DESTINATION,
+            Direction::Outbound => &SOURCE,
+        }
+    }
+}
+
 /// The request half of the bag.
 pub fn request_bag(
     me: &Identity,
@@ -43,37 +81,31 @@ pub fn request_bag(
     req: &RequestView<'_>,
     now: SystemTime,
 ) -> OwnedBag {
-    let mut bag = OwnedBag::with_capacity(40);
-    let ours = match dir {
-        Direction::Inbound => "destination",
-        Direction::Outbound => "source",
-    };
-    bag.set(format!("{ours}.workload.name"), s(&me.workload));
-    bag.set(format!("{ours}.workload.namespace"), s(&me.namespace));
-    bag.set(
-        format!("{ours}.workload.uid"),
+    let mut bag = OwnedBag::with_capacity(44);
+    let ours = Side::of(dir);
+    bag.push_new(ours.workload_name, s(&me.workload));
+    bag.push_new(ours.workload_namespace, s(&me.namespace));
+    bag.push_new(
+        ours.workload_uid,
         s(format!(
             "istio://{}/workloads/{}",
             me.namespace, me.workload
         )),
     );
-    bag.set(format!("{ours}.namespace"), s(&me.namespace));
-    bag.set(format!("{ours}.uid"), s(me.uid()));
-    bag.set(
-        format!("{ours}.labels"),
-        OwnedValue::StringMap(me.labels.clone()),
-    );
+    bag.push_new(ours.namespace, s(&me.namespace));
+    bag.push_new(ours.uid, s(me.uid()));
+    bag.push_new(ours.labels, OwnedValue::StringMap(me.labels.clone()));
     if let Some(p) = &me.principal {
-        bag.set(format!("{ours}.principal"), s(p));
+        bag.push_new(ours.principal, s(p));
     }
     match dir {
         Direction::Inbound => {
-            bag.set("source.ip", OwnedValue::ip(req.peer.ip()));
+            bag.push_new("source.ip", OwnedValue::ip(req.peer.ip()));
             if let Some(ip) = me.ip {
-                bag.set("destination.ip", OwnedValue::ip(ip));
+                bag.push_new("destination.ip", OwnedValue::ip(ip));
             }
             if let Some(app) = req.upstream {
-                bag.set("destination.port", OwnedValue::Int64(i64::from(app.port())));
+                bag.push_new("destination.port", OwnedValue::Int64(i64::from(app.port())));
             }
             if let Some(service) = &me.service {
                 set_service(&mut bag, service, &me.namespace);
@@ -81,52 +113,52 @@ pub fn request_bag(
         }
         Direction::Outbound => {
             if let Some(ip) = me.ip {
-                bag.set("source.ip", OwnedValue::ip(ip));
+                bag.push_new("source.ip", OwnedValue::ip(ip));
             }
             let host = host_only(req.host);
             if !host.is_empty() {
                 set_service(&mut bag, host, &me.namespace);
             }
             if let Some(up) = req.upstream {
-                bag.set("destination.ip", OwnedValue::ip(up.ip()));
-                bag.set("destination.port", OwnedValue::Int64(i64::from(up.port())));
+                bag.push_new("destination.ip", OwnedValue::ip(up.ip()));
+                bag.push_new("destination.port", OwnedValue::Int64(i64::from(up.port())));
             }
         }
     }
     let grpc = is_grpc(req.headers);
-    bag.set("context.reporter.kind", s(dir.reporter_kind()));
-    bag.set("context.reporter.uid", s(me.uid()));
-    bag.set("context.protocol", s(if grpc { "grpc" } else { "http" }));
-    bag.set("connection.mtls", OwnedValue::Bool(false));
+    bag.push_new("context.reporter.kind", s(dir.reporter_kind()));
+    bag.push_new("context.reporter.uid", s(me.uid()));
+    bag.push_new("context.protocol", s(if grpc { "grpc" } else { "http" }));
+    bag.push_new("connection.mtls", OwnedValue::Bool(false));
 
     let path = req
         .uri
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    bag.set("request.url_path", s(req.uri.path()));
+    bag.push_new("request.url_path", s(req.uri.path()));
     if let Some(q) = req.uri.query() {
-        bag.set(
+        bag.push_new(
             "request.query_params",
             OwnedValue::StringMap(query_params(q)),
         );
     }
-    bag.set("request.path", s(path));
-    bag.set("request.host", s(req.host));
-    bag.set("request.method", s(req.method.as_str()));
-    bag.set("request.scheme", s(req.uri.scheme_str().unwrap_or("http")));
+    bag.push_new("request.path", s(path));
+    bag.push_new("request.host", s(req.host));
+    bag.push_new("request.method", s(req.method.as_str()));
+    bag.push_new("request.scheme", s(req.uri.scheme_str().unwrap_or("http")));
     if let Some(ua) = req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
-        bag.set("request.useragent", s(ua));
+        bag.push_new("request.useragent", s(ua));
     }
     if let Some(r) = req.headers.get("referer").and_then(|v| v.to_str().ok()) {
-        bag.set("request.referer", s(r));
+        bag.push_new("request.referer", s(r));
     }
-    bag.set("request.id", s(&req.trace.request_id));
-    bag.set(
+    bag.push_new("request.id", s(&req.trace.request_id));
+    bag.push_new(
         "request.headers",
         OwnedValue::StringMap(header_map(req.headers)),
     );
-    bag.set("request.time", OwnedValue::Timestamp(timestamp(now)));
+    bag.push_new("request.time", OwnedValue::Timestamp(timestamp(now)));
     bag
 }
 
@@ -134,7 +166,7 @@ pub fn request_bag(
 /// namespace (`name`, `name.ns`, `name.ns.svc[.cluster.local]`; a bare name is in our own
 /// namespace); IP addresses and other hosts give only the host.
 fn set_service(bag: &mut OwnedBag, host: &str, own_namespace: &str) {
-    bag.set("destination.service.host", s(host));
+    bag.push_new("destination.service.host", s(host));
     if host.parse::<std::net::IpAddr>().is_ok() {
         return;
     }
@@ -145,9 +177,9 @@ fn set_service(bag: &mut OwnedBag, host: &str, own_namespace: &str) {
         [_, ns, "svc", ..] => ns,
         _ => return,
     };
-    bag.set("destination.service.name", s(labels[0]));
-    bag.set("destination.service.namespace", s(namespace));
-    bag.set(
+    bag.push_new("destination.service.name", s(labels[0]));
+    bag.push_new("destination.service.namespace", s(namespace));
+    bag.push_new(
         "destination.service.uid",
         s(format!("istio://{namespace}/services/{}", labels[0])),
     );
@@ -169,15 +201,15 @@ pub struct Outcome {
 
 /// Adds the response half.
 pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
-    bag.set("response.code", OwnedValue::Int64(i64::from(out.code)));
-    bag.set("request.size", OwnedValue::Int64(out.request_size as i64));
-    bag.set("response.size", OwnedValue::Int64(out.response_size as i64));
-    bag.set(
+    bag.push_new("response.code", OwnedValue::Int64(i64::from(out.code)));
+    bag.push_new("request.size", OwnedValue::Int64(out.request_size as i64));
+    bag.push_new("response.size", OwnedValue::Int64(out.response_size as i64));
+    bag.push_new(
         "response.headers",
         OwnedValue::StringMap(out.response_headers),
     );
-    bag.set("response.time", OwnedValue::Timestamp(timestamp(now)));
-    bag.set(
+    bag.push_new("response.time", OwnedValue::Timestamp(timestamp(now)));
+    bag.push_new(
         "response.duration",
         OwnedValue::Duration(WireDuration {
             seconds: out.duration.as_secs() as i64,
@@ -185,12 +217,12 @@ pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
         }),
     );
     let flags = if out.flags.is_empty() { "-" } else { out.flags };
-    bag.set("context.proxy_error_code", s(flags));
+    bag.push_new("context.proxy_error_code", s(flags));
     if let Some(g) = out.grpc_status {
-        bag.set("response.grpc_status", s(g));
+        bag.push_new("response.grpc_status", s(g));
     }
     if let Some(m) = out.grpc_message {
-        bag.set("response.grpc_message", s(m));
+        bag.push_new("response.grpc_message", s(m));
     }
 }
 

@@ -186,14 +186,22 @@ async fn batcher(
         let Some(first) = first else { break };
         let mut batch = ReportBatch::new();
         batch.push(first.iter());
-        let deadline = Instant::now() + opts.batch_max_time;
+        // one timer per batch, and every bag already queued taken per wake-up: under load the
+        // batcher runs once per burst of requests, not once per request
+        let deadline = tokio::time::sleep(opts.batch_max_time);
+        tokio::pin!(deadline);
+        let mut taken = Vec::with_capacity(max.min(128));
         while batch.len() < max {
             tokio::select! {
-                bag = rx.recv() => match bag {
-                    Some(bag) => batch.push(bag.iter()),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+                n = rx.recv_many(&mut taken, max - batch.len()) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for bag in taken.drain(..) {
+                        batch.push(bag.iter());
+                    }
+                }
+                _ = &mut deadline => break,
                 _ = stop.changed(), if !stopping => {
                     stopping = true;
                     rx.close();

@@ -108,7 +108,7 @@ spec:
     instances: [requestcount.istio-system]
 "#;
 
-fn bag(pairs: &[(&str, OwnedValue)]) -> OwnedBag {
+fn bag(pairs: &[(&'static str, OwnedValue)]) -> OwnedBag {
     pairs.iter().cloned().collect()
 }
 

@@ -59,7 +59,7 @@ pub fn bag(ctx: &AttributeContext, vocab: &Vocabulary) -> OwnedBag {
     for (k, v) in &ctx.context_extensions {
         let is_string = matches!(vocab.attribute(k), Some((_, ValueType::String)));
         if is_string && b.get_by_name(k).is_none() {
-            b.set(k.as_str(), s(v));
+            b.set(k.clone(), s(v));
         }
     }
     b
@@ -121,7 +121,7 @@ fn http(b: &mut OwnedBag, h: &HttpRequest) {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let mut set = |name: &str, v: Option<&str>| {
+    let mut set = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             b.set(name, s(v));
         }

@@ -39,7 +39,7 @@ fn s(v: &str) -> OwnedValue {
     OwnedValue::String(v.into())
 }
 
-pub(in super::super) fn bag(pairs: &[(&str, OwnedValue)]) -> OwnedBag {
+pub(in super::super) fn bag(pairs: &[(&'static str, OwnedValue)]) -> OwnedBag {
     pairs.iter().cloned().collect()
 }
 
