@@ -15,9 +15,12 @@ use crate::headers::{propagate_trace, strip_hop_by_hop};
 use crate::metrics::ProxyMetrics;
 use crate::ready::Ready;
 use crate::report::Reporter;
+pub use crate::upstream::ConnUpstream;
+use crate::upstream::Failure;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -91,6 +94,49 @@ impl Shared {
             http1,
             http2,
         }
+    }
+}
+
+/// Why no response head came from the upstream.
+enum Upstream {
+    Connect(String),
+    Exchange(String),
+    /// The authority and path make no URI.
+    BadTarget,
+}
+
+type Answer = Result<Result<Response<Incoming>, Upstream>, tokio::time::error::Elapsed>;
+
+/// Sends `req` over the shared pool (HTTP/2, host names to resolve, or a downstream
+/// connection whose own upstream connection is busy).
+async fn via_pool(
+    shared: &Shared,
+    http2: bool,
+    authority: &str,
+    mut req: Request<CountingBody>,
+) -> Answer {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
+        return Ok(Err(Upstream::BadTarget));
+    };
+    *req.uri_mut() = uri;
+    let client = if http2 { &shared.http2 } else { &shared.http1 };
+    match tokio::time::timeout(shared.upstream_timeout, client.request(req)).await {
+        Ok(Ok(resp)) => Ok(Ok(resp)),
+        Ok(Err(e)) if e.is_connect() => Ok(Err(Upstream::Connect(e.to_string()))),
+        Ok(Err(e)) => Ok(Err(Upstream::Exchange(e.to_string()))),
+        Err(elapsed) => Err(elapsed),
+    }
+}
+
+/// `http://host/path?q` → `/path?q`, as a request to the origin server is sent.
+fn to_origin_form(uri: &mut Uri) {
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        let pq = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *uri = Uri::from(pq);
     }
 }
 
@@ -200,11 +246,13 @@ impl Shared {
     }
 }
 
-/// Handles one request from `peer` on the `dir` listener.
+/// Handles one request from `peer` on the `dir` listener; `conn` keeps the downstream
+/// connection's own upstream connection between its requests.
 pub async fn handle(
     shared: Arc<Shared>,
     dir: Direction,
     peer: SocketAddr,
+    conn: Arc<ConnUpstream>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     if dir == Direction::Outbound && !shared.ready.is_ready() {
@@ -283,11 +331,6 @@ pub async fn handle(
         Ok(a) => a,
         Err(local) => return Ok(local_answer(local, completion, &[])),
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
-        let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
-        return Ok(local_answer(bad, completion, &[]));
-    };
     if http2 {
         parts.headers.remove(HOST);
     } else if parts.uri.authority().is_some() || !parts.headers.contains_key(HOST) {
@@ -296,15 +339,33 @@ pub async fn handle(
             parts.headers.insert(HOST, v);
         }
     }
-    parts.uri = uri;
     parts.version = if http2 {
         Version::HTTP_2
     } else {
         Version::HTTP_11
     };
-    let upstream_req = Request::from_parts(parts, CountingBody::new(body, request_size));
-    let client = if http2 { &shared.http2 } else { &shared.http1 };
-    let answer = tokio::time::timeout(shared.upstream_timeout, client.request(upstream_req)).await;
+    // HTTP/1.1 to an address: this downstream connection's own upstream connection;
+    // otherwise (HTTP/2, a host name to resolve, the connection busy) the pool
+    let addr = match dir {
+        Direction::Inbound => Some(shared.app),
+        Direction::Outbound => authority.parse::<SocketAddr>().ok(),
+    };
+    let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
+    let answer = match addr.filter(|_| !http2) {
+        Some(addr) => {
+            to_origin_form(req.uri_mut());
+            let connect_timeout = shared.upstream_timeout.min(Duration::from_secs(5));
+            let sent = conn.send(addr, connect_timeout, req);
+            match tokio::time::timeout(shared.upstream_timeout, sent).await {
+                Ok(Ok(Ok(resp))) => Ok(Ok(resp)),
+                Ok(Ok(Err(Failure::Connect(e)))) => Ok(Err(Upstream::Connect(e.to_string()))),
+                Ok(Ok(Err(Failure::Exchange(e)))) => Ok(Err(Upstream::Exchange(e.to_string()))),
+                Ok(Err(busy)) => via_pool(&shared, http2, &authority, busy).await,
+                Err(elapsed) => Err(elapsed),
+            }
+        }
+        None => via_pool(&shared, http2, &authority, req).await,
+    };
     let failure = match answer {
         Ok(Ok(resp)) => {
             let (mut rparts, rbody) = resp.into_parts();
@@ -319,7 +380,7 @@ pub async fn handle(
                 ResponseBody::upstream(rbody, completion),
             ));
         }
-        Ok(Err(e)) if e.is_connect() => {
+        Ok(Err(Upstream::Connect(e))) => {
             tracing::debug!(error = %e, %authority, "upstream connect failed");
             Local::new(
                 StatusCode::BAD_GATEWAY,
@@ -327,13 +388,17 @@ pub async fn handle(
                 "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n",
             )
         }
-        Ok(Err(e)) => {
+        Ok(Err(Upstream::Exchange(e))) => {
             tracing::debug!(error = %e, %authority, "upstream failed before headers");
             Local::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UC",
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
             )
+        }
+        Ok(Err(Upstream::BadTarget)) => {
+            let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
+            return Ok(local_answer(bad, completion, &[]));
         }
         Err(_) => Local::new(
             StatusCode::GATEWAY_TIMEOUT,

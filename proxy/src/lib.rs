@@ -18,6 +18,7 @@ pub mod headers;
 pub mod metrics;
 pub mod ready;
 pub mod report;
+pub mod upstream;
 
 pub use config::{AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions};
 pub use metrics::ProxyMetrics;
@@ -240,7 +241,11 @@ async fn serve(
         let drain = drain.clone();
         tokio::spawn(async move {
             let _drain = drain;
-            let service = service_fn(move |req| forward::handle(shared.clone(), dir, peer, req));
+            // the connection's own upstream connection, kept between its requests
+            let upstream = Arc::new(forward::ConnUpstream::default());
+            let service = service_fn(move |req| {
+                forward::handle(shared.clone(), dir, peer, upstream.clone(), req)
+            });
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);

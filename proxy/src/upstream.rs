@@ -1,0 +1,139 @@
+//! The upstream HTTP/1.1 connection of one downstream connection. A downstream HTTP/1.1
+//! connection sends its requests one after the other, so it can keep one upstream connection
+//! to itself: no pool to look up and lock per request, no task spawned per request to hand the
+//! connection back (hyper's pooled client does both), and the request goes out in origin form
+//! as it is. The slot holds the connection between requests; a request that finds it taken
+//! (HTTP/2 downstream streams run concurrently), or addressed elsewhere, is told to use the
+//! pool instead. A connection the upstream closed is replaced, and a request it refused
+//! before reading any of it is sent again once on a fresh connection, as the pool does.
+
+use crate::body::CountingBody;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// What went wrong on the way to a response head.
+#[derive(Debug)]
+pub enum Failure {
+    /// No connection could be made (Envoy's `UF`).
+    Connect(std::io::Error),
+    /// The connection broke before the response head (`UC`).
+    Exchange(hyper::Error),
+}
+
+#[derive(Debug)]
+struct Held {
+    addr: SocketAddr,
+    sender: SendRequest<CountingBody>,
+}
+
+/// One downstream connection's upstream connection, kept between its requests.
+#[derive(Debug, Default)]
+pub struct ConnUpstream {
+    held: Mutex<Option<Held>>,
+}
+
+impl ConnUpstream {
+    /// Sends `req` (origin-form URI, `Host` set) to `addr` over this downstream connection's
+    /// upstream connection, connecting first when there is none. `Err(req)` when the
+    /// connection is busy with another request: the caller uses the pool.
+    pub async fn send(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        req: Request<CountingBody>,
+    ) -> Result<Result<Response<Incoming>, Failure>, Request<CountingBody>> {
+        let held = match self.held.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(_) => return Err(req),
+        };
+        let (mut sender, reused) = match held {
+            Some(h) if h.addr == addr && !h.sender.is_closed() => (h.sender, true),
+            Some(h) if h.addr != addr => {
+                // another upstream on this connection (an outbound proxy client switching
+                // hosts): keep ours for the requests that follow and use the pool
+                self.put_back(h);
+                return Err(req);
+            }
+            _ => match connect(addr, connect_timeout).await {
+                Ok(s) => (s, false),
+                Err(e) => return Ok(Err(Failure::Connect(e))),
+            },
+        };
+        let mut req = req;
+        let mut retried = !reused;
+        loop {
+            let ready = sender.ready().await;
+            let sent = match ready {
+                Ok(()) => sender.try_send_request(req).await,
+                Err(e) if !retried => {
+                    // the kept connection closed while idle: a fresh one, once
+                    tracing::debug!(error = %e, %addr, "kept upstream connection closed");
+                    retried = true;
+                    match connect(addr, connect_timeout).await {
+                        Ok(s) => sender = s,
+                        Err(e) => return Ok(Err(Failure::Connect(e))),
+                    }
+                    continue;
+                }
+                Err(e) => return Ok(Err(Failure::Exchange(e))),
+            };
+            match sent {
+                Ok(resp) => {
+                    self.put_back(Held { addr, sender });
+                    return Ok(Ok(resp));
+                }
+                Err(mut e) => match e.take_message() {
+                    // refused before any of it was written: safe to send again
+                    Some(back) if !retried => {
+                        retried = true;
+                        req = back;
+                        match connect(addr, connect_timeout).await {
+                            Ok(s) => sender = s,
+                            Err(e) => return Ok(Err(Failure::Connect(e))),
+                        }
+                    }
+                    _ => return Ok(Err(Failure::Exchange(e.into_error()))),
+                },
+            }
+        }
+    }
+
+    fn put_back(&self, held: Held) {
+        if let Ok(mut slot) = self.held.lock() {
+            if slot.is_none() {
+                *slot = Some(held);
+            }
+        }
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<SendRequest<CountingBody>, std::io::Error> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(s) => s?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            ))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, %addr, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}

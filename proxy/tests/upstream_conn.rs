@@ -1,0 +1,168 @@
+//! The upstream connection each downstream HTTP/1.1 connection keeps: reused for its requests,
+//! one per downstream connection, and replaced when the upstream closes it between requests,
+//! whether it says so (`Connection: close`) or just closes.
+
+mod common;
+
+use common::{options, Proxy};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the backend ends its connections.
+#[derive(Clone, Copy, Debug)]
+enum Close {
+    /// Keep-alive: answers as many requests as come.
+    Never,
+    /// Answers one request with `Connection: close`, then closes.
+    Announced,
+    /// Answers one request as if keeping the connection, then closes it anyway.
+    Silently,
+}
+
+/// A raw HTTP/1.1 backend answering `ok`, counting the connections it accepted.
+async fn backend(close: Close) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut r = BufReader::new(r);
+                loop {
+                    // GET requests without bodies: the head ends at the blank line
+                    let mut line = String::new();
+                    let mut started = false;
+                    loop {
+                        line.clear();
+                        match r.read_line(&mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if line == "\r\n" && started {
+                            break;
+                        }
+                        started = true;
+                    }
+                    let connection = match close {
+                        Close::Announced => "Connection: close\r\n",
+                        _ => "",
+                    };
+                    let answer =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{connection}\r\nok");
+                    if w.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if !matches!(close, Close::Never) {
+                        let _ = w.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Sends `n` keep-alive GETs one after the other on one connection; returns the statuses.
+async fn keep_alive_gets(proxy: SocketAddr, n: usize, pause: Duration) -> Vec<u16> {
+    let stream = TcpStream::connect(proxy).await.expect("connect");
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let req = format!("GET /r/{i} HTTP/1.1\r\nHost: app\r\n\r\n");
+        w.write_all(req.as_bytes()).await.expect("write");
+        let mut status_line = String::new();
+        r.read_line(&mut status_line).await.expect("status line");
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await.expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                if n.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().expect("length");
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        r.read_exact(&mut body).await.expect("body");
+        statuses.push(status);
+        tokio::time::sleep(pause).await;
+    }
+    statuses
+}
+
+/// `mixer_proxy_upstream_failures_total`, both directions.
+fn upstream_failures(proxy: &Proxy) -> f64 {
+    proxy
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("mixer_proxy_upstream_failures_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_downstream_connection_keeps_one_upstream_connection() {
+    let (app, accepted) = backend(Close::Never).await;
+    let proxy = Proxy::start(options(app, None, "app-v1")).await;
+
+    let first = keep_alive_gets(proxy.bound.inbound, 5, Duration::ZERO).await;
+    assert_eq!(first, vec![200; 5]);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "5 requests, 1 connection"
+    );
+
+    let second = keep_alive_gets(proxy.bound.inbound, 3, Duration::ZERO).await;
+    assert_eq!(second, vec![200; 3]);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a second downstream connection has its own"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_announcing_close_gets_a_fresh_connection_for_the_next_request() {
+    let (app, accepted) = backend(Close::Announced).await;
+    let proxy = Proxy::start(options(app, None, "app-v1")).await;
+    let statuses = keep_alive_gets(proxy.bound.inbound, 4, Duration::ZERO).await;
+    assert_eq!(statuses, vec![200; 4]);
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    assert_eq!(upstream_failures(&proxy), 0.0);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_closing_silently_between_requests_is_reconnected() {
+    let (app, accepted) = backend(Close::Silently).await;
+    let proxy = Proxy::start(options(app, None, "app-v1")).await;
+    // with a pause the close is seen before the next request; without one it may race the
+    // request, which is then sent again on a fresh connection
+    for pause in [Duration::from_millis(50), Duration::ZERO] {
+        let statuses = keep_alive_gets(proxy.bound.inbound, 4, pause).await;
+        assert_eq!(statuses, vec![200; 4], "pause {pause:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 8);
+    assert_eq!(upstream_failures(&proxy), 0.0);
+    proxy.stop().await;
+}
