@@ -9,9 +9,9 @@
 //! The answers are jaeger-query's (v2.13 over Cassandra) for the same spans, field for field:
 //! traces go through Jaeger's adjusters ([`super::adjust`]) unless `raw=true`; `total` is 0
 //! for traces, as Jaeger leaves it; empty service and legacy operation lists are `null`; bad
-//! parameters are 400 in Jaeger's words ([`super::query_params`]).
-//! telemetry/tests/jaeger_query_compare.rs compares the
-//! two against a real jaeger-query. What still differs, by design:
+//! parameters are 400 in Jaeger's words ([`super::query_params`]). The test
+//! telemetry/tests/jaeger_query_compare.rs compares the two against a real jaeger-query.
+//! What still differs, by design:
 //! - search results come most recent first, and `limit` keeps the most recent (Jaeger's order
 //!   and choice are arbitrary);
 //! - tags and a duration may be combined (Jaeger's Cassandra reader refuses with a 500);
