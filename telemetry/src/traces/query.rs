@@ -9,7 +9,7 @@
 //! The answers are jaeger-query's (v2.13 over Cassandra) for the same spans, field for field:
 //! traces go through Jaeger's adjusters ([`super::adjust`]) unless `raw=true`; `total` is 0
 //! for traces, as Jaeger leaves it; empty service and legacy operation lists are `null`; bad
-//! parameters are 400 in Jaeger's words ([`super::query_params`]). The test
+//! parameters are 400 in Jaeger's words (`query_params.rs`). The test
 //! telemetry/tests/jaeger_query_compare.rs compares the two against a real jaeger-query.
 //! What still differs, by design:
 //! - search results come most recent first, and `limit` keeps the most recent (Jaeger's order
