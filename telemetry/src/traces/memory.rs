@@ -45,9 +45,9 @@ pub struct Operation {
     pub span_kind: String,
 }
 
-/// A search, with jaeger-query's semantics: a trace matches when one of its spans is from
-/// `service` and meets every other condition. Start bounds are exclusive (as Jaeger's CQL),
-/// duration bounds inclusive. Tag values compare as Jaeger's text form.
+/// A search, with jaeger-query's semantics (see `trace_matches`). Start and duration bounds
+/// are exclusive, as in the CQL of jaeger-query v2.13 (duration bounds became inclusive in
+/// v2.18). Tag values compare as Jaeger's text form.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraceQuery {
     pub service: String,
@@ -159,19 +159,23 @@ impl MemoryStore {
         self.lock().operations.keys().cloned().collect()
     }
 
-    /// A service's operations, sorted, optionally of one span kind.
+    /// A service's operations, optionally of one span kind, in the order Cassandra returns
+    /// `operation_names_v2` rows: by span kind, then name.
     pub fn operations(&self, service: &str, span_kind: Option<&str>) -> Vec<Operation> {
         let inner = self.lock();
         let Some(ops) = inner.operations.get(service) else {
             return Vec::new();
         };
-        ops.keys()
+        let mut out: Vec<Operation> = ops
+            .keys()
             .filter(|(_, kind)| span_kind.is_none_or(|k| k == kind))
             .map(|(name, kind)| Operation {
                 name: name.clone(),
                 span_kind: kind.clone(),
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| (&a.span_kind, &a.name).cmp(&(&b.span_kind, &b.name)));
+        out
     }
 
     /// Matching traces, most recently arrived first, at most `q.limit` (0: no limit).
@@ -183,21 +187,38 @@ impl MemoryStore {
             .iter()
             .rev()
             .filter_map(|id| inner.traces.get(id))
-            .filter(|spans| spans.iter().any(|s| matches(s, q)))
+            .filter(|spans| trace_matches(spans, q))
             .take(limit)
             .cloned()
             .collect()
     }
 }
 
-fn matches(s: &Span, q: &TraceQuery) -> bool {
-    s.process.service_name == q.service
-        && q.operation.as_ref().is_none_or(|o| *o == s.operation_name)
-        && q.start_after_us.is_none_or(|t| s.start_time_us > t)
-        && q.start_before_us.is_none_or(|t| s.start_time_us < t)
-        && q.min_duration_us.is_none_or(|d| s.duration_us >= d)
-        && q.max_duration_us.is_none_or(|d| s.duration_us <= d)
-        && q.tags.iter().all(|(k, v)| has_tag(s, k, v))
+/// jaeger-query's Cassandra reader answers from one index per condition and intersects the
+/// trace ids: a trace matches when, among its spans of `q.service` that started inside the
+/// window, one has the operation (with the duration in range, when one is asked: the
+/// duration index is keyed by operation too), and one has each tag, not necessarily the same
+/// span. Without conditions, any span of the service in the window will do.
+fn trace_matches(spans: &[Span], q: &TraceQuery) -> bool {
+    let in_window = |s: &&Span| {
+        s.process.service_name == q.service
+            && q.start_after_us.is_none_or(|t| s.start_time_us > t)
+            && q.start_before_us.is_none_or(|t| s.start_time_us < t)
+    };
+    let op = |s: &Span| q.operation.as_ref().is_none_or(|o| *o == s.operation_name);
+    let dur = |s: &Span| {
+        q.min_duration_us.is_none_or(|d| s.duration_us > d)
+            && q.max_duration_us.is_none_or(|d| s.duration_us < d)
+    };
+    let mut cands = spans.iter().filter(in_window).peekable();
+    if cands.peek().is_none() {
+        return false;
+    }
+    let cands: Vec<&Span> = cands.collect();
+    cands.iter().any(|s| op(s) && dur(s))
+        && q.tags
+            .iter()
+            .all(|(k, v)| cands.iter().any(|s| has_tag(s, k, v)))
 }
 
 fn has_tag(s: &Span, key: &str, value: &str) -> bool {

@@ -48,7 +48,8 @@ fn get_trace_services_and_operations() {
     };
     assert_eq!(
         store.operations("reviews", None),
-        [op("GET /r", "server"), op("call", "client")]
+        [op("call", "client"), op("GET /r", "server")],
+        "by kind, then name, as operation_names_v2's clustering order"
     );
     assert_eq!(
         store.operations("reviews", Some("client")),
@@ -125,10 +126,10 @@ fn find_traces_like_jaeger_query() {
     assert_eq!(
         q(&|q| {
             q.min_duration_us = Some(20);
-            q.max_duration_us = Some(40);
+            q.max_duration_us = Some(50);
         }),
-        [4, 3, 2],
-        "duration bounds inclusive"
+        [4, 3],
+        "duration bounds exclusive, as jaeger-query v2.13"
     );
     assert_eq!(
         q(&|q| q.tags = vec![("http.status_code".into(), "203".into())]),
@@ -151,9 +152,31 @@ fn find_traces_like_jaeger_query() {
             ("hostname".into(), "host2".into())
         ]),
         Vec::<u64>::new(),
-        "all tags on one span"
+        "every tag in the same trace"
     );
     assert_eq!(q(&|q| q.service = "ratings".into()), [6]);
+
+    // Jaeger intersects per-index answers: the operation and each tag may be on different
+    // spans of the service, but each must be on one of them (and inside the window).
+    let mut other = span(1, 7, "reviews", "other-op", 150, 1);
+    other.tags.push(Tag::string("extra", "x"));
+    store.add(other);
+    assert_eq!(
+        q(&|q| {
+            q.operation = Some("odd".into());
+            q.tags = vec![("extra".into(), "x".into()), ("event".into(), "e1".into())];
+        }),
+        [1],
+        "operation on span 1, tag on span 7"
+    );
+    assert_eq!(
+        q(&|q| {
+            q.tags = vec![("extra".into(), "x".into())];
+            q.start_before_us = Some(150);
+        }),
+        Vec::<u64>::new(),
+        "the tagged span started outside the window"
+    );
 }
 
 #[tokio::test]

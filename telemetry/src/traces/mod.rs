@@ -3,14 +3,17 @@
 //! writer that stores those rows so an unmodified jaeger-query reads our spans
 //! ([`cassandra`]), and the bounded in-memory store used when no Cassandra is configured
 //! ([`memory`]). [`backend`] picks one for the process and owns its queue; [`query`] and
-//! [`query_http`] serve jaeger-query's JSON API over the memory store.
+//! [`query_http`] serve jaeger-query's JSON API over the memory store, through jaeger-query's
+//! own adjusters ([`adjust`]).
 
+pub mod adjust;
 pub mod backend;
 pub mod cassandra;
 pub mod jaeger_rows;
 pub mod memory;
 pub mod query;
 pub mod query_http;
+mod query_params;
 pub mod sink;
 pub mod span;
 

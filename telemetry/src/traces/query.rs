@@ -1,27 +1,37 @@
 //! jaeger-query's HTTP JSON API over the in-memory store (spec/jaeger-cassandra.md §6–7), so
 //! scripts written for Jaeger work against mixer too: `/api/services`,
 //! `/api/services/{svc}/operations`, `/api/operations?service=&spanKind=`,
-//! `/api/traces/{traceID}` and `/api/traces?service=&operation=&tags=&tag=&start=&end=
-//! &lookback=&minDuration=&maxDuration=&limit=`, each in Jaeger's envelope
+//! `/api/traces/{traceID}?raw=` and `/api/traces?service=&operation=&tags=&tag=&start=&end=
+//! &lookback=&minDuration=&maxDuration=&limit=&raw=&traceID=`, each in Jaeger's envelope
 //! (`data`, `total`, `limit`, `offset`, `errors`). Pure: [`answer`] maps a path and query
 //! string to a status and a JSON body.
 //!
-//! Differences from jaeger-query: no adjusters are applied (as with `raw=true`); search
-//! results come most recent first; a search without `start` or `lookback` has no lower time
-//! bound; tags and durations may be combined. When spans go to Cassandra, nothing is held
-//! here: every answer is empty and says to ask jaeger-query.
+//! The answers are jaeger-query's (v2.13 over Cassandra) for the same spans, field for field:
+//! traces go through Jaeger's adjusters ([`super::adjust`]) unless `raw=true`; `total` is 0
+//! for traces, as Jaeger leaves it; empty service and legacy operation lists are `null`; bad
+//! parameters are 400 in Jaeger's words (`query_params.rs`). The test
+//! telemetry/tests/jaeger_query_compare.rs compares the two against a real jaeger-query.
+//! What still differs, by design:
+//! - search results come most recent first, and `limit` keeps the most recent (Jaeger's order
+//!   and choice are arbitrary);
+//! - tags and a duration may be combined (Jaeger's Cassandra reader refuses with a 500);
+//! - `lookback` gives the start when `start` is absent (Jaeger ignores it and looks back 48 h);
+//! - a `tags` parameter that is not JSON is refused with serde's words after Jaeger's prefix.
+//!
+//! When spans go to Cassandra, nothing is held here: every answer is empty and says to ask
+//! jaeger-query.
 
-use super::memory::{MemoryStore, TraceQuery};
-use super::span::{RefType, Span, Tag, TagValue, TraceId};
-use mixer_attributes::expr::parse_duration;
+use super::adjust::{self, Adjusted};
+use super::memory::MemoryStore;
+use super::query_params::{
+    get_trace_params, one, parse_query, parse_trace_id, percent_decode, search_query, Search,
+};
+use super::span::{RefType, Span, Tag, TagValue};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 /// What the API says when spans go to Cassandra.
 pub const CASSANDRA_NOTE: &str =
     "spans are written to Cassandra in Jaeger's schema; query them with jaeger-query";
-
-const DEFAULT_LIMIT: usize = 100;
 
 /// The answer to `GET path?query` (`query` without the `?`): HTTP status and JSON body.
 /// `store` is `None` when spans go to Cassandra; `now_us` is the current time.
@@ -45,7 +55,7 @@ pub fn answer(store: Option<&MemoryStore>, path: &str, query: &str, now_us: i64)
         ["services"] => {
             let s = store.services();
             let n = s.len();
-            envelope(200, json!(s), n, None)
+            envelope(200, list_or_null(s), n, None)
         }
         ["services", svc, "operations"] => {
             let svc = percent_decode(svc);
@@ -54,18 +64,16 @@ pub fn answer(store: Option<&MemoryStore>, path: &str, query: &str, now_us: i64)
                 .into_iter()
                 .map(|o| o.name)
                 .collect();
+            names.sort();
             names.dedup();
             let n = names.len();
-            envelope(200, json!(names), n, None)
+            envelope(200, list_or_null(names), n, None)
         }
         ["operations"] => {
-            let Some(svc) = params.get("service").and_then(|v| v.first()) else {
+            let Some(svc) = one(&params, "service") else {
                 return error(400, "parameter 'service' is required");
             };
-            let kind = params
-                .get("spanKind")
-                .and_then(|v| v.first())
-                .filter(|k| !k.is_empty());
+            let kind = one(&params, "spanKind");
             let ops: Vec<Value> = store
                 .operations(svc, kind.map(String::as_str))
                 .into_iter()
@@ -74,23 +82,70 @@ pub fn answer(store: Option<&MemoryStore>, path: &str, query: &str, now_us: i64)
             let n = ops.len();
             envelope(200, Value::Array(ops), n, None)
         }
-        ["traces", id] => match TraceId::from_hex(id).and_then(|id| store.get_trace(id)) {
-            Some(spans) => envelope(200, json!([trace_json(&spans)]), 1, None),
-            None => error(404, "trace not found"),
-        },
+        ["traces", id] => {
+            let id = match parse_trace_id(&percent_decode(id)) {
+                Ok(id) => id,
+                Err(msg) => return error(400, &msg),
+            };
+            let raw = match get_trace_params(&params) {
+                Ok(raw) => raw,
+                Err(msg) => return error(400, &msg),
+            };
+            match id.and_then(|id| store.get_trace(id)) {
+                Some(spans) => envelope(200, json!([trace_json(&adjusted(&spans, raw))]), 0, None),
+                None => error(404, "trace not found"),
+            }
+        }
         ["traces"] => match search_query(&params, now_us) {
-            Ok(q) => {
+            Ok(Search::Ids(ids, raw)) => {
+                let mut traces = Vec::new();
+                let mut missing = Vec::new();
+                for (text, id) in ids {
+                    match id.and_then(|id| store.get_trace(id)) {
+                        Some(spans) => traces.push(trace_json(&adjusted(&spans, raw))),
+                        None => missing.push(json!({"msg": "trace not found", "traceID": text})),
+                    }
+                }
+                let errors = if missing.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(missing)
+                };
+                let body =
+                    json!({"data": traces, "total": 0, "limit": 0, "offset": 0, "errors": errors});
+                (200, body.to_string())
+            }
+            Ok(Search::Query(q, raw)) => {
+                if q.start_before_us < q.start_after_us {
+                    return error(500, "start Time Minimum is above Maximum");
+                }
                 let traces: Vec<Value> = store
                     .find_traces(&q)
                     .iter()
-                    .map(|t| trace_json(t))
+                    .map(|t| trace_json(&adjusted(t, raw)))
                     .collect();
-                let n = traces.len();
-                envelope(200, Value::Array(traces), n, None)
+                envelope(200, Value::Array(traces), 0, None)
             }
             Err(msg) => error(400, &msg),
         },
         _ => error(404, "not found"),
+    }
+}
+
+fn adjusted(spans: &[Span], raw: bool) -> Vec<Adjusted> {
+    if raw {
+        adjust::raw(spans)
+    } else {
+        adjust::standard(spans)
+    }
+}
+
+/// Jaeger answers a nil list, which Go encodes as `null`, when nothing is stored.
+fn list_or_null(v: Vec<String>) -> Value {
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v)
     }
 }
 
@@ -106,82 +161,11 @@ fn error(status: u16, msg: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-fn search_query(p: &HashMap<String, Vec<String>>, now_us: i64) -> Result<TraceQuery, String> {
-    let one = |k: &str| p.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
-    let service = one("service").ok_or("parameter 'service' is required")?;
-    let micros = |k: &str| -> Result<Option<i64>, String> {
-        one(k)
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| format!("{k}: {v:?} is not unix microseconds"))
-            })
-            .transpose()
-    };
-    let duration = |k: &str| -> Result<Option<i64>, String> {
-        one(k)
-            .map(|v| {
-                parse_duration(v)
-                    .ok()
-                    .and_then(|d| d.to_std())
-                    .map(|d| d.as_micros() as i64)
-                    .ok_or_else(|| format!("{k}: {v:?} is not a duration such as 100ms or 1.5s"))
-            })
-            .transpose()
-    };
-    let end = micros("end")?;
-    let start = match (micros("start")?, duration("lookback")?) {
-        (Some(s), _) => Some(s),
-        (None, Some(l)) => Some(end.unwrap_or(now_us) - l),
-        (None, None) => None,
-    };
-    let mut tags = Vec::new();
-    if let Some(t) = one("tags") {
-        let map: Map<String, Value> =
-            serde_json::from_str(t).map_err(|e| format!("tags: not a JSON map: {e}"))?;
-        for (k, v) in map {
-            let v = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            tags.push((k, v));
-        }
-    }
-    for t in p.get("tag").into_iter().flatten() {
-        let (k, v) = t
-            .split_once(':')
-            .ok_or_else(|| format!("tag: {t:?} must be key:value"))?;
-        tags.push((k.to_owned(), v.to_owned()));
-    }
-    let min = duration("minDuration")?;
-    let max = duration("maxDuration")?;
-    if let (Some(a), Some(b)) = (min, max) {
-        if b < a {
-            return Err("maxDuration must be at least minDuration".into());
-        }
-    }
-    let limit = match one("limit") {
-        Some(l) => l
-            .parse()
-            .map_err(|_| format!("limit: {l:?} is not a number"))?,
-        None => DEFAULT_LIMIT,
-    };
-    Ok(TraceQuery {
-        service: service.clone(),
-        operation: one("operation").cloned(),
-        tags,
-        start_after_us: start,
-        start_before_us: end,
-        min_duration_us: min,
-        max_duration_us: max,
-        limit,
-    })
-}
-
 /// One trace in jaeger-query's JSON shape: processes `p1`, `p2`, … by first appearance.
-pub fn trace_json(spans: &[Span]) -> Value {
+pub fn trace_json(spans: &[Adjusted]) -> Value {
     let mut processes: Vec<&super::span::Process> = Vec::new();
     let mut out = Vec::with_capacity(spans.len());
-    for s in spans {
+    for Adjusted { span: s, warnings } in spans {
         let pid = match processes.iter().position(|p| **p == s.process) {
             Some(i) => i + 1,
             None => {
@@ -213,7 +197,7 @@ pub fn trace_json(spans: &[Span]) -> Value {
             "tags": tags_json(&s.tags),
             "logs": s.logs.iter().map(|l| json!({"timestamp": l.timestamp_us, "fields": tags_json(&l.fields)})).collect::<Vec<_>>(),
             "processID": format!("p{pid}"),
-            "warnings": null,
+            "warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
         });
         if s.flags != 0 {
             span["flags"] = json!(s.flags);
@@ -231,7 +215,7 @@ pub fn trace_json(spans: &[Span]) -> Value {
         })
         .collect();
     json!({
-        "traceID": spans.first().map(|s| s.trace_id.to_string()).unwrap_or_default(),
+        "traceID": spans.first().map(|s| s.span.trace_id.to_string()).unwrap_or_default(),
         "spans": out,
         "processes": procs,
         "warnings": null,
@@ -271,43 +255,6 @@ fn base64(b: &[u8]) -> String {
         }
     }
     out
-}
-
-/// `k=v&k=v` with `+` and `%XX` decoded; repeated keys keep every value.
-fn parse_query(q: &str) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k))
-            .or_default()
-            .push(percent_decode(v));
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use super::*;
 use crate::traces::memory::MemoryOptions;
-use crate::traces::span::{flags, Process, SpanId};
+use crate::traces::span::{flags, Process, SpanId, TraceId};
 
 fn span(trace: u64, id: u64, parent: u64, svc: &str, op: &str, start: i64, dur: i64) -> Span {
     Span {
@@ -80,15 +80,98 @@ fn trace_by_id_has_processes_references_and_typed_tags() {
     assert_eq!(child["startTime"], 2_000);
     assert_eq!(child["duration"], 20_000);
     assert_eq!(child["flags"], 1);
+    // sorted by key, as Jaeger's adjusters leave them
     let tags = &child["tags"];
+    let keys: Vec<&str> = tags
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["big", "bin", "http.status_code", "span.kind"]);
     assert_eq!(
-        tags[1],
+        tags[2],
         json!({"key": "http.status_code", "type": "int64", "value": 200})
     );
     // beyond 2^53 an int64 travels as a string; binary as base64
-    assert_eq!(tags[2]["value"], "1152921504606846976");
-    assert_eq!(tags[3]["value"], "AAAwOQ==");
+    assert_eq!(tags[0]["value"], "1152921504606846976");
+    assert_eq!(tags[1]["value"], "AAAwOQ==");
     assert_eq!(t["spans"][0]["references"], json!([]));
+    assert_eq!(v["total"], 0, "Jaeger leaves total at 0 for traces");
+    assert_eq!(child["warnings"], Value::Null);
+}
+
+#[test]
+fn raw_skips_the_adjusters() {
+    let s = store();
+    let (_, v) = get(Some(&s), "/api/traces/abc", "raw=true");
+    let keys: Vec<&str> = v["data"][0]["spans"][1]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["span.kind", "http.status_code", "big", "bin"]);
+    let (st, v) = get(Some(&s), "/api/traces/abc", "raw=maybe");
+    assert_eq!(st, 400);
+    assert_eq!(
+        v["errors"][0]["msg"],
+        "unable to parse param 'raw': strconv.ParseBool: parsing \"maybe\": invalid syntax"
+    );
+}
+
+#[test]
+fn a_parent_missing_from_the_trace_is_a_warning() {
+    let s = MemoryStore::new(MemoryOptions::default());
+    s.add(span(0x1, 2, 9, "reviews", "GET /", 10, 10));
+    let (_, v) = get(Some(&s), "/api/traces/1", "");
+    assert_eq!(
+        v["data"][0]["spans"][0]["warnings"],
+        json!(["invalid parent span IDs=0000000000000009; skipping clock skew adjustment"])
+    );
+}
+
+#[test]
+fn bad_trace_ids_are_400_in_jaegers_words() {
+    for (id, msg) in [
+        ("xyz", "strconv.ParseUint: parsing \"xyz\": invalid syntax"),
+        (
+            "0123456789abcdef0123456789abcdef0",
+            "TraceID cannot be longer than 32 hex characters: 0123456789abcdef0123456789abcdef0",
+        ),
+        (
+            "12345678901234567z",
+            "strconv.ParseUint: parsing \"345678901234567z\": invalid syntax",
+        ),
+    ] {
+        let (st, v) = get(Some(&store()), &format!("/api/traces/{id}"), "");
+        assert_eq!(st, 400, "{id}");
+        assert_eq!(v["errors"], json!([{"code": 400, "msg": msg}]), "{id}");
+    }
+}
+
+#[test]
+fn search_by_trace_ids_reports_the_missing_ones() {
+    let (st, v) = get(Some(&store()), "/api/traces", "traceID=abc&traceID=123");
+    assert_eq!(st, 200);
+    assert_eq!(v["data"][0]["traceID"], "0000000000000abc");
+    assert_eq!(
+        v["errors"],
+        json!([{"msg": "trace not found", "traceID": "0000000000000123"}])
+    );
+}
+
+#[test]
+fn an_empty_store_answers_null_lists_as_jaeger() {
+    let s = MemoryStore::new(MemoryOptions::default());
+    let (_, v) = get(Some(&s), "/api/services", "");
+    assert_eq!(v["data"], Value::Null);
+    let (_, v) = get(Some(&s), "/api/services/x/operations", "");
+    assert_eq!(v["data"], Value::Null);
+    let (_, v) = get(Some(&s), "/api/operations", "service=x");
+    assert_eq!(v["data"], json!([]));
+    let (_, v) = get(Some(&s), "/api/traces", "service=x");
+    assert_eq!(v["data"], json!([]));
 }
 
 #[test]
@@ -148,17 +231,60 @@ fn search_by_service_operation_tags_duration_and_time() {
 #[test]
 fn bad_searches_are_400() {
     let s = store();
-    for q in [
-        "",
-        "service=",
-        "service=a&limit=x",
-        "service=a&minDuration=2s&maxDuration=1s",
-        "service=a&tags=nope",
+    for (q, msg) in [
+        ("", "parameter 'service' is required"),
+        ("service=", "parameter 'service' is required"),
+        (
+            "service=a&limit=x",
+            "strconv.ParseInt: parsing \"x\": invalid syntax",
+        ),
+        (
+            "service=a&start=x",
+            "unable to parse param 'start': strconv.ParseInt: parsing \"x\": invalid syntax",
+        ),
+        (
+            "service=a&minDuration=2s&maxDuration=1s",
+            "'maxDuration' should be greater than 'minDuration'",
+        ),
+        (
+            "service=a&minDuration=2",
+            "unable to parse param 'minDuration': time: missing unit in duration \"2\"",
+        ),
+        (
+            "service=a&maxDuration=2parsecs",
+            "unable to parse param 'maxDuration': time: unknown unit \"parsecs\" in duration \"2parsecs\"",
+        ),
+        (
+            "service=a&maxDuration=x",
+            "unable to parse param 'maxDuration': time: invalid duration \"x\"",
+        ),
+        (
+            "service=a&limit=99999999999",
+            "strconv.ParseInt: parsing \"99999999999\": value out of range",
+        ),
+        (
+            "service=a&tag=nocolon",
+            "malformed 'tag' parameter, expecting key:value, received: nocolon",
+        ),
+        (
+            "service=a&tags=%7B%22a%22%3A1%7D",
+            "malformed 'tags' parameter, cannot unmarshal JSON: json: cannot unmarshal number into Go value of type string",
+        ),
     ] {
         let (st, v) = get(Some(&s), "/api/traces", q);
         assert_eq!(st, 400, "{q}");
-        assert_eq!(v["errors"][0]["code"], 400, "{q}");
+        assert_eq!(v["errors"], json!([{"code": 400, "msg": msg}]), "{q}");
     }
+    let (st, v) = get(Some(&s), "/api/traces", "service=a&tags=nope");
+    assert_eq!(st, 400);
+    let msg = v["errors"][0]["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("malformed 'tags' parameter, cannot unmarshal JSON: "),
+        "{msg}"
+    );
+    let (st, v) = get(Some(&s), "/api/traces", "service=a&start=10&end=5");
+    assert_eq!(st, 500, "as Jaeger's Cassandra reader");
+    assert_eq!(v["errors"][0]["msg"], "start Time Minimum is above Maximum");
 }
 
 #[test]
