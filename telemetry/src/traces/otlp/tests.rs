@@ -470,3 +470,58 @@ async fn a_full_queue_drops_newest_and_counts() {
     assert_eq!(stats.dropped_shutdown.get(), 1);
     assert_eq!(h.queue_depth(), 0);
 }
+
+/// A receiver that accepts TCP connections but never answers (the listener is never
+/// accepted from) holds the exporter's batch; the store behind the same `TraceSink` still
+/// writes every span, and only OTLP spans are dropped, counted by reason.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hung_receiver_never_stalls_the_store() {
+    use crate::traces::backend::{TraceBackend, TraceOptions};
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = hung.local_addr().expect("addr");
+    let backend = TraceBackend::start(TraceOptions {
+        otlp: Some(OtlpConfig {
+            endpoint: format!("http://{addr}"),
+            queue_capacity: 2,
+            ..config(String::new())
+        }),
+        ..TraceOptions::default()
+    })
+    .await
+    .expect("starts");
+    let sink = backend.sink();
+    // the workers cannot run while this synchronous loop submits
+    for i in 1..=10 {
+        assert_eq!(sink.submit(span(i, 0, "a", "client")), Submit::Queued);
+    }
+    let otlp = sink.otlp().expect("otlp on").stats().clone();
+    assert_eq!(otlp.dropped_queue_full.get(), 8);
+    let store = sink.handle().stats().clone();
+    // bounded only so that a bug fails the test instead of hanging it
+    for _ in 0..10_000 {
+        if store.written.get() == 10 && otlp.in_flight() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(store.written.get(), 10, "the store wrote every span");
+    assert_eq!(otlp.in_flight(), 2, "the OTLP batch is stuck in its call");
+    assert_eq!(otlp.exported.get(), 0);
+    let mut text = String::new();
+    sink.render_metrics(&mut text);
+    for line in [
+        "mixer_traces_spans_received_total{sink=\"otlp\"} 10",
+        "mixer_traces_spans_written_total{sink=\"memory\"} 10",
+        "mixer_traces_spans_dropped_total{sink=\"otlp\",reason=\"queue_full\"} 8",
+        "mixer_traces_spans_dropped_total{sink=\"memory\",reason=\"queue_full\"} 0",
+        "mixer_traces_in_flight{sink=\"otlp\"} 2",
+        "mixer_traces_queue_depth{sink=\"otlp\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // the stuck batch is what shutdown cannot flush
+    backend.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(otlp.dropped_shutdown.get(), 2);
+    assert_eq!(otlp.in_flight(), 0);
+    drop(hung);
+}
