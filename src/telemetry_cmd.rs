@@ -7,6 +7,7 @@ use mixer_attributes::expr::parse_duration;
 use mixer_telemetry::adapters::stdio::LogOptions;
 use mixer_telemetry::server::{self, Options};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
+use mixer_telemetry::traces::otlp::{self, OtlpConfig};
 use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +93,30 @@ pub struct TelemetryArgs {
     /// Span writes in flight at once.
     #[arg(long, env = "MIXER_TRACES_MAX_IN_FLIGHT", default_value_t = 64)]
     traces_max_in_flight: usize,
+    /// Also export every span over OTLP/gRPC to this receiver (`http://host:port`: an
+    /// OpenTelemetry collector, Jaeger v2's OTLP port 4317 …), besides the store. It has its
+    /// own bounded queue: a slow or absent receiver loses OTLP spans (counted in
+    /// mixer_traces_spans_dropped_total{sink="otlp"}), never stored ones.
+    #[arg(long, env = "MIXER_OTLP_ENDPOINT", value_name = "URI")]
+    otlp_endpoint: Option<String>,
+    /// gRPC metadata sent with every OTLP export, e.g. an API key (repeatable;
+    /// comma-separated in the environment variable).
+    #[arg(
+        long = "otlp-header",
+        env = "MIXER_OTLP_HEADERS",
+        value_name = "NAME=VALUE",
+        value_delimiter = ',',
+        value_parser = otlp::config::parse_header
+    )]
+    otlp_headers: Vec<(String, String)>,
+    /// Deadline of one OTLP export call (Go duration). Transient failures (UNAVAILABLE,
+    /// RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED …) are retried with backoff, 5 calls at most.
+    #[arg(long, env = "MIXER_OTLP_TIMEOUT", default_value = "10s", value_parser = duration)]
+    otlp_timeout: Duration,
+    /// Spans waiting for OTLP export at most; beyond it new spans are dropped and counted
+    /// (mixer_traces_spans_dropped_total{sink="otlp",reason="queue_full"}).
+    #[arg(long, env = "MIXER_OTLP_QUEUE", default_value_t = 10_000)]
+    otlp_queue: usize,
     /// Traces the in-memory store keeps (the oldest is evicted).
     #[arg(long, env = "MIXER_TRACES_MEMORY_MAX_TRACES", default_value_t = 10_000)]
     traces_memory_max_traces: usize,
@@ -143,8 +168,23 @@ impl TelemetryArgs {
             config.validate().map_err(|e| e.to_string())?;
             Some(config)
         };
+        let otlp = match &self.otlp_endpoint {
+            None => None,
+            Some(endpoint) => {
+                let config = OtlpConfig {
+                    endpoint: endpoint.clone(),
+                    headers: self.otlp_headers.clone(),
+                    timeout: self.otlp_timeout,
+                    queue_capacity: self.otlp_queue.max(1),
+                    ..OtlpConfig::default()
+                };
+                config.validate().map_err(|e| e.to_string())?;
+                Some(config)
+            }
+        };
         Ok(TraceOptions {
             cassandra,
+            otlp,
             queue: SinkOptions {
                 queue_capacity: self.traces_queue.max(1),
                 max_in_flight: self.traces_max_in_flight.max(1),
@@ -189,4 +229,68 @@ pub fn run(args: TelemetryArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         run.await.map_err(|e| e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TelemetryArgs,
+    }
+
+    fn traces(args: &[&str]) -> Result<TraceOptions, String> {
+        let cli = Cli::try_parse_from(std::iter::once("telemetry").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.traces()
+    }
+
+    #[test]
+    fn otlp_flags_make_the_exporter_config() {
+        let t = traces(&[
+            "--otlp-endpoint",
+            "http://127.0.0.1:4317",
+            "--otlp-header",
+            "X-Api-Key=s3cret",
+            "--otlp-header",
+            "tenant=a",
+            "--otlp-timeout",
+            "3s",
+            "--otlp-queue",
+            "7",
+        ])
+        .expect("valid flags");
+        let o = t.otlp.expect("export on");
+        assert_eq!(o.endpoint, "http://127.0.0.1:4317");
+        assert_eq!(
+            o.headers,
+            [
+                ("x-api-key".to_owned(), "s3cret".to_owned()),
+                ("tenant".to_owned(), "a".to_owned())
+            ]
+        );
+        assert_eq!(o.timeout, Duration::from_secs(3));
+        assert_eq!(o.queue_capacity, 7);
+        assert_eq!(o.max_batch, 512);
+    }
+
+    #[test]
+    fn bad_otlp_flags_are_refused_with_the_reason() {
+        let e = traces(&["--otlp-endpoint", "https://collector:4317"]).expect_err("no TLS");
+        assert!(e.contains("https is not supported"), "{e}");
+        let e = traces(&[
+            "--otlp-endpoint",
+            "http://c:4317",
+            "--otlp-header",
+            "novalue",
+        ])
+        .expect_err("not name=value");
+        assert!(e.contains("is not name=value"), "{e}");
+        let e = traces(&["--otlp-endpoint", "http://c:4317", "--otlp-timeout", "0s"])
+            .expect_err("zero timeout");
+        assert!(e.contains("must be positive"), "{e}");
+    }
 }

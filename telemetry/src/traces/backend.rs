@@ -1,12 +1,16 @@
 //! The process's trace sink, chosen by flags (not by mesh config): the bounded in-memory
 //! store by default, or Cassandra in Jaeger's schema. Either way spans go through one bounded
-//! [`SpanSink`] queue (drop newest when full, counted). [`TraceBackend`] owns the worker and
-//! shuts it down; [`TraceSink`] is the cheap handle every `jaeger` handler of every config
-//! generation shares, so a reload keeps the queue, the store and the Cassandra session.
+//! [`SpanSink`] queue (drop newest when full, counted). Optionally each span also goes to an
+//! OTLP receiver through the exporter's own bounded queue, so neither path can stall the
+//! other. [`TraceBackend`] owns the workers and shuts them down; [`TraceSink`] is the cheap
+//! handle every `jaeger` handler of every config generation shares, so a reload keeps the
+//! queues, the store, the Cassandra session and the OTLP connection.
 
 use super::cassandra::{self, CassandraConfig, CassandraSink, ConnectError};
 use super::memory::{MemoryOptions, MemoryStore};
-use super::sink::{SinkHandle, SinkOptions, SinkStats, SpanSink};
+use super::otlp::{self, OtlpConfig, OtlpExporter, OtlpHandle, OtlpStats};
+use super::sink::{SinkHandle, SinkOptions, SinkStats, SpanSink, Submit};
+use super::span::Span;
 use crate::self_metrics::Counter;
 use mixer_serving::metrics::header;
 use std::fmt::Write;
@@ -20,6 +24,17 @@ pub struct TraceOptions {
     pub cassandra: Option<CassandraConfig>,
     pub queue: SinkOptions,
     pub memory: MemoryOptions,
+    /// Also export every span over OTLP/gRPC (its own queue and counters).
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Why the trace sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Cassandra(Box<ConnectError>),
+    #[error(transparent)]
+    Otlp(#[from] otlp::ConfigErrors),
 }
 
 /// Counters of the handlers that feed the sink.
@@ -36,6 +51,7 @@ pub struct TraceSink {
     memory: Option<Arc<MemoryStore>>,
     kind: &'static str,
     handlers: Arc<HandlerStats>,
+    otlp: Option<OtlpHandle>,
 }
 
 impl TraceSink {
@@ -47,11 +63,27 @@ impl TraceSink {
             memory: None,
             kind: "none",
             handlers: Arc::default(),
+            otlp: None,
         }
     }
 
+    /// Queues `span` for the store and, when configured, a copy for OTLP export, without
+    /// waiting; each queue counts what it refuses. Returns what the store's queue did.
+    pub fn submit(&self, span: Span) -> Submit {
+        if let Some(o) = &self.otlp {
+            o.submit(span.clone());
+        }
+        self.handle.submit(span)
+    }
+
+    /// The store's queue.
     pub fn handle(&self) -> &SinkHandle {
         &self.handle
+    }
+
+    /// The OTLP exporter's queue, when configured.
+    pub fn otlp(&self) -> Option<&OtlpHandle> {
+        self.otlp.as_ref()
     }
 
     /// The store the query API reads; `None` when spans go to Cassandra.
@@ -68,26 +100,71 @@ impl TraceSink {
         &self.handlers
     }
 
-    /// `mixer_traces_*` in Prometheus text format.
+    /// `mixer_traces_*` in Prometheus text format: one series per sink (the store's kind,
+    /// and `otlp` when exporting).
     pub fn render_metrics(&self, out: &mut String) {
         let s: &SinkStats = self.handle.stats();
-        let sink = self.kind;
-        let counters: [(&str, &str, u64); 5] = [
+        let trace_full = self
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.stats().spans_dropped_trace_full.get());
+        let mut rows = vec![Row {
+            sink: self.kind,
+            received: s.received.get(),
+            written: s.written.get(),
+            failed: s.failed.get(),
+            dropped: vec![
+                ("queue_full", s.dropped_queue_full.get()),
+                ("shutdown", s.dropped_shutdown.get()),
+                ("trace_full", trace_full),
+            ],
+            queue_depth: self.handle.queue_depth() as u64,
+            in_flight: s.in_flight(),
+        }];
+        let otlp: Option<&OtlpStats> = self.otlp.as_ref().map(|o| &**o.stats());
+        if let (Some(o), Some(h)) = (otlp, &self.otlp) {
+            rows.push(Row {
+                sink: "otlp",
+                received: o.received.get(),
+                written: o.exported.get(),
+                failed: o.failed(),
+                dropped: vec![
+                    ("queue_full", o.dropped_queue_full.get()),
+                    ("shutdown", o.dropped_shutdown.get()),
+                    ("rejected", o.rejected.get()),
+                    ("retries_exhausted", o.retries_exhausted.get()),
+                    ("export_error", o.export_error.get()),
+                ],
+                queue_depth: h.queue_depth() as u64,
+                in_flight: o.in_flight(),
+            });
+        }
+        let per_sink: [(&str, &str, RowValue); 3] = [
             (
                 "mixer_traces_spans_received_total",
-                "Spans offered to the trace sink's queue.",
-                s.received.get(),
+                "Spans offered to the sink's queue.",
+                |r| r.received,
             ),
             (
                 "mixer_traces_spans_written_total",
-                "Spans the sink stored.",
-                s.written.get(),
+                "Spans the sink stored (otlp: the receiver accepted).",
+                |r| r.written,
             ),
             (
                 "mixer_traces_spans_failed_total",
-                "Spans whose write failed after the driver's retries.",
-                s.failed.get(),
+                "Spans whose write failed after retries (otlp: the sum of the rejected, \
+                 retries_exhausted and export_error drops).",
+                |r| r.failed,
             ),
+        ];
+        for (name, help, v) in per_sink {
+            header(out, name, "counter", help);
+            for r in &rows {
+                let _ = writeln!(out, "{name}{{sink=\"{}\"}} {}", r.sink, v(r));
+            }
+        }
+        let sink = self.kind;
+        for (name, help, v) in [
             (
                 "mixer_traces_tags_skipped_total",
                 "Tags left out of Cassandra's tag_index (too long, JSON).",
@@ -98,23 +175,21 @@ impl TraceSink {
                 "tracespan instances that made no span (no valid trace or span id).",
                 self.handlers.invalid.get(),
             ),
-        ];
-        for (name, help, v) in counters {
+        ] {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {v}");
         }
         let name = "mixer_traces_spans_dropped_total";
-        header(out, name, "counter", "Spans not stored, by reason.");
-        let trace_full = self
-            .memory
-            .as_ref()
-            .map_or(0, |m| m.stats().spans_dropped_trace_full.get());
-        for (reason, v) in [
-            ("queue_full", s.dropped_queue_full.get()),
-            ("shutdown", s.dropped_shutdown.get()),
-            ("trace_full", trace_full),
-        ] {
-            let _ = writeln!(out, "{name}{{sink=\"{sink}\",reason=\"{reason}\"}} {v}");
+        header(
+            out,
+            name,
+            "counter",
+            "Spans not stored (otlp: not exported), by reason.",
+        );
+        for r in &rows {
+            for (reason, v) in &r.dropped {
+                let _ = writeln!(out, "{name}{{sink=\"{}\",reason=\"{reason}\"}} {v}", r.sink);
+            }
         }
         let name = "mixer_traces_span_write_duration_seconds";
         let help = "Time to write one span to the sink (all its rows, the driver's retries \
@@ -122,22 +197,53 @@ impl TraceSink {
         header(out, name, "histogram", help);
         s.write_duration
             .render(out, name, &format!("sink=\"{sink}\","));
+        if let Some(o) = otlp {
+            let name = "mixer_traces_otlp_export_duration_seconds";
+            let help = "Time to export one batch over OTLP, from the first call to the last \
+                        answer (retries and backoff included), failed batches too.";
+            header(out, name, "histogram", help);
+            o.export_duration.render(out, name, "sink=\"otlp\",");
+            let name = "mixer_traces_otlp_export_retries_total";
+            header(
+                out,
+                name,
+                "counter",
+                "OTLP export calls repeated after a transient error.",
+            );
+            let _ = writeln!(out, "{name}{{sink=\"otlp\"}} {}", o.retries.get());
+        }
         for (name, help, v) in [
             (
                 "mixer_traces_queue_depth",
                 "Spans waiting in the sink's queue.",
-                self.handle.queue_depth() as u64,
+                (|r| r.queue_depth) as RowValue,
             ),
             (
                 "mixer_traces_in_flight",
-                "Spans being written.",
-                s.in_flight(),
+                "Spans being written (otlp: in the batch being exported).",
+                |r| r.in_flight,
             ),
         ] {
             header(out, name, "gauge", help);
-            let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {v}");
+            for r in &rows {
+                let _ = writeln!(out, "{name}{{sink=\"{}\"}} {}", r.sink, v(r));
+            }
         }
     }
+}
+
+/// Reads one value of a [`Row`].
+type RowValue = fn(&Row) -> u64;
+
+/// One sink's values for the shared `mixer_traces_*` series.
+struct Row<'a> {
+    sink: &'a str,
+    received: u64,
+    written: u64,
+    failed: u64,
+    dropped: Vec<(&'static str, u64)>,
+    queue_depth: u64,
+    in_flight: u64,
 }
 
 enum Worker {
@@ -159,14 +265,18 @@ impl std::fmt::Debug for Worker {
 pub struct TraceBackend {
     sink: TraceSink,
     worker: Worker,
+    otlp: Option<OtlpExporter>,
 }
 
 impl TraceBackend {
-    /// Starts the worker on the current runtime; with Cassandra, connects first (creating the
-    /// schema when configured) and fails if it cannot.
-    pub async fn start(opts: TraceOptions) -> Result<TraceBackend, ConnectError> {
+    /// Starts the workers on the current runtime; with Cassandra, connects first (creating
+    /// the schema when configured) and fails if it cannot. The OTLP exporter connects on its
+    /// first export, so a receiver that is down at start is retried, not fatal.
+    pub async fn start(opts: TraceOptions) -> Result<TraceBackend, StartError> {
         let handlers = Arc::new(HandlerStats::default());
-        Ok(match opts.cassandra {
+        let otlp = opts.otlp.map(OtlpExporter::start).transpose()?;
+        let otlp_handle = otlp.as_ref().map(OtlpExporter::handle);
+        let mut backend = match opts.cassandra {
             None => {
                 let store = Arc::new(MemoryStore::new(opts.memory));
                 let worker = SpanSink::start(store.clone(), opts.queue);
@@ -176,35 +286,63 @@ impl TraceBackend {
                         memory: Some(store),
                         kind: "memory",
                         handlers,
+                        otlp: otlp_handle,
                     },
                     worker: Worker::Memory(worker),
+                    otlp: None,
                 }
             }
             Some(config) => {
-                let worker = cassandra::start(config, opts.queue).await?;
+                let worker = cassandra::start(config, opts.queue)
+                    .await
+                    .map_err(|e| StartError::Cassandra(Box::new(e)))?;
                 TraceBackend {
                     sink: TraceSink {
                         handle: worker.handle(),
                         memory: None,
                         kind: "cassandra",
                         handlers,
+                        otlp: otlp_handle,
                     },
                     worker: Worker::Cassandra(worker),
+                    otlp: None,
                 }
             }
-        })
+        };
+        backend.otlp = otlp;
+        Ok(backend)
     }
 
     pub fn sink(&self) -> TraceSink {
         self.sink.clone()
     }
 
-    /// Closes the queue and waits up to `timeout` for what it holds to be written; what is
-    /// left is counted as dropped (`shutdown`).
+    /// Closes the queues and waits up to `timeout` (both at once) for what they hold to be
+    /// written and exported; what is left is counted as dropped (`shutdown`). Returns the
+    /// store's counters; the exporter's are logged.
     pub async fn shutdown(self, timeout: Duration) -> Arc<SinkStats> {
-        match self.worker {
-            Worker::Memory(w) => w.shutdown(timeout).await,
-            Worker::Cassandra(w) => w.shutdown(timeout).await,
+        let store = async {
+            match self.worker {
+                Worker::Memory(w) => w.shutdown(timeout).await,
+                Worker::Cassandra(w) => w.shutdown(timeout).await,
+            }
+        };
+        let otlp = async {
+            match self.otlp {
+                Some(e) => Some(e.shutdown(timeout).await),
+                None => None,
+            }
+        };
+        let (stats, otlp) = tokio::join!(store, otlp);
+        if let Some(o) = otlp {
+            tracing::info!(
+                exported = o.exported.get(),
+                failed = o.failed(),
+                dropped_queue_full = o.dropped_queue_full.get(),
+                dropped_shutdown = o.dropped_shutdown.get(),
+                "otlp exporter flushed"
+            );
         }
+        stats
     }
 }

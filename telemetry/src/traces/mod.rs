@@ -2,7 +2,8 @@
 //! ([`jaeger_rows`], pure), the bounded queue in front of a writer ([`sink`]), the Cassandra
 //! writer that stores those rows so an unmodified jaeger-query reads our spans
 //! ([`cassandra`]), and the bounded in-memory store used when no Cassandra is configured
-//! ([`memory`]). [`backend`] picks one for the process and owns its queue; [`query`] and
+//! ([`memory`]), and the OTLP exporter that also sends every span to an OTLP receiver
+//! ([`otlp`]). [`backend`] picks the store for the process and owns the queues; [`query`] and
 //! [`query_http`] serve jaeger-query's JSON API over the memory store, through jaeger-query's
 //! own adjusters ([`adjust`]).
 
@@ -11,6 +12,7 @@ pub mod backend;
 pub mod cassandra;
 pub mod jaeger_rows;
 pub mod memory;
+pub mod otlp;
 pub mod query;
 pub mod query_http;
 mod query_params;

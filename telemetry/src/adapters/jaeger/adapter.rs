@@ -169,13 +169,12 @@ impl JaegerHandler {
         }
     }
 
-    /// Queues `spans` without waiting; what the queue refuses is counted by the sink.
-    /// Returns how many were queued.
+    /// Queues `spans` without waiting (for the store and, when configured, OTLP export); what
+    /// a queue refuses is counted by it. Returns how many the store's queue took.
     pub fn submit(&self, spans: &mut Vec<Span>) -> usize {
-        let handle = self.sink.handle();
         spans
             .drain(..)
-            .map(|s| handle.submit(s))
+            .map(|s| self.sink.submit(s))
             .filter(|r| *r == Submit::Queued)
             .count()
     }
