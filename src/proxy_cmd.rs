@@ -113,6 +113,9 @@ pub struct ProxyArgs {
     /// Batches held for (re)sending while telemetry is unreachable; more are dropped and counted.
     #[arg(long, env = "MIXER_PROXY_REPORT_BUFFER", default_value = "256")]
     report_buffer: String,
+    /// Report calls in flight at once.
+    #[arg(long, env = "MIXER_PROXY_REPORT_IN_FLIGHT", default_value = "4")]
+    report_in_flight: String,
     /// Worker threads (0: one per core).
     #[arg(long, env = "MIXER_PROXY_WORKER_THREADS", default_value = "0")]
     worker_threads: String,
@@ -184,6 +187,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     );
     let queue = p.parse::<usize>("report-queue", &args.report_queue, "10000");
     let buffer = p.parse::<usize>("report-buffer", &args.report_buffer, "256");
+    let in_flight = p.parse::<usize>("report-in-flight", &args.report_in_flight, "4");
     let threads = p.parse::<usize>("worker-threads", &args.worker_threads, "2");
     let policy_timeout = p.duration("policy-timeout", &args.policy_timeout);
     let policy_retries = p.parse::<u32>("policy-retries", &args.policy_retries, "2");
@@ -224,6 +228,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
             batch_max_entries: batch.unwrap_or(defaults.batch_max_entries),
             batch_max_time: batch_time.unwrap_or(defaults.batch_max_time),
             max_pending_batches: buffer.unwrap_or(defaults.max_pending_batches),
+            max_in_flight: in_flight.unwrap_or(defaults.max_in_flight).max(1),
             ..defaults
         },
         check: CheckOptions {

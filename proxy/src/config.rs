@@ -67,6 +67,9 @@ pub struct ReportOptions {
     pub batch_max_time: Duration,
     /// Encoded batches held while the telemetry service is unreachable; beyond, dropped.
     pub max_pending_batches: usize,
+    /// Report calls in flight at once (4): one slow answer does not hold up the batches
+    /// behind it.
+    pub max_in_flight: usize,
     /// Per-call deadline (5 s).
     pub rpc_timeout: Duration,
     /// Retry backoff bounds (80 ms → 1 s).
@@ -84,6 +87,7 @@ impl Default for ReportOptions {
             batch_max_entries: 100,
             batch_max_time: Duration::from_secs(1),
             max_pending_batches: 256,
+            max_in_flight: 4,
             rpc_timeout: Duration::from_secs(5),
             retry_base: Duration::from_millis(80),
             retry_max: Duration::from_secs(1),

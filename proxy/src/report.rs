@@ -1,8 +1,8 @@
 //! Reporting: the request path `try_send`s finished bags into a bounded queue (full → dropped
 //! and counted); a batcher packs them into `ReportRequest`s of up to N bags or T time (INDEPENDENT
-//! encoding, one `default_words` per batch, as Istio 1.1+ proxies do); a sender delivers each
-//! batch, retrying transient failures with backoff (80 ms → 1 s) while a bounded buffer of
-//! batches holds the rest. Shutdown flushes both within a deadline (a call still running then
+//! encoding, one `default_words` per batch, as Istio 1.1+ proxies do); a sender delivers the
+//! batches, a few calls at a time, retrying transient failures with backoff (80 ms → 1 s)
+//! while a bounded buffer of batches holds the rest. Shutdown flushes both within a deadline (a call still running then
 //! is abandoned); every lost bag is counted. Delivery is at least once: a batch the service
 //! counted but whose answer was lost or late is sent again (Mixer's Report carries nothing to
 //! deduplicate on); proxy/tests/report_delivery.rs shows each case.
@@ -224,61 +224,87 @@ async fn sender(
     metrics: Arc<ProxyMetrics>,
     stop: watch::Receiver<bool>,
 ) {
-    let mut flush = Flush::new(stop, opts.flush_timeout);
-    while let Some(batch) = rx.recv().await {
-        // pending_batches counts this one until it is sent or given up (the batcher counted
-        // it in), so a batch being retried through an outage shows
-        let mut attempt = 0u32;
-        loop {
-            // A call still running when the flush runs out of time is abandoned too: the
-            // flush ends within its bound and what it gives up is counted (a call abandoned
-            // after the service counted it is then counted as dropped although delivered).
-            let outcome = if flush.past() {
-                None
-            } else {
+    // up to max_in_flight batches are delivered at once, each through its own retries
+    let limit = opts.max_in_flight.max(1);
+    let mut running = tokio::task::JoinSet::new();
+    let flush = Flush::new(stop, opts.flush_timeout);
+    loop {
+        tokio::select! {
+            batch = rx.recv(), if running.len() < limit => match batch {
+                Some(batch) => {
+                    let (send, opts, metrics) = (send.clone(), opts.clone(), metrics.clone());
+                    running.spawn(deliver(batch, send, opts, metrics, flush.clone()));
+                }
+                None => break,
+            },
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Sends one batch, retrying transient failures with backoff until it is sent, refused, or
+/// the shutdown flush runs out of time.
+async fn deliver(
+    batch: Batch,
+    send: SendFn,
+    opts: ReportOptions,
+    metrics: Arc<ProxyMetrics>,
+    mut flush: Flush,
+) {
+    // pending_batches counts this one until it is sent or given up (the batcher counted it
+    // in), so a batch being retried through an outage shows
+    let mut attempt = 0u32;
+    loop {
+        // A call still running when the flush runs out of time is abandoned too: the flush
+        // ends within its bound and what it gives up is counted (a call abandoned after the
+        // service counted it is then counted as dropped although delivered).
+        let outcome = if flush.past() {
+            None
+        } else {
+            tokio::select! {
+                biased;
+                _ = flush.expired() => None,
+                outcome = send(batch.bytes.clone()) => Some(outcome),
+            }
+        };
+        match outcome {
+            None => {
+                metrics.dropped(DropReason::Shutdown, batch.bags);
+                break;
+            }
+            Some(Outcome::Sent) => {
+                metrics.reports_sent_bags.add(batch.bags);
+                metrics.reports_sent_batches.inc();
+                break;
+            }
+            Some(Outcome::Reject) => {
+                tracing::warn!(bags = batch.bags, "telemetry refused a report batch");
+                metrics.dropped(DropReason::Rejected, batch.bags);
+                break;
+            }
+            Some(Outcome::Retry) => {
+                attempt = attempt.saturating_add(1);
+                metrics.report_retries.inc();
+                let pause = backoff(opts.retry_base, opts.retry_max, attempt);
                 tokio::select! {
-                    biased;
-                    _ = flush.expired() => None,
-                    outcome = send(batch.bytes.clone()) => Some(outcome),
-                }
-            };
-            match outcome {
-                None => {
-                    metrics.dropped(DropReason::Shutdown, batch.bags);
-                    break;
-                }
-                Some(Outcome::Sent) => {
-                    metrics.reports_sent_bags.add(batch.bags);
-                    metrics.reports_sent_batches.inc();
-                    break;
-                }
-                Some(Outcome::Reject) => {
-                    tracing::warn!(bags = batch.bags, "telemetry refused a report batch");
-                    metrics.dropped(DropReason::Rejected, batch.bags);
-                    break;
-                }
-                Some(Outcome::Retry) => {
-                    attempt = attempt.saturating_add(1);
-                    metrics.report_retries.inc();
-                    let pause = backoff(opts.retry_base, opts.retry_max, attempt);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = flush.expired() => {}
-                    }
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = flush.expired() => {}
                 }
             }
         }
-        metrics.pending_batches.dec();
     }
+    metrics.pending_batches.dec();
 }
 
 /// The shutdown flush's deadline: none until `stop` turns true (or its sender is gone), then
-/// `timeout` from the moment that was seen.
-#[derive(Debug)]
+/// `timeout` from the moment that was first seen. Clones share the deadline, so every batch
+/// delivered at once, and every batch after them, ends by the same time.
+#[derive(Clone, Debug)]
 struct Flush {
     stop: watch::Receiver<bool>,
     timeout: Duration,
-    deadline: Option<Instant>,
+    deadline: Arc<std::sync::OnceLock<Instant>>,
 }
 
 impl Flush {
@@ -286,28 +312,34 @@ impl Flush {
         Flush {
             stop,
             timeout,
-            deadline: None,
+            deadline: Arc::default(),
         }
+    }
+
+    fn start_clock(&self) -> Instant {
+        *self.deadline.get_or_init(|| Instant::now() + self.timeout)
     }
 
     /// Whether the flush has run out of time (starting its clock if stopping began).
     fn past(&mut self) -> bool {
-        if self.deadline.is_none() && *self.stop.borrow() {
-            self.deadline = Some(Instant::now() + self.timeout);
-        }
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        let deadline = match self.deadline.get() {
+            Some(d) => *d,
+            None if *self.stop.borrow() => self.start_clock(),
+            None => return false,
+        };
+        Instant::now() >= deadline
     }
 
     /// Resolves once the flush has run out of time (never while not stopping). Cancel-safe:
     /// the deadline, once set, stays.
     async fn expired(&mut self) {
         loop {
-            if let Some(deadline) = self.deadline {
-                tokio::time::sleep_until(deadline).await;
+            if let Some(deadline) = self.deadline.get() {
+                tokio::time::sleep_until(*deadline).await;
                 return;
             }
             if *self.stop.borrow_and_update() || self.stop.changed().await.is_err() {
-                self.deadline = Some(Instant::now() + self.timeout);
+                self.start_clock();
             }
         }
     }

@@ -23,6 +23,7 @@ fn opts(queue: usize, batch: usize, pending: usize) -> ReportOptions {
         batch_max_entries: batch,
         batch_max_time: Duration::from_secs(3600),
         max_pending_batches: pending,
+        max_in_flight: 1,
         rpc_timeout: Duration::from_secs(1),
         retry_base: Duration::from_millis(1),
         retry_max: Duration::from_millis(4),
@@ -183,4 +184,47 @@ async fn a_call_hanging_at_shutdown_is_abandoned_at_the_flush_deadline_and_count
         1,
         "nothing is sent after the deadline"
     );
+}
+
+#[tokio::test]
+async fn a_slow_call_does_not_hold_up_the_batches_behind_it_beyond_the_in_flight_limit() {
+    let metrics = Arc::new(ProxyMetrics::default());
+    let (stop_tx, stop) = watch::channel(false);
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (n, m, g) = (now.clone(), most.clone(), gate.clone());
+    let send: SendFn = Arc::new(move |_| {
+        let (n, m, g) = (n.clone(), m.clone(), g.clone());
+        Box::pin(async move {
+            let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(running, Ordering::SeqCst);
+            // each call waits until the test lets one through
+            g.acquire().await.expect("gate").forget();
+            n.fetch_sub(1, Ordering::SeqCst);
+            Outcome::Sent
+        })
+    });
+    let options = ReportOptions {
+        max_in_flight: 3,
+        ..opts(1000, 10, 8)
+    };
+    let (reporter, done) = spawn(&options, send, metrics.clone(), stop);
+    for i in 0..60 {
+        reporter.submit(bag(i));
+    }
+    // Wait (bounded) until the calls are in flight: three of the six batches, not one.
+    for _ in 0..500 {
+        if now.load(Ordering::SeqCst) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(now.load(Ordering::SeqCst), 3);
+    gate.add_permits(6);
+    stop_tx.send(true).expect("stop");
+    done.await;
+    assert_eq!(most.load(Ordering::SeqCst), 3, "never more than the limit");
+    assert_eq!(metrics.reports_sent_bags.get(), 60);
+    assert_eq!(metrics.reports_sent_batches.get(), 6);
 }
