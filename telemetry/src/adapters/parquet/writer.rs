@@ -337,10 +337,13 @@ impl Thread<'_> {
         self.check_age();
         let columns = self.columns.get_or_insert_with(|| Columns::new(&layout));
         self.layout = Some(layout.clone());
+        let buffered = columns.rows() as u64;
         if let Err(e) = columns.append(&layout, rows) {
-            // cannot happen with builders made for the layout; counted, not a panic
-            self.stats.failed.add(rows.len() as u64);
+            // cannot happen with builders made for the layout; counted, not a panic. The
+            // builders may hold part of a row now: they and the rows they held are given up
             self.columns = None;
+            self.lose(buffered);
+            self.stats.failed.add(rows.len() as u64);
             self.failed(&e.to_string());
             return;
         }
