@@ -31,6 +31,9 @@ fn validate_files(files: &[(String, String)]) -> Result<Config, Problems> {
     across.extend(mixer_telemetry::adapters::stdio::check_across_handlers(
         &config,
     ));
+    across.extend(mixer_telemetry::adapters::parquet::check_across_handlers(
+        &config,
+    ));
     if across.is_empty() {
         Ok(config)
     } else {
@@ -124,6 +127,30 @@ spec:
             all.contains("policy.yaml: document 2 (handler stdio.istio-system): spec.params.output_path: need a valid output path"),
             "{all}"
         );
+    }
+
+    /// `mixer validate` knows the parquet adapter: the shipped archive config (with the access
+    /// log's, which it can sit next to) passes, and bad params are named with their handler.
+    #[test]
+    fn the_parquet_archive_config_validates_and_its_params_are_checked() {
+        let both = format!(
+            "{}\n---\n{}",
+            config_source::ACCESSLOG_CONFIG,
+            config_source::ACCESSLOG_PARQUET_CONFIG
+        );
+        let config = validate_files(&files(&both)).unwrap_or_else(|p| panic!("{p}"));
+        assert!(config.handlers.iter().any(|h| h.adapter == "parquet"));
+        let bad = config_source::ACCESSLOG_PARQUET_CONFIG
+            .replace("maxAgeBeforeRotation: 1h", "maxAgeBeforeRotation: soon")
+            .replace("compression: SNAPPY", "compression: ZIP");
+        let all = validate_files(&files(&bad))
+            .expect_err("bad params")
+            .to_string();
+        assert!(
+            all.contains("(handler accessarchive.istio-system): spec.params.max_age_before_rotation: must be a duration"),
+            "{all}"
+        );
+        assert!(all.contains("spec.params.compression"), "{all}");
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub const STANDARD_CONFIG: &str = include_str!("../config/standard.yaml");
 /// to add next to the standard config in a config directory.
 pub const ACCESSLOG_CONFIG: &str = include_str!("../config/accesslog.yaml");
 
+/// Istio's access log archived as Parquet files (`accessarchive` instance, `parquet` handler
+/// and rule): off by default, a file to add next to the standard config, its `directory` set.
+pub const ACCESSLOG_PARQUET_CONFIG: &str = include_str!("../config/accesslog-parquet.yaml");
+
 /// What the telemetry service knows how to load.
 pub const CATALOG: Catalog<'static> = Catalog {
     adapters: adapters::SPECS,
@@ -39,6 +43,7 @@ pub fn validate(files: Option<&Files>) -> Result<Config, Problems> {
     let config = load_files(files)?;
     let mut across = adapters::prometheus::check_across_handlers(&config);
     across.extend(adapters::stdio::check_across_handlers(&config));
+    across.extend(adapters::parquet::check_across_handlers(&config));
     if across.is_empty() {
         Ok(config)
     } else {

@@ -2,9 +2,10 @@
 //! instances built from it. A Report call decodes its bags, dispatches each through the plan
 //! into per-call batches, and merges the batches only when the whole request decoded — so a
 //! request that is rejected (and will be retried) leaves no partial counts behind (nor
-//! queued spans or access-log lines).
+//! queued spans, access-log lines or archive rows).
 
 use crate::adapters::jaeger::JaegerHandler;
+use crate::adapters::parquet::{Archives, ParquetHandler, Rows};
 use crate::adapters::prometheus::{Batch, MetricTotal, PrometheusHandler};
 use crate::adapters::stdio::{Lines, LogSinks, StdioHandler};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
@@ -20,14 +21,16 @@ pub enum Handler {
     Prometheus(PrometheusHandler),
     Jaeger(JaegerHandler),
     Stdio(StdioHandler),
+    Parquet(ParquetHandler),
 }
 
 /// The process's sinks that outlive a config: where `jaeger` handlers send spans and where
-/// `stdio` handlers write. Cheap to clone.
+/// `stdio` and `parquet` handlers write. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Sinks {
     pub traces: TraceSink,
     pub logs: LogSinks,
+    pub archives: Archives,
 }
 
 impl Sinks {
@@ -36,6 +39,7 @@ impl Sinks {
         Sinks {
             traces: TraceSink::detached(),
             logs: LogSinks::default(),
+            archives: Archives::default(),
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct Scratch {
     spans: Vec<Vec<Span>>,
     /// Access-log lines built during the call, per handler index; queued likewise.
     lines: Vec<Lines>,
+    /// Archive rows built during the call, per handler index; queued likewise.
+    rows: Vec<Rows>,
     /// The rule evaluator's memory, carried from bag to bag.
     memo: Memo,
     /// The decoder's buffers, carried from request to request.
@@ -98,6 +104,7 @@ impl Pipeline {
         let sinks = Sinks {
             traces: traces.clone(),
             logs: LogSinks::default(),
+            archives: Archives::default(),
         };
         Pipeline::with_sinks(config, generation, &sinks)
     }
@@ -120,6 +127,9 @@ impl Pipeline {
                     .map_err(|e| e.to_string()),
                 "stdio" => StdioHandler::new(&config, i, &plan, &sinks.logs)
                     .map(Handler::Stdio)
+                    .map_err(|e| e.to_string()),
+                "parquet" => ParquetHandler::new(&config, i, &plan, &sinks.archives)
+                    .map(Handler::Parquet)
                     .map_err(|e| e.to_string()),
                 other => {
                     return Err(BuildError {
@@ -156,7 +166,13 @@ impl Pipeline {
                 (Handler::Prometheus(new), Some(Handler::Prometheus(old))) => {
                     new.inherit(old);
                 }
-                (Handler::Prometheus(_) | Handler::Jaeger(_) | Handler::Stdio(_), _) => {}
+                (
+                    Handler::Prometheus(_)
+                    | Handler::Jaeger(_)
+                    | Handler::Stdio(_)
+                    | Handler::Parquet(_),
+                    _,
+                ) => {}
             }
         }
     }
@@ -179,15 +195,17 @@ impl Pipeline {
                 .iter()
                 .map(|h| match h {
                     Handler::Prometheus(p) => Some(p.batch()),
-                    Handler::Jaeger(_) | Handler::Stdio(_) => None,
+                    Handler::Jaeger(_) | Handler::Stdio(_) | Handler::Parquet(_) => None,
                 })
                 .collect();
             scratch.spans = self.handlers.iter().map(|_| Vec::new()).collect();
             scratch.lines = self.handlers.iter().map(|_| Lines::default()).collect();
+            scratch.rows = self.handlers.iter().map(|_| Rows::default()).collect();
         }
         let batches = &mut scratch.batches;
         let spans = &mut scratch.spans;
         let lines = &mut scratch.lines;
+        let rows = &mut scratch.rows;
         let mut outcome = ReportOutcome::default();
         let buffers = std::mem::take(&mut scratch.buffers);
         let mut view = ReportRequestView::parse_with(request, &self.config.vocabulary, buffers)?;
@@ -199,6 +217,7 @@ impl Pipeline {
                     batches.iter_mut().flatten().for_each(Batch::discard);
                     spans.iter_mut().for_each(Vec::clear);
                     lines.iter_mut().for_each(Lines::clear);
+                    rows.iter_mut().for_each(Rows::clear);
                     scratch.memo = memo;
                     scratch.buffers = view.recycle();
                     return Err(e);
@@ -226,6 +245,11 @@ impl Pipeline {
                                 s.record(ev, instance, out);
                             }
                         }
+                        Some(Handler::Parquet(p)) => {
+                            if let Some(out) = rows.get_mut(handler) {
+                                p.record(ev, instance, out);
+                            }
+                        }
                         _ => {}
                     }
                 },
@@ -237,12 +261,13 @@ impl Pipeline {
         scratch.buffers = view.recycle();
         let now = Instant::now();
         let mut instance_errors = 0;
-        for (((h, batch), out), log) in self
+        for ((((h, batch), out), log), archived) in self
             .handlers
             .iter()
             .zip(batches.iter_mut())
             .zip(spans)
             .zip(lines)
+            .zip(rows)
         {
             match (h, batch) {
                 (Handler::Prometheus(p), Some(b)) => p.merge(b, now),
@@ -252,6 +277,10 @@ impl Pipeline {
                 (Handler::Stdio(s), _) => {
                     instance_errors += std::mem::take(&mut log.errors);
                     s.submit(log);
+                }
+                (Handler::Parquet(p), _) => {
+                    instance_errors += std::mem::take(&mut archived.errors);
+                    p.submit(archived);
                 }
                 _ => {}
             }
@@ -267,7 +296,7 @@ impl Pipeline {
         for h in &self.handlers {
             match h {
                 Handler::Prometheus(p) => p.expire(now),
-                Handler::Jaeger(_) | Handler::Stdio(_) => {}
+                Handler::Jaeger(_) | Handler::Stdio(_) | Handler::Parquet(_) => {}
             }
         }
     }
@@ -279,7 +308,7 @@ impl Pipeline {
             .iter()
             .flat_map(|h| match h {
                 Handler::Prometheus(p) => p.totals(),
-                Handler::Jaeger(_) | Handler::Stdio(_) => Vec::new(),
+                Handler::Jaeger(_) | Handler::Stdio(_) | Handler::Parquet(_) => Vec::new(),
             })
             .collect()
     }
@@ -292,7 +321,7 @@ impl Pipeline {
             .iter()
             .flat_map(|h| match h {
                 Handler::Prometheus(p) => p.stats(),
-                Handler::Jaeger(_) | Handler::Stdio(_) => Vec::new(),
+                Handler::Jaeger(_) | Handler::Stdio(_) | Handler::Parquet(_) => Vec::new(),
             })
             .collect();
         type Field = fn(&crate::adapters::prometheus::MetricStats) -> u64;
@@ -353,7 +382,7 @@ impl Pipeline {
     ) -> bool {
         self.handlers.iter().all(|h| match h {
             Handler::Prometheus(p) => p.render_chunked(out, chunk, &mut flush),
-            Handler::Jaeger(_) | Handler::Stdio(_) => true,
+            Handler::Jaeger(_) | Handler::Stdio(_) | Handler::Parquet(_) => true,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! writers' registry before the first config, serves jaeger-query's API over the memory
 //! store, and flushes both on shutdown.
 
+use crate::adapters::parquet::Archives;
 use crate::adapters::stdio::{LogOptions, LogSinks};
 use crate::config_source::{self, Fingerprint};
 use crate::pipeline::{Pipeline, Sinks};
@@ -68,7 +69,7 @@ pub enum StartError {
 
 /// How long shutdown waits for queued spans to be written.
 const TRACE_FLUSH: Duration = Duration::from_secs(5);
-/// How long shutdown waits for queued access-log entries to be written.
+/// How long shutdown waits for queued access-log entries (and archive rows) to be written.
 const LOG_FLUSH: Duration = Duration::from_secs(5);
 
 /// Loads the config named by `opts` into a pipeline of generation `generation` whose `jaeger`
@@ -128,6 +129,7 @@ pub async fn start(
     let sinks = Sinks {
         traces: traces.clone(),
         logs: LogSinks::new(opts.logs),
+        archives: Archives::default(),
     };
     let pipeline =
         load_pipeline(opts.config_dir.as_ref(), 1, &sinks).map_err(StartError::Config)?;
@@ -214,6 +216,12 @@ pub async fn start(
             Ok(0) => {}
             Ok(dropped) => tracing::warn!(dropped, "access log: entries unwritten at shutdown"),
             Err(e) => tracing::warn!(error = %e, "access log: shutdown failed"),
+        }
+        let archives = sinks.archives.clone();
+        match tokio::task::spawn_blocking(move || archives.shutdown(LOG_FLUSH)).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::warn!(dropped, "parquet archive: rows unwritten at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "parquet archive: shutdown failed"),
         }
         drained.map(|_| ()).map_err(StartError::Grpc)
     };
@@ -326,6 +334,7 @@ impl Routes for Monitor {
                 self.0.pipeline().render_self_metrics(&mut out);
                 self.1.traces.render_metrics(&mut out);
                 self.1.logs.render_metrics(&mut out);
+                self.1.archives.render_metrics(&mut out);
                 Some(Reply::metrics(out))
             }
             "/healthz" | "/readyz" => Some(Reply::text(StatusCode::OK, "ok\n")),

@@ -2,6 +2,7 @@
 //! `tests.rs`), listed in a closed enum rather than a hidden registry.
 
 pub mod jaeger;
+pub mod parquet;
 pub mod prometheus;
 pub mod stdio;
 pub(crate) mod yaml;
@@ -9,4 +10,4 @@ pub(crate) mod yaml;
 use mixer_rules::AdapterSpec;
 
 /// Every report adapter the telemetry service compiles in, as the rules layer sees them.
-pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC, jaeger::SPEC, stdio::SPEC];
+pub const SPECS: &[AdapterSpec] = &[prometheus::SPEC, jaeger::SPEC, stdio::SPEC, parquet::SPEC];

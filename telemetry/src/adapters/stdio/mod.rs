@@ -44,6 +44,7 @@ mod tests;
 
 pub use adapter::{BuildError, Lines, StdioHandler};
 pub use config::{check, check_across_handlers, Level, Params, Stream};
+pub(crate) use format::civil;
 pub use rotate::Rotation;
 pub use sinks::{Destination, LogOptions, LogSinks};
 pub use writer::SinkStats;

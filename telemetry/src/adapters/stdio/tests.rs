@@ -148,6 +148,7 @@ fn sinks(logs: &LogSinks) -> Sinks {
     Sinks {
         traces: TraceSink::detached(),
         logs: logs.clone(),
+        archives: Default::default(),
     }
 }
 
