@@ -7,7 +7,7 @@ use mixer_attributes::expr::parse_duration;
 use mixer_telemetry::adapters::stdio::LogOptions;
 use mixer_telemetry::server::{self, Options};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
-use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
+use mixer_telemetry::traces::{MemoryOptions, RetryOptions, SinkOptions, TraceOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,7 +54,8 @@ pub struct TelemetryArgs {
     query_addr: QueryAddr,
     /// Write spans to Cassandra in Jaeger's v004 schema (contact points, comma-separated
     /// host:port), so an unmodified jaeger-query and UI read them. Without it spans go to a
-    /// bounded in-memory store.
+    /// bounded in-memory store. The service starts even when Cassandra is unreachable: it
+    /// connects in the background, retrying (mixer_traces_cassandra_connected).
     #[arg(
         long,
         env = "MIXER_CASSANDRA",
@@ -92,6 +93,12 @@ pub struct TelemetryArgs {
     /// Span writes in flight at once.
     #[arg(long, env = "MIXER_TRACES_MAX_IN_FLIGHT", default_value_t = 64)]
     traces_max_in_flight: usize,
+    /// Tries per span write (Cassandra down or failing): backoff 100ms doubling to 5s
+    /// between them, the span holding its in-flight slot while the queue fills; after the
+    /// last it is dropped (mixer_traces_spans_dropped_total{reason="write_failed"}). The
+    /// default spans about 70s, longer than a Cassandra node takes to restart.
+    #[arg(long, env = "MIXER_TRACES_WRITE_ATTEMPTS", default_value_t = 20)]
+    traces_write_attempts: u32,
     /// Traces the in-memory store keeps (the oldest is evicted).
     #[arg(long, env = "MIXER_TRACES_MEMORY_MAX_TRACES", default_value_t = 10_000)]
     traces_memory_max_traces: usize,
@@ -148,6 +155,10 @@ impl TelemetryArgs {
             queue: SinkOptions {
                 queue_capacity: self.traces_queue.max(1),
                 max_in_flight: self.traces_max_in_flight.max(1),
+                retry: RetryOptions {
+                    attempts: self.traces_write_attempts.max(1),
+                    ..RetryOptions::default()
+                },
             },
             memory: MemoryOptions {
                 max_traces: self.traces_memory_max_traces.max(1),

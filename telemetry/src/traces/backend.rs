@@ -4,7 +4,7 @@
 //! shuts it down; [`TraceSink`] is the cheap handle every `jaeger` handler of every config
 //! generation shares, so a reload keeps the queue, the store and the Cassandra session.
 
-use super::cassandra::{self, CassandraConfig, CassandraSink, ConnectError};
+use super::cassandra::{self, CassandraConfig, CassandraSink, ConfigErrors, ConnectStats};
 use super::memory::{MemoryOptions, MemoryStore};
 use super::sink::{SinkHandle, SinkOptions, SinkStats, SpanSink};
 use crate::self_metrics::Counter;
@@ -36,6 +36,8 @@ pub struct TraceSink {
     memory: Option<Arc<MemoryStore>>,
     kind: &'static str,
     handlers: Arc<HandlerStats>,
+    /// The Cassandra writer's background connection.
+    connect: Option<Arc<ConnectStats>>,
 }
 
 impl TraceSink {
@@ -47,6 +49,7 @@ impl TraceSink {
             memory: None,
             kind: "none",
             handlers: Arc::default(),
+            connect: None,
         }
     }
 
@@ -72,7 +75,7 @@ impl TraceSink {
     pub fn render_metrics(&self, out: &mut String) {
         let s: &SinkStats = self.handle.stats();
         let sink = self.kind;
-        let counters: [(&str, &str, u64); 5] = [
+        let counters: [(&str, &str, u64); 6] = [
             (
                 "mixer_traces_spans_received_total",
                 "Spans offered to the trace sink's queue.",
@@ -80,13 +83,18 @@ impl TraceSink {
             ),
             (
                 "mixer_traces_spans_written_total",
-                "Spans the sink stored.",
+                "Spans the sink stored (Cassandra: their traces row acknowledged).",
                 s.written.get(),
             ),
             (
-                "mixer_traces_spans_failed_total",
-                "Spans whose write failed after the driver's retries.",
-                s.failed.get(),
+                "mixer_traces_spans_unindexed_total",
+                "Written spans whose index rows still failed after every retry.",
+                s.written_unindexed.get(),
+            ),
+            (
+                "mixer_traces_span_write_retries_total",
+                "Failed span write attempts that were retried (with backoff).",
+                s.retries.get(),
             ),
             (
                 "mixer_traces_tags_skipped_total",
@@ -111,14 +119,39 @@ impl TraceSink {
             .map_or(0, |m| m.stats().spans_dropped_trace_full.get());
         for (reason, v) in [
             ("queue_full", s.dropped_queue_full.get()),
+            ("write_failed", s.dropped_write_failed.get()),
             ("shutdown", s.dropped_shutdown.get()),
             ("trace_full", trace_full),
         ] {
             let _ = writeln!(out, "{name}{{sink=\"{sink}\",reason=\"{reason}\"}} {v}");
         }
+        let name = "mixer_traces_spans_dropped_maybe_stored_total";
+        let help = "Dropped spans (write_failed, shutdown) whose stored row an attempt may have \
+                    applied without an acknowledgement (a timeout, a lost connection).";
+        header(out, name, "counter", help);
+        let _ = writeln!(
+            out,
+            "{name}{{sink=\"{sink}\"}} {}",
+            s.dropped_maybe_stored.get()
+        );
+        if let Some(c) = &self.connect {
+            let name = "mixer_traces_cassandra_connected";
+            let help = "1 once the Cassandra session is up (the driver reconnects by itself \
+                        afterwards), 0 while the sink is still connecting.";
+            header(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {}", u8::from(c.connected()));
+            let name = "mixer_traces_cassandra_connect_failures_total";
+            header(
+                out,
+                name,
+                "counter",
+                "Failed attempts to connect to Cassandra.",
+            );
+            let _ = writeln!(out, "{name} {}", c.failures.get());
+        }
         let name = "mixer_traces_span_write_duration_seconds";
-        let help = "Time to write one span to the sink (all its rows, the driver's retries \
-                    included), failed writes too.";
+        let help = "Time of one span write attempt (all its rows, the driver's retries \
+                    included), failed attempts too.";
         header(out, name, "histogram", help);
         s.write_duration
             .render(out, name, &format!("sink=\"{sink}\","));
@@ -162,9 +195,10 @@ pub struct TraceBackend {
 }
 
 impl TraceBackend {
-    /// Starts the worker on the current runtime; with Cassandra, connects first (creating the
-    /// schema when configured) and fails if it cannot.
-    pub async fn start(opts: TraceOptions) -> Result<TraceBackend, ConnectError> {
+    /// Starts the worker on the current runtime. With Cassandra the connection (and schema
+    /// creation, when configured) is made in the background and retried until it succeeds;
+    /// only an invalid config fails here.
+    pub async fn start(opts: TraceOptions) -> Result<TraceBackend, ConfigErrors> {
         let handlers = Arc::new(HandlerStats::default());
         Ok(match opts.cassandra {
             None => {
@@ -176,18 +210,20 @@ impl TraceBackend {
                         memory: Some(store),
                         kind: "memory",
                         handlers,
+                        connect: None,
                     },
                     worker: Worker::Memory(worker),
                 }
             }
             Some(config) => {
-                let worker = cassandra::start(config, opts.queue).await?;
+                let worker = cassandra::start(config, opts.queue)?;
                 TraceBackend {
                     sink: TraceSink {
                         handle: worker.handle(),
                         memory: None,
                         kind: "cassandra",
                         handlers,
+                        connect: Some(worker.writer().stats().clone()),
                     },
                     worker: Worker::Cassandra(worker),
                 }
