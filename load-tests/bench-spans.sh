@@ -147,6 +147,11 @@ done
 
 high=$(awk -v r="$raw_con" -v f="$RATE_FACTOR" 'BEGIN { printf "%d", r * f }')
 read -r sat_rate sat_cpu sat_written sat_received sat_dropped <<<"$(telemetry_run "$high")"
+# let the saturated run's backlog drain, so the next run measures only its own spans
+for _ in $(seq 1 1200); do
+    [ "$(metric mixer_traces_queue_depth)" = 0 ] && [ "$(metric mixer_traces_in_flight)" = 0 ] && break
+    sleep 0.5
+done
 low=$(awk -v r="$sat_rate" -v f="$LOW_FACTOR" 'BEGIN { printf "%d", r * f }')
 read -r low_rate low_cpu low_written low_received low_dropped <<<"$(telemetry_run "$low")"
 retries=$(metric mixer_traces_span_write_retries_total)
