@@ -408,3 +408,59 @@ async fn stored_spans(session: &Session, nonce: u64) -> HashSet<(Vec<u8>, i64)> 
     }
     spans
 }
+
+/// No Cassandra needed: with nothing listening at the contact point the service still
+/// starts, answers Reports and serves metrics; the sink keeps trying to connect, and the
+/// span waiting for it is counted as dropped at shutdown, never lost silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_starts_and_serves_while_cassandra_is_unreachable() {
+    // A port nothing listens on: bind one, then free it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let config = CassandraConfig {
+        contact_points: vec![closed.to_string()],
+        connect_timeout: Duration::from_secs(1),
+        ..CassandraConfig::default()
+    };
+    let srv = common::start_with(
+        None,
+        Duration::from_secs(60),
+        TraceOptions {
+            cassandra: Some(config),
+            ..Default::default()
+        },
+    )
+    .await;
+    let monitoring = srv.bound.monitoring;
+    common::report(
+        srv.bound.grpc,
+        common::batch(&[sampled_bag(7, 1), sampled_bag(7, 2)]),
+    )
+    .await
+    .expect("Report answered without Cassandra");
+    assert_eq!(requests_total(srv.bound.metrics).await, 2.0);
+    poll(
+        Duration::from_secs(60),
+        "a failed connect attempt",
+        || async move {
+            traces_metric(
+                monitoring,
+                "mixer_traces_cassandra_connect_failures_total",
+                &[],
+            )
+            .await
+                >= 1.0
+        },
+    )
+    .await;
+    assert_eq!(
+        traces_metric(monitoring, "mixer_traces_cassandra_connected", &[]).await,
+        0.0
+    );
+    let (status, _) = common::get(monitoring, "/readyz").await;
+    assert_eq!(status, 200, "ready: metrics flow without the trace store");
+    let m = traces_metrics(monitoring).await;
+    assert_eq!((m.received, m.written), (2.0, 0.0));
+    srv.stop().await;
+}

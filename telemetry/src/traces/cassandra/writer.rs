@@ -269,7 +269,10 @@ impl CassandraWriter {
             .execute_unpaged(stmt, values)
             .await
             .map(drop)
-            .map_err(|source| WriteError::Insert { table, source })
+            .map_err(|source| WriteError::Insert {
+                table,
+                source: Box::new(source),
+            })
     }
 }
 
@@ -329,7 +332,7 @@ pub enum WriteError {
     Insert {
         table: &'static str,
         #[source]
-        source: ExecutionError,
+        source: Box<ExecutionError>,
     },
     /// No session yet: the sink is still connecting in the background.
     #[error("cassandra: not connected yet (connecting in the background)")]
@@ -344,7 +347,7 @@ impl WriteError {
         match self {
             WriteError::NotConnected => false,
             WriteError::Insert { source, .. } => !matches!(
-                source,
+                **source,
                 ExecutionError::ConnectionPoolError(_)
                     | ExecutionError::EmptyPlan
                     | ExecutionError::BadQuery(_)
