@@ -8,7 +8,7 @@ use mixer_telemetry::adapters::stdio::LogOptions;
 use mixer_telemetry::server::{self, Options};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
 use mixer_telemetry::traces::otlp::{self, OtlpConfig};
-use mixer_telemetry::traces::{MemoryOptions, SinkOptions, TraceOptions};
+use mixer_telemetry::traces::{MemoryOptions, RetryOptions, SinkOptions, TraceOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,7 +55,8 @@ pub struct TelemetryArgs {
     query_addr: QueryAddr,
     /// Write spans to Cassandra in Jaeger's v004 schema (contact points, comma-separated
     /// host:port), so an unmodified jaeger-query and UI read them. Without it spans go to a
-    /// bounded in-memory store.
+    /// bounded in-memory store. The service starts even when Cassandra is unreachable: it
+    /// connects in the background, retrying (mixer_traces_cassandra_connected).
     #[arg(
         long,
         env = "MIXER_CASSANDRA",
@@ -93,6 +94,12 @@ pub struct TelemetryArgs {
     /// Span writes in flight at once.
     #[arg(long, env = "MIXER_TRACES_MAX_IN_FLIGHT", default_value_t = 64)]
     traces_max_in_flight: usize,
+    /// Tries per span write (Cassandra down or failing): backoff 100ms doubling to 5s
+    /// between them, the span holding its in-flight slot while the queue fills; after the
+    /// last it is dropped (mixer_traces_spans_dropped_total{reason="write_failed"}). The
+    /// default spans about 70s, longer than a Cassandra node takes to restart.
+    #[arg(long, env = "MIXER_TRACES_WRITE_ATTEMPTS", default_value_t = 20)]
+    traces_write_attempts: u32,
     /// Also export every span over OTLP/gRPC to this receiver (`http://host:port`: an
     /// OpenTelemetry collector, Jaeger v2's OTLP port 4317 …), besides the store. It has its
     /// own bounded queue: a slow or absent receiver loses OTLP spans (counted in
@@ -188,6 +195,10 @@ impl TelemetryArgs {
             queue: SinkOptions {
                 queue_capacity: self.traces_queue.max(1),
                 max_in_flight: self.traces_max_in_flight.max(1),
+                retry: RetryOptions {
+                    attempts: self.traces_write_attempts.max(1),
+                    ..RetryOptions::default()
+                },
             },
             memory: MemoryOptions {
                 max_traces: self.traces_memory_max_traces.max(1),

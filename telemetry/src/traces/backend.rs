@@ -6,7 +6,7 @@
 //! handle every `jaeger` handler of every config generation shares, so a reload keeps the
 //! queues, the store, the Cassandra session and the OTLP connection.
 
-use super::cassandra::{self, CassandraConfig, CassandraSink, ConnectError};
+use super::cassandra::{self, CassandraConfig, CassandraSink, ConfigErrors, ConnectStats};
 use super::memory::{MemoryOptions, MemoryStore};
 use super::otlp::{self, OtlpConfig, OtlpExporter, OtlpHandle, OtlpStats};
 use super::sink::{SinkHandle, SinkOptions, SinkStats, SpanSink, Submit};
@@ -32,7 +32,7 @@ pub struct TraceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Cassandra(Box<ConnectError>),
+    Cassandra(#[from] ConfigErrors),
     #[error(transparent)]
     Otlp(#[from] otlp::ConfigErrors),
 }
@@ -52,6 +52,8 @@ pub struct TraceSink {
     kind: &'static str,
     handlers: Arc<HandlerStats>,
     otlp: Option<OtlpHandle>,
+    /// The Cassandra writer's background connection.
+    connect: Option<Arc<ConnectStats>>,
 }
 
 impl TraceSink {
@@ -64,6 +66,7 @@ impl TraceSink {
             kind: "none",
             handlers: Arc::default(),
             otlp: None,
+            connect: None,
         }
     }
 
@@ -112,9 +115,10 @@ impl TraceSink {
             sink: self.kind,
             received: s.received.get(),
             written: s.written.get(),
-            failed: s.failed.get(),
+            failed: s.dropped_write_failed.get(),
             dropped: vec![
                 ("queue_full", s.dropped_queue_full.get()),
+                ("write_failed", s.dropped_write_failed.get()),
                 ("shutdown", s.dropped_shutdown.get()),
                 ("trace_full", trace_full),
             ],
@@ -147,13 +151,14 @@ impl TraceSink {
             ),
             (
                 "mixer_traces_spans_written_total",
-                "Spans the sink stored (otlp: the receiver accepted).",
+                "Spans the sink stored (Cassandra: their traces row acknowledged; otlp: the \
+                 receiver accepted).",
                 |r| r.written,
             ),
             (
                 "mixer_traces_spans_failed_total",
-                "Spans whose write failed after retries (otlp: the sum of the rejected, \
-                 retries_exhausted and export_error drops).",
+                "Spans whose write failed after every retry (the store: the write_failed drops; \
+                 otlp: the sum of the rejected, retries_exhausted and export_error drops).",
                 |r| r.failed,
             ),
         ];
@@ -165,6 +170,22 @@ impl TraceSink {
         }
         let sink = self.kind;
         for (name, help, v) in [
+            (
+                "mixer_traces_spans_unindexed_total",
+                "Written spans whose index rows still failed after every retry.",
+                s.written_unindexed.get(),
+            ),
+            (
+                "mixer_traces_span_write_retries_total",
+                "Failed span write attempts that were retried (with backoff).",
+                s.retries.get(),
+            ),
+            (
+                "mixer_traces_spans_dropped_maybe_stored_total",
+                "Dropped spans (write_failed, shutdown) whose stored row an attempt may have \
+                 applied without an acknowledgement (a timeout, a lost connection).",
+                s.dropped_maybe_stored.get(),
+            ),
             (
                 "mixer_traces_tags_skipped_total",
                 "Tags left out of Cassandra's tag_index (too long, JSON).",
@@ -191,9 +212,24 @@ impl TraceSink {
                 let _ = writeln!(out, "{name}{{sink=\"{}\",reason=\"{reason}\"}} {v}", r.sink);
             }
         }
+        if let Some(c) = &self.connect {
+            let name = "mixer_traces_cassandra_connected";
+            let help = "1 once the Cassandra session is up (the driver reconnects by itself \
+                        afterwards), 0 while the sink is still connecting.";
+            header(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {}", u8::from(c.connected()));
+            let name = "mixer_traces_cassandra_connect_failures_total";
+            header(
+                out,
+                name,
+                "counter",
+                "Failed attempts to connect to Cassandra.",
+            );
+            let _ = writeln!(out, "{name} {}", c.failures.get());
+        }
         let name = "mixer_traces_span_write_duration_seconds";
-        let help = "Time to write one span to the sink (all its rows, the driver's retries \
-                    included), failed writes too.";
+        let help = "Time of one span write attempt (all its rows, the driver's retries \
+                    included), failed attempts too.";
         header(out, name, "histogram", help);
         s.write_duration
             .render(out, name, &format!("sink=\"{sink}\","));
@@ -269,9 +305,9 @@ pub struct TraceBackend {
 }
 
 impl TraceBackend {
-    /// Starts the workers on the current runtime; with Cassandra, connects first (creating
-    /// the schema when configured) and fails if it cannot. The OTLP exporter connects on its
-    /// first export, so a receiver that is down at start is retried, not fatal.
+    /// Starts the workers on the current runtime. With Cassandra the connection (and schema
+    /// creation, when configured) is made in the background and retried until it succeeds;
+    /// the OTLP exporter connects on its first export. Only an invalid config fails here.
     pub async fn start(opts: TraceOptions) -> Result<TraceBackend, StartError> {
         let handlers = Arc::new(HandlerStats::default());
         let otlp = opts.otlp.map(OtlpExporter::start).transpose()?;
@@ -287,15 +323,14 @@ impl TraceBackend {
                         kind: "memory",
                         handlers,
                         otlp: otlp_handle,
+                        connect: None,
                     },
                     worker: Worker::Memory(worker),
                     otlp: None,
                 }
             }
             Some(config) => {
-                let worker = cassandra::start(config, opts.queue)
-                    .await
-                    .map_err(|e| StartError::Cassandra(Box::new(e)))?;
+                let worker = cassandra::start(config, opts.queue)?;
                 TraceBackend {
                     sink: TraceSink {
                         handle: worker.handle(),
@@ -303,6 +338,7 @@ impl TraceBackend {
                         kind: "cassandra",
                         handlers,
                         otlp: otlp_handle,
+                        connect: Some(worker.writer().stats().clone()),
                     },
                     worker: Worker::Cassandra(worker),
                     otlp: None,

@@ -21,5 +21,7 @@ pub mod span;
 
 pub use backend::{TraceBackend, TraceOptions, TraceSink};
 pub use memory::{MemoryOptions, MemoryStore, TraceQuery};
-pub use sink::{SinkHandle, SinkOptions, SinkStats, SpanSink, Submit, WriteSpans};
+pub use sink::{
+    Progress, RetryOptions, SinkHandle, SinkOptions, SinkStats, SpanSink, Submit, WriteSpans,
+};
 pub use span::{Log, Process, RefType, Span, SpanId, SpanRef, Tag, TagValue, TraceId};

@@ -4,13 +4,16 @@ use std::sync::Mutex;
 use tokio::sync::Semaphore as Gate;
 
 /// A writer that waits for a gate permit per span, fails spans named "fail", and records
-/// the highest number of concurrent writes it saw.
+/// the highest number of concurrent writes it saw. Spans named "flaky" fail their first
+/// two attempts, "late" fail after their stored row on the first two, "maybe" fail as if
+/// the stored row's answer was lost.
 #[derive(Debug)]
 struct FakeWriter {
     gate: Gate,
     written: Mutex<Vec<u64>>,
     current: AtomicU64,
     max_seen: AtomicU64,
+    attempts: Mutex<std::collections::HashMap<u64, u32>>,
 }
 
 impl FakeWriter {
@@ -20,20 +23,44 @@ impl FakeWriter {
             written: Mutex::new(Vec::new()),
             current: AtomicU64::new(0),
             max_seen: AtomicU64::new(0),
+            attempts: Mutex::default(),
         })
     }
 }
 
 impl WriteSpans for FakeWriter {
     type Error = String;
-    async fn write_span(&self, span: &Span) -> Result<usize, String> {
+    async fn write_span(&self, span: &Span, progress: &mut Progress) -> Result<usize, String> {
         let now = self.current.fetch_add(1, Relaxed) + 1;
         self.max_seen.fetch_max(now, Relaxed);
         let permit = self.gate.acquire().await.map_err(|e| e.to_string())?;
         permit.forget();
         self.current.fetch_sub(1, Relaxed);
-        if span.operation_name == "fail" {
-            return Err("injected failure".into());
+        let attempt = {
+            let mut a = self.attempts.lock().map_err(|e| e.to_string())?;
+            let n = a.entry(span.span_id.0).or_default();
+            *n += 1;
+            *n
+        };
+        match span.operation_name.as_str() {
+            "fail" => return Err("injected failure".into()),
+            "flaky" if attempt <= 2 => return Err("injected flake".into()),
+            "maybe" => {
+                progress.maybe_stored = true;
+                return Err("injected lost answer".into());
+            }
+            "late" | "late-forever" if !progress.stored || attempt <= 2 => {
+                assert!(
+                    !progress.stored || attempt > 1,
+                    "retry resumes after the stored row"
+                );
+                progress.stored = true;
+                if span.operation_name == "late-forever" || attempt <= 2 {
+                    return Err("injected index failure".into());
+                }
+            }
+            "late-forever" => return Err("injected index failure".into()),
+            _ => progress.stored = true,
         }
         self.written
             .lock()
@@ -64,19 +91,33 @@ fn span(id: u64, op: &str) -> Span {
 
 const LONG: Duration = Duration::from_secs(30);
 
+/// Retries without waiting, so no test depends on the clock.
+fn opts(queue_capacity: usize, max_in_flight: usize, attempts: u32) -> SinkOptions {
+    SinkOptions {
+        queue_capacity,
+        max_in_flight,
+        retry: RetryOptions {
+            attempts,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        },
+    }
+}
+
+fn accounted(stats: &SinkStats) -> u64 {
+    stats.written.get()
+        + stats.dropped_queue_full.get()
+        + stats.dropped_write_failed.get()
+        + stats.dropped_shutdown.get()
+}
+
 // #[tokio::test] is single-threaded: the worker cannot run until the test awaits, so the
 // queue's state at each `submit` is exact.
 
 #[tokio::test]
 async fn full_queue_drops_newest_and_counts() {
     let writer = FakeWriter::new(0);
-    let sink = SpanSink::start(
-        writer.clone(),
-        SinkOptions {
-            queue_capacity: 2,
-            max_in_flight: 1,
-        },
-    );
+    let sink = SpanSink::start(writer.clone(), opts(2, 1, 3));
     let outcomes: Vec<Submit> = (1..=5).map(|i| sink.submit(span(i, "op"))).collect();
     assert_eq!(
         outcomes,
@@ -102,35 +143,66 @@ async fn full_queue_drops_newest_and_counts() {
 }
 
 #[tokio::test]
-async fn failures_are_counted_and_every_span_accounted() {
+async fn failures_are_retried_then_dropped_and_every_span_accounted() {
     let writer = FakeWriter::new(1000);
-    let sink = SpanSink::start(writer.clone(), SinkOptions::default());
+    let sink = SpanSink::start(writer.clone(), opts(100, 64, 4));
     for i in 0..30 {
-        let op = if i % 3 == 0 { "fail" } else { "ok" };
+        let op = ["fail", "ok", "flaky"][i as usize % 3];
         assert_eq!(sink.submit(span(i, op)), Submit::Queued);
     }
     let stats = sink.shutdown(LONG).await;
-    assert_eq!(stats.failed.get(), 10);
+    // "fail": 4 attempts each, then dropped; "flaky": written on the third attempt
+    assert_eq!(stats.dropped_write_failed.get(), 10);
     assert_eq!(stats.written.get(), 20);
-    // every write is timed, the failed ones too
-    assert_eq!(stats.write_duration.count(), 30);
+    assert_eq!(stats.retries.get(), 10 * 3 + 10 * 2);
+    assert_eq!(stats.dropped_maybe_stored.get(), 0);
+    // every attempt is timed, the failed ones too
+    assert_eq!(stats.write_duration.count(), 10 * 4 + 10 + 10 * 3);
     assert_eq!(stats.in_flight(), 0);
+    assert_eq!(stats.received.get(), accounted(&stats));
+}
+
+#[tokio::test]
+async fn a_span_whose_stored_row_is_in_counts_as_written_even_if_its_index_fails() {
+    let writer = FakeWriter::new(1000);
+    let sink = SpanSink::start(writer.clone(), opts(100, 8, 3));
+    sink.submit(span(1, "late")); // index fails twice, then succeeds
+    sink.submit(span(2, "late-forever")); // index never succeeds
+    sink.submit(span(3, "maybe")); // answer lost every time
+    let stats = sink.shutdown(LONG).await;
+    assert_eq!(stats.written.get(), 2);
+    assert_eq!(stats.written_unindexed.get(), 1);
+    assert_eq!(stats.dropped_write_failed.get(), 1);
     assert_eq!(
-        stats.received.get(),
-        stats.written.get() + stats.failed.get() + stats.dropped_queue_full.get()
+        stats.dropped_maybe_stored.get(),
+        1,
+        "the dropped span that may be stored is counted"
     );
+    assert_eq!(stats.received.get(), accounted(&stats));
+}
+
+#[tokio::test]
+async fn shutdown_stops_retrying_and_settles_by_what_was_stored() {
+    // Long backoff: both spans are waiting to retry when the shutdown bound passes.
+    let writer = FakeWriter::new(1000);
+    let mut o = opts(100, 8, 100);
+    o.retry.initial_backoff = Duration::from_secs(3600);
+    o.retry.max_backoff = Duration::from_secs(3600);
+    let sink = SpanSink::start(writer.clone(), o);
+    sink.submit(span(1, "late-forever"));
+    sink.submit(span(2, "fail"));
+    let stats = sink.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(stats.written.get(), 1, "its traces row is in");
+    assert_eq!(stats.written_unindexed.get(), 1);
+    assert_eq!(stats.dropped_shutdown.get(), 1);
+    assert_eq!(stats.in_flight(), 0);
+    assert_eq!(stats.received.get(), accounted(&stats));
 }
 
 #[tokio::test]
 async fn concurrency_is_bounded() {
     let writer = FakeWriter::new(0);
-    let sink = SpanSink::start(
-        writer.clone(),
-        SinkOptions {
-            queue_capacity: 100,
-            max_in_flight: 3,
-        },
-    );
+    let sink = SpanSink::start(writer.clone(), opts(100, 3, 3));
     for i in 0..40 {
         sink.submit(span(i, "op"));
     }

@@ -331,6 +331,7 @@ async fn a_full_queue_drops_newest_and_counts() {
         queue: SinkOptions {
             queue_capacity: 2,
             max_in_flight: 1,
+            ..SinkOptions::default()
         },
         ..TraceOptions::default()
     })

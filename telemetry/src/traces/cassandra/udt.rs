@@ -1,12 +1,13 @@
 //! The CQL values of Jaeger's user-defined types (`keyvalue`, `log`, `span_ref`, `process`),
 //! serialized by field name, built from the pure rows of [`crate::traces::jaeger_rows`]
-//! without copying their strings.
+//! without copying their strings. Public for the raw-insert baseline of the span benchmark
+//! (load-tests `span-write-raw`), which must write exactly these values.
 
 use crate::traces::jaeger_rows::{KeyValueUdt, LogUdt, ProcessUdt, SpanRefUdt};
 use scylla::SerializeValue;
 
 #[derive(Debug, SerializeValue)]
-pub(super) struct CqlKeyValue<'a> {
+pub struct CqlKeyValue<'a> {
     key: &'a str,
     value_type: &'a str,
     value_string: &'a str,
@@ -17,25 +18,25 @@ pub(super) struct CqlKeyValue<'a> {
 }
 
 #[derive(Debug, SerializeValue)]
-pub(super) struct CqlLog<'a> {
+pub struct CqlLog<'a> {
     ts: i64,
     fields: Vec<CqlKeyValue<'a>>,
 }
 
 #[derive(Debug, SerializeValue)]
-pub(super) struct CqlSpanRef<'a> {
+pub struct CqlSpanRef<'a> {
     ref_type: &'a str,
     trace_id: &'a [u8],
     span_id: i64,
 }
 
 #[derive(Debug, SerializeValue)]
-pub(super) struct CqlProcess<'a> {
+pub struct CqlProcess<'a> {
     service_name: &'a str,
     tags: Vec<CqlKeyValue<'a>>,
 }
 
-pub(super) fn key_values<'a>(kvs: &'a [KeyValueUdt<'a>]) -> Vec<CqlKeyValue<'a>> {
+pub fn key_values<'a>(kvs: &'a [KeyValueUdt<'a>]) -> Vec<CqlKeyValue<'a>> {
     kvs.iter()
         .map(|kv| CqlKeyValue {
             key: kv.key,
@@ -49,7 +50,7 @@ pub(super) fn key_values<'a>(kvs: &'a [KeyValueUdt<'a>]) -> Vec<CqlKeyValue<'a>>
         .collect()
 }
 
-pub(super) fn logs<'a>(logs: &'a [LogUdt<'a>]) -> Vec<CqlLog<'a>> {
+pub fn logs<'a>(logs: &'a [LogUdt<'a>]) -> Vec<CqlLog<'a>> {
     logs.iter()
         .map(|l| CqlLog {
             ts: l.ts,
@@ -58,7 +59,7 @@ pub(super) fn logs<'a>(logs: &'a [LogUdt<'a>]) -> Vec<CqlLog<'a>> {
         .collect()
 }
 
-pub(super) fn refs(refs: &[SpanRefUdt]) -> Vec<CqlSpanRef<'_>> {
+pub fn refs(refs: &[SpanRefUdt]) -> Vec<CqlSpanRef<'_>> {
     refs.iter()
         .map(|r| CqlSpanRef {
             ref_type: r.ref_type,
@@ -68,7 +69,7 @@ pub(super) fn refs(refs: &[SpanRefUdt]) -> Vec<CqlSpanRef<'_>> {
         .collect()
 }
 
-pub(super) fn process<'a>(p: &'a ProcessUdt<'a>) -> CqlProcess<'a> {
+pub fn process<'a>(p: &'a ProcessUdt<'a>) -> CqlProcess<'a> {
     CqlProcess {
         service_name: p.service_name,
         tags: key_values(&p.tags),

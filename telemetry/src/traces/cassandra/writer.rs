@@ -1,14 +1,16 @@
 //! Writes one span's rows with Jaeger's exact INSERT statements (spec §4), prepared once and
 //! marked idempotent (so the driver may retry them), at consistency LOCAL_ONE like Jaeger,
-//! routed token-aware by the driver's default policy. Rows go in Jaeger's order: `traces`,
-//! then the names (through the write cache), then `service_name_index`,
-//! `service_operation_index`, `tag_index` and `duration_index`. TTLs come from the tables'
-//! `default_time_to_live`, as with Jaeger.
+//! routed token-aware by the driver's default policy. Rows go in Jaeger's order: `traces`
+//! (the span's stored mark), then the names (through the write cache), then the index rows
+//! (`service_name_index`, `service_operation_index`, `tag_index`, `duration_index`) all at
+//! once: a span is two round trips, not one per row (about 23 for an Istio span). TTLs come
+//! from the tables' `default_time_to_live`, as with Jaeger.
 
 use super::config::{CassandraConfig, ConfigErrors};
 use super::names_cache::NamesCache;
 use super::{schema, udt};
 use crate::traces::jaeger_rows::SpanRows;
+use crate::traces::sink::Progress;
 use crate::traces::span::Span;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
@@ -18,17 +20,20 @@ use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
-const INSERT_SPAN: &str = "INSERT INTO traces(trace_id, span_id, span_hash, parent_id, operation_name, flags, start_time, duration, tags, logs, refs, process) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const INSERT_SERVICE_NAME_INDEX: &str =
+pub const INSERT_SPAN: &str = "INSERT INTO traces(trace_id, span_id, span_hash, parent_id, operation_name, flags, start_time, duration, tags, logs, refs, process) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub const INSERT_SERVICE_NAME_INDEX: &str =
     "INSERT INTO service_name_index(service_name, bucket, start_time, trace_id) VALUES (?, ?, ?, ?)";
-const INSERT_SERVICE_OPERATION_INDEX: &str = "INSERT INTO service_operation_index(service_name, operation_name, start_time, trace_id) VALUES (?, ?, ?, ?)";
-const INSERT_TAG_INDEX: &str = "INSERT INTO tag_index(trace_id, span_id, service_name, start_time, tag_key, tag_value) VALUES (?, ?, ?, ?, ?, ?)";
-const INSERT_DURATION_INDEX: &str = "INSERT INTO duration_index(service_name, operation_name, bucket, duration, start_time, trace_id) VALUES (?, ?, ?, ?, ?, ?)";
-const INSERT_SERVICE_NAME: &str = "INSERT INTO service_names(service_name) VALUES (?)";
-const INSERT_OPERATION_NAME: &str =
+pub const INSERT_SERVICE_OPERATION_INDEX: &str = "INSERT INTO service_operation_index(service_name, operation_name, start_time, trace_id) VALUES (?, ?, ?, ?)";
+pub const INSERT_TAG_INDEX: &str = "INSERT INTO tag_index(trace_id, span_id, service_name, start_time, tag_key, tag_value) VALUES (?, ?, ?, ?, ?, ?)";
+pub const INSERT_DURATION_INDEX: &str = "INSERT INTO duration_index(service_name, operation_name, bucket, duration, start_time, trace_id) VALUES (?, ?, ?, ?, ?, ?)";
+pub const INSERT_SERVICE_NAME: &str = "INSERT INTO service_names(service_name) VALUES (?)";
+pub const INSERT_OPERATION_NAME: &str =
     "INSERT INTO operation_names_v2(service_name, span_kind, operation_name) VALUES (?, ?, ?)";
 /// The healthcheck's round trip: a prepared, idempotent insert like the sink's, into
 /// Jaeger's `leases` table (which jaeger-query never reads), expiring after a minute.
@@ -126,32 +131,46 @@ impl CassandraWriter {
         &self.config.keyspace
     }
 
-    /// Writes every row of `span`; stops at the first failed insert, like Jaeger.
-    pub async fn write_span(&self, span: &Span) -> Result<WriteReport, WriteError> {
+    /// Writes every row of `span`; stops at the first failed insert, like Jaeger. The
+    /// `traces` row goes first and is the span's stored mark: once acknowledged it is
+    /// recorded in `progress` and a retry writes only the other rows (all idempotent).
+    pub async fn write_span(
+        &self,
+        span: &Span,
+        progress: &mut Progress,
+    ) -> Result<WriteReport, WriteError> {
         let rows = SpanRows::new(span, &self.config.index);
         let s = &self.stmts;
         let t = &rows.traces;
         let mut n = 0;
-        self.exec(
-            "traces",
-            &s.span,
-            (
-                &t.trace_id[..],
-                t.span_id,
-                t.span_hash,
-                t.parent_id,
-                t.operation_name,
-                t.flags,
-                t.start_time,
-                t.duration,
-                udt::key_values(&t.tags),
-                udt::logs(&t.logs),
-                udt::refs(&t.refs),
-                udt::process(&t.process),
-            ),
-        )
-        .await?;
-        n += 1;
+        if !progress.stored {
+            let stored = self
+                .exec(
+                    "traces",
+                    &s.span,
+                    (
+                        &t.trace_id[..],
+                        t.span_id,
+                        t.span_hash,
+                        t.parent_id,
+                        t.operation_name,
+                        t.flags,
+                        t.start_time,
+                        t.duration,
+                        udt::key_values(&t.tags),
+                        udt::logs(&t.logs),
+                        udt::refs(&t.refs),
+                        udt::process(&t.process),
+                    ),
+                )
+                .await;
+            if let Err(e) = stored {
+                progress.maybe_stored |= e.maybe_applied();
+                return Err(e);
+            }
+            progress.stored = true;
+            n += 1;
+        }
 
         let now = Instant::now();
         let service_key = rows.service_name;
@@ -174,10 +193,15 @@ impl CassandraWriter {
             n += 1;
         }
 
+        // The index rows are independent of each other: all at once, one round trip.
+        let mut inserts: Vec<Insert<'_>> = Vec::with_capacity(4 + rows.tag_index.len());
         let r = &rows.service_name_index;
         let values = (r.service_name, r.bucket, r.start_time, &r.trace_id[..]);
-        self.exec("service_name_index", &s.service_name_index, values)
-            .await?;
+        inserts.push(Box::pin(self.exec(
+            "service_name_index",
+            &s.service_name_index,
+            values,
+        )));
         let r = &rows.service_operation_index;
         let values = (
             r.service_name,
@@ -185,13 +209,11 @@ impl CassandraWriter {
             r.start_time,
             &r.trace_id[..],
         );
-        self.exec(
+        inserts.push(Box::pin(self.exec(
             "service_operation_index",
             &s.service_operation_index,
             values,
-        )
-        .await?;
-        n += 2;
+        )));
         for r in &rows.tag_index {
             let values = (
                 &r.trace_id[..],
@@ -201,8 +223,7 @@ impl CassandraWriter {
                 r.tag_key,
                 r.tag_value.as_ref(),
             );
-            self.exec("tag_index", &s.tag_index, values).await?;
-            n += 1;
+            inserts.push(Box::pin(self.exec("tag_index", &s.tag_index, values)));
         }
         for r in &rows.duration_index {
             let values = (
@@ -213,10 +234,14 @@ impl CassandraWriter {
                 r.start_time,
                 &r.trace_id[..],
             );
-            self.exec("duration_index", &s.duration_index, values)
-                .await?;
-            n += 1;
+            inserts.push(Box::pin(self.exec(
+                "duration_index",
+                &s.duration_index,
+                values,
+            )));
         }
+        n += inserts.len();
+        join_all(inserts).await?;
         Ok(WriteReport {
             rows: n,
             tags_skipped: rows.tags_skipped,
@@ -244,8 +269,40 @@ impl CassandraWriter {
             .execute_unpaged(stmt, values)
             .await
             .map(drop)
-            .map_err(|source| WriteError { table, source })
+            .map_err(|source| WriteError::Insert {
+                table,
+                source: Box::new(source),
+            })
     }
+}
+
+type Insert<'a> = Pin<Box<dyn Future<Output = Result<(), WriteError>> + Send + 'a>>;
+
+/// Drives every insert to completion concurrently; the first error, once all are done (so
+/// no request is abandoned mid-flight).
+async fn join_all(mut inserts: Vec<Insert<'_>>) -> Result<(), WriteError> {
+    let mut first_err = None;
+    std::future::poll_fn(|cx| {
+        let mut i = 0;
+        while i < inserts.len() {
+            match inserts[i].as_mut().poll(cx) {
+                Poll::Ready(r) => {
+                    if let (Err(e), None) = (r, &first_err) {
+                        first_err = Some(e);
+                    }
+                    drop(inserts.swap_remove(i));
+                }
+                Poll::Pending => i += 1,
+            }
+        }
+        if inserts.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    first_err.map_or(Ok(()), Err)
 }
 
 /// Why the writer could not start.
@@ -267,11 +324,35 @@ pub enum ConnectError {
     },
 }
 
-/// An insert that failed (after the driver's retries).
+/// Why a span (or the healthcheck) was not written.
 #[derive(Debug, thiserror::Error)]
-#[error("cassandra: insert into {table}: {source}")]
-pub struct WriteError {
-    pub table: &'static str,
-    #[source]
-    pub source: ExecutionError,
+pub enum WriteError {
+    /// An insert failed after the driver's retries.
+    #[error("cassandra: insert into {table}: {source}")]
+    Insert {
+        table: &'static str,
+        #[source]
+        source: Box<ExecutionError>,
+    },
+    /// No session yet: the sink is still connecting in the background.
+    #[error("cassandra: not connected yet (connecting in the background)")]
+    NotConnected,
+}
+
+impl WriteError {
+    /// Whether the failed insert may still have been applied: only errors raised before a
+    /// request left the client (no connection, nothing to send it to, a bad statement) say
+    /// it was not. Timeouts, lost connections and server errors may hide an applied write.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            WriteError::NotConnected => false,
+            WriteError::Insert { source, .. } => !matches!(
+                **source,
+                ExecutionError::ConnectionPoolError(_)
+                    | ExecutionError::EmptyPlan
+                    | ExecutionError::BadQuery(_)
+                    | ExecutionError::PrepareError(_)
+            ),
+        }
+    }
 }
