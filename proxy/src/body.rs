@@ -137,6 +137,12 @@ impl Completion {
         }
     }
 
+    /// Whether the finished bag goes anywhere (reports, the access log); when not, the
+    /// response half is not built.
+    pub fn records(&self) -> bool {
+        self.reporter.is_enabled() || self.access_log.is_some()
+    }
+
     /// Adds the response attributes and reports the bag (once).
     fn done(&mut self, response_size: u64, flags: &'static str) {
         if std::mem::replace(&mut self.reported, true) {
@@ -148,6 +154,9 @@ impl Completion {
             self.flags
         };
         self.metrics.request(self.dir, self.code);
+        if !self.records() {
+            return;
+        }
         let mut bag = std::mem::take(&mut self.bag);
         attrs::finish(
             &mut bag,

@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use mixer_attributes::OwnedValue;
+use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_proto::mixer::HeaderOperation;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -279,20 +279,28 @@ pub async fn handle(
     };
     strip_hop_by_hop(&mut parts.headers);
     let trace = propagate_trace(&mut parts.headers, shared.sampling_percent);
-    let bag = attrs::request_bag(
-        &shared.identity,
-        dir,
-        &RequestView {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-            host: &host,
-            peer,
-            upstream: upstream_addr,
-            trace: &trace,
-        },
-        now,
-    );
+    // the bag is for the reports, the access log and the check: none of them, no bag
+    let bag = if shared.reporter.is_enabled()
+        || shared.access_log.is_some()
+        || shared.checker.is_some()
+    {
+        attrs::request_bag(
+            &shared.identity,
+            dir,
+            &RequestView {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                host: &host,
+                peer,
+                upstream: upstream_addr,
+                trace: &trace,
+            },
+            now,
+        )
+    } else {
+        OwnedBag::new()
+    };
     let request_size = Arc::new(AtomicU64::new(0));
     let mut completion = Completion::new(
         bag,
@@ -373,8 +381,10 @@ pub async fn handle(
             directive::apply(&mut rparts.headers, response_ops);
             rparts.version = Version::HTTP_11;
             completion.code = rparts.status.as_u16();
-            completion.response_headers = attrs::header_map(&rparts.headers);
-            completion.grpc_from(&rparts.headers);
+            if completion.records() {
+                completion.response_headers = attrs::header_map(&rparts.headers);
+                completion.grpc_from(&rparts.headers);
+            }
             return Ok(Response::from_parts(
                 rparts,
                 ResponseBody::upstream(rbody, completion),
