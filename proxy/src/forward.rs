@@ -271,6 +271,9 @@ pub async fn handle(
         (Ok(t), Direction::Outbound) => t.parse::<SocketAddr>().ok(),
         (Err(_), _) => None,
     };
+    // An HTTP/1.1 downstream connection sends one request at a time: it can keep its own
+    // upstream connection. HTTP/2 streams run concurrently: they share the pool.
+    let sequential = parts.version != Version::HTTP_2;
     // the protocol towards the upstream: the client's, unless the app's port says otherwise
     let http2 = match (dir, shared.app_protocol) {
         (Direction::Inbound, AppProtocol::Http1) => false,
@@ -352,14 +355,14 @@ pub async fn handle(
     } else {
         Version::HTTP_11
     };
-    // HTTP/1.1 to an address: this downstream connection's own upstream connection;
-    // otherwise (HTTP/2, a host name to resolve, the connection busy) the pool
+    // HTTP/1.1 from and to an address: this downstream connection's own upstream connection;
+    // otherwise (HTTP/2 on either side, a host name to resolve, the connection busy) the pool
     let addr = match dir {
         Direction::Inbound => Some(shared.app),
         Direction::Outbound => authority.parse::<SocketAddr>().ok(),
     };
     let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
-    let answer = match addr.filter(|_| !http2) {
+    let answer = match addr.filter(|_| sequential && !http2) {
         Some(addr) => {
             to_origin_form(req.uri_mut());
             let connect_timeout = shared.upstream_timeout.min(Duration::from_secs(5));

@@ -2,10 +2,11 @@
 //! connection sends its requests one after the other, so it can keep one upstream connection
 //! to itself: no pool to look up and lock per request, no task spawned per request to hand the
 //! connection back (hyper's pooled client does both), and the request goes out in origin form
-//! as it is. The slot holds the connection between requests; a request that finds it taken
-//! (HTTP/2 downstream streams run concurrently), or addressed elsewhere, is told to use the
-//! pool instead. A connection the upstream closed is replaced, and a request it refused
-//! before reading any of it is sent again once on a fresh connection, as the pool does.
+//! as it is. HTTP/2 downstream streams, which run concurrently, use the pool. The slot holds
+//! the connection between requests; a request that finds it in use, or addressed elsewhere,
+//! is told to use the pool instead. A connection the upstream closed is replaced, and a
+//! request it refused before reading any of it is sent again once on a fresh connection, as
+//! the pool does.
 
 use crate::body::CountingBody;
 use hyper::body::Incoming;
@@ -32,10 +33,35 @@ struct Held {
     sender: SendRequest<CountingBody>,
 }
 
+/// What the slot holds between and during requests.
+#[derive(Debug, Default)]
+enum Slot {
+    /// Not connected yet, or the last connection was given up.
+    #[default]
+    Empty,
+    Idle(Held),
+    /// A request is using the connection.
+    Busy,
+}
+
 /// One downstream connection's upstream connection, kept between its requests.
 #[derive(Debug, Default)]
 pub struct ConnUpstream {
-    held: Mutex<Option<Held>>,
+    slot: Mutex<Slot>,
+}
+
+/// Marks the slot busy while a request uses it; frees it when dropped (the request failed,
+/// timed out or was cancelled) unless the connection was handed back.
+struct InUse<'a>(&'a ConnUpstream);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.0.slot.lock() {
+            if matches!(*slot, Slot::Busy) {
+                *slot = Slot::Empty;
+            }
+        }
+    }
 }
 
 impl ConnUpstream {
@@ -48,18 +74,23 @@ impl ConnUpstream {
         connect_timeout: Duration,
         req: Request<CountingBody>,
     ) -> Result<Result<Response<Incoming>, Failure>, Request<CountingBody>> {
-        let held = match self.held.lock() {
-            Ok(mut slot) => slot.take(),
+        let taken = match self.slot.lock() {
+            Ok(mut slot) => match std::mem::replace(&mut *slot, Slot::Busy) {
+                Slot::Busy => return Err(req),
+                Slot::Idle(h) if h.addr != addr => {
+                    // another upstream on this connection (an outbound proxy client switching
+                    // hosts): keep ours for the requests that follow and use the pool
+                    *slot = Slot::Idle(h);
+                    return Err(req);
+                }
+                Slot::Idle(h) => Some(h),
+                Slot::Empty => None,
+            },
             Err(_) => return Err(req),
         };
-        let (mut sender, reused) = match held {
-            Some(h) if h.addr == addr && !h.sender.is_closed() => (h.sender, true),
-            Some(h) if h.addr != addr => {
-                // another upstream on this connection (an outbound proxy client switching
-                // hosts): keep ours for the requests that follow and use the pool
-                self.put_back(h);
-                return Err(req);
-            }
+        let in_use = InUse(self);
+        let (mut sender, reused) = match taken {
+            Some(h) if !h.sender.is_closed() => (h.sender, true),
             _ => match connect(addr, connect_timeout).await {
                 Ok(s) => (s, false),
                 Err(e) => return Ok(Err(Failure::Connect(e))),
@@ -85,7 +116,9 @@ impl ConnUpstream {
             };
             match sent {
                 Ok(resp) => {
-                    self.put_back(Held { addr, sender });
+                    if let Ok(mut slot) = in_use.0.slot.lock() {
+                        *slot = Slot::Idle(Held { addr, sender });
+                    }
                     return Ok(Ok(resp));
                 }
                 Err(mut e) => match e.take_message() {
@@ -100,14 +133,6 @@ impl ConnUpstream {
                     }
                     _ => return Ok(Err(Failure::Exchange(e.into_error()))),
                 },
-            }
-        }
-    }
-
-    fn put_back(&self, held: Held) {
-        if let Ok(mut slot) = self.held.lock() {
-            if slot.is_none() {
-                *slot = Some(held);
             }
         }
     }

@@ -166,3 +166,47 @@ async fn an_upstream_closing_silently_between_requests_is_reconnected() {
     assert_eq!(upstream_failures(&proxy), 0.0);
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_one_each() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    let (app, accepted) = backend(Close::Never).await;
+    let mut opts = options(app, None, "app-v1");
+    opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+    let proxy = Proxy::start(opts).await;
+    let inbound = proxy.bound.inbound;
+    let stream = TcpStream::connect(inbound).await.expect("connect");
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    // 10 streams at a time, 5 rounds, on one HTTP/2 connection
+    for round in 0..5 {
+        let mut calls = Vec::new();
+        for i in 0..10 {
+            let mut send = send.clone();
+            calls.push(tokio::spawn(async move {
+                let req = hyper::Request::get(format!("http://{inbound}/r/{round}/{i}"))
+                    .body(Empty::<Bytes>::new())
+                    .expect("request");
+                let resp = send.send_request(req).await.expect("answer");
+                let status = resp.status().as_u16();
+                resp.into_body().collect().await.expect("body");
+                status
+            }));
+        }
+        for c in calls {
+            assert_eq!(c.await.expect("stream"), 200);
+        }
+    }
+    let opened = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=10).contains(&opened),
+        "50 requests, at most 10 at once: {opened} upstream connections"
+    );
+    proxy.stop().await;
+}
