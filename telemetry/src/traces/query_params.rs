@@ -81,6 +81,10 @@ pub(super) fn parse_trace_id(s: &str) -> Result<Option<TraceId>, String> {
         ));
     }
     let split = s.len().saturating_sub(16);
+    if !s.is_char_boundary(split) {
+        // not hex anyway; Go would split the bytes mid-character
+        return Err(syntax("ParseUint", s));
+    }
     let parts = if split == 0 {
         vec![s]
     } else {
