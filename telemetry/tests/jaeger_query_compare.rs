@@ -465,6 +465,21 @@ async fn the_embedded_api_answers_as_jaeger_query_does() {
         },
     )
     .await;
+    // The sink connects, creating the keyspace, in the background: jaeger-query refuses to
+    // start on a keyspace that is not there yet.
+    let mut connected = false;
+    for _ in 0..600 {
+        let (_, body) = get(to_cassandra.bound.monitoring, "/metrics").await;
+        if body
+            .lines()
+            .any(|l| l == "mixer_traces_cassandra_connected 1")
+        {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(connected, "the Cassandra sink did not connect within 60 s");
     let embedded = start(None, Duration::from_secs(60)).await;
     let query = embedded.bound.query.expect("embedded query API");
     let mut jaeger = start_jaeger(&jaeger_bin, &cassandra);
