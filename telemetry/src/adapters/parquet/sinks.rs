@@ -146,13 +146,7 @@ impl Archives {
             threads.append(&mut slot.threads);
             stats.push(slot.stats.clone());
         }
-        while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let finished = threads.iter().all(JoinHandle::is_finished);
-        for t in threads.into_iter().filter(|t| t.is_finished()) {
-            let _ = t.join();
-        }
+        let finished = crate::adapters::join_writers(threads, deadline);
         let mut dropped = 0;
         for s in stats {
             // a thread still writing keeps counting; only a stopped one's queue is final
