@@ -69,6 +69,8 @@ pub struct ProxyMetrics {
     pub check_cache_hits: Counter,
     pub check_cache_misses: Counter,
     pub check_retries: Counter,
+    /// Cached answers refreshed in the background before they ran out.
+    pub check_refreshes: Counter,
     /// Time of the Check calls that went to the policy service (retries included).
     pub check_duration: Histogram,
     /// Access log lines queued for stdout / dropped because the queue was full.
@@ -92,6 +94,7 @@ impl Default for ProxyMetrics {
             check_cache_hits: Counter::default(),
             check_cache_misses: Counter::default(),
             check_retries: Counter::default(),
+            check_refreshes: Counter::default(),
             check_duration: Histogram::new(CHECK_BOUNDS),
             access_log_written: Counter::default(),
             access_log_dropped: Counter::default(),
@@ -253,7 +256,7 @@ impl ProxyMetrics {
         for (i, (_, rn)) in RESULTS.iter().enumerate() {
             let _ = writeln!(out, "{name}{{result=\"{rn}\"}} {}", self.checks[i].get());
         }
-        let simple: [(&str, &str, u64); 3] = [
+        let simple: [(&str, &str, u64); 4] = [
             (
                 "mixer_proxy_check_cache_hits_total",
                 "Checks answered from the check cache.",
@@ -268,6 +271,11 @@ impl ProxyMetrics {
                 "mixer_proxy_check_retries_total",
                 "Check calls retried after a transport error.",
                 self.check_retries.get(),
+            ),
+            (
+                "mixer_proxy_check_refreshes_total",
+                "Cached check answers refreshed in the background before they ran out.",
+                self.check_refreshes.get(),
             ),
         ];
         for (name, help, v) in simple {

@@ -7,6 +7,13 @@
 //! misses, otherwise its use count goes down and its answer is reused. Answers with a REGEX
 //! match, a bad dictionary index, or a shape their own request does not fit are not cached.
 //!
+//! Beyond Istio: an answer is refreshed before it runs out. When a tenth or less of its uses
+//! or of its valid duration is left, the request that finds it is told to refresh it (once
+//! per answer, [`Hit::refresh`]): the checker sends that request's Check in the background
+//! and the answer replaces the entry. Istio's cache lets the answer run out instead, and
+//! every request arriving until the new answer comes back misses and calls the service —
+//! at 20,000 requests/s and 1,000 uses that was 2 % of the requests waiting on a Check.
+//!
 //! Time comes in as an argument, so expiry is tested without sleeping.
 
 use super::lru::Lru;
@@ -94,6 +101,9 @@ impl Decision {
     }
 }
 
+/// Refresh an answer when this fraction (1/N) or less of its uses or duration is left.
+const REFRESH_WHEN_LEFT: i32 = 10;
+
 #[derive(Debug)]
 struct Entry {
     decision: Arc<Decision>,
@@ -101,6 +111,21 @@ struct Entry {
     expire: Option<Instant>,
     /// Uses left; 0 is never usable, a negative count is never decremented.
     use_count: i32,
+    /// Uses left at or below which the answer is refreshed; 0: not by count.
+    refresh_uses: i32,
+    /// From when on the answer is refreshed; `None`: not by time.
+    refresh_at: Option<Instant>,
+    /// A request was told to refresh this answer.
+    refreshing: bool,
+}
+
+/// A live cached answer.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub decision: Arc<Decision>,
+    /// The answer is running out and no refresh was asked for yet: the caller should check
+    /// this request again in the background and [`insert`](CheckCache::insert) the answer.
+    pub refresh: bool,
 }
 
 /// Why an answer was not cached.
@@ -169,6 +194,12 @@ impl CheckCache {
 
     /// The cached decision for `bag` at `now`, if any (§8.3 step 5).
     pub fn lookup<A: Attributes>(&self, bag: &A, now: Instant) -> Option<Arc<Decision>> {
+        self.find(bag, now).map(|hit| hit.decision)
+    }
+
+    /// Like [`lookup`](Self::lookup), also telling whether this request should refresh the
+    /// answer it found.
+    pub fn find<A: Attributes>(&self, bag: &A, now: Instant) -> Option<Hit> {
         if !self.is_enabled() {
             return None;
         }
@@ -190,7 +221,14 @@ impl CheckCache {
             if entry.use_count > 0 {
                 entry.use_count -= 1;
             }
-            return Some(entry.decision.clone());
+            let running_out = (entry.refresh_uses > 0 && entry.use_count <= entry.refresh_uses)
+                || entry.refresh_at.is_some_and(|t| now >= t);
+            let refresh = running_out && !entry.refreshing;
+            entry.refreshing |= refresh;
+            return Some(Hit {
+                decision: entry.decision.clone(),
+                refresh,
+            });
         }
         None
     }
@@ -215,20 +253,26 @@ impl CheckCache {
         let mut buf = Vec::with_capacity(256);
         let sig = signature(&shape, bag, &mut buf).ok_or(ShapeError::DoesNotFit)?;
         self.add_shape(shape)?;
-        let expire = precondition.valid_duration.map(|d| {
+        let valid = precondition.valid_duration.map(|d| {
             let ms = d
                 .seconds
                 .saturating_mul(1000)
                 .saturating_add(i64::from(d.nanos / 1_000_000));
-            now.checked_add(Duration::from_millis(ms.max(0) as u64))
-                .unwrap_or(now)
+            Duration::from_millis(ms.max(0) as u64)
         });
+        let at = |d: Duration| now.checked_add(d).unwrap_or(now);
+        let use_count = precondition.valid_use_count;
         self.lock().insert(
             sig,
             Entry {
                 decision,
-                expire,
-                use_count: precondition.valid_use_count,
+                expire: valid.map(at),
+                use_count,
+                refresh_uses: use_count.max(0) / REFRESH_WHEN_LEFT,
+                refresh_at: valid
+                    .filter(|d| !d.is_zero())
+                    .map(|d| at(d - d / REFRESH_WHEN_LEFT as u32)),
+                refreshing: false,
             },
         );
         Ok(())

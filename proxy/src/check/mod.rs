@@ -6,6 +6,8 @@
 //! default) allows, fail-closed denies with the transport status (UNAVAILABLE → 503). The
 //! result is a [`Decision`]: a status (OK allows; any other code is answered with its HTTP
 //! status and `CODE:message`, [`status`]) and an optional route directive ([`directive`]).
+//! A cached answer running out is refreshed in the background by the request that finds it
+//! ([`cache::Hit::refresh`]), so steady traffic does not wait on the service.
 
 pub mod cache;
 pub mod directive;
@@ -13,7 +15,7 @@ mod lru;
 pub mod status;
 pub mod transport;
 
-pub use cache::{CheckCache, Decision, NotCached};
+pub use cache::{CheckCache, Decision, Hit, NotCached};
 pub use transport::{CallError, CheckFn};
 
 use crate::config::{CheckOptions, Direction};
@@ -39,6 +41,11 @@ pub struct Verdict {
 /// The sidecar's Check client: shared by every request.
 #[derive(Debug)]
 pub struct Checker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     opts: CheckOptions,
     cache: CheckCache,
     call: CheckFnDebug,
@@ -60,12 +67,14 @@ impl Checker {
     /// A checker calling the policy service through `call`.
     pub fn new(opts: CheckOptions, call: CheckFn, metrics: Arc<ProxyMetrics>) -> Checker {
         Checker {
-            cache: CheckCache::new(opts.cache_entries),
-            opts,
-            call: CheckFnDebug(call),
-            dedup_base: uuid_v4(),
-            dedup_next: AtomicU64::new(0),
-            metrics,
+            inner: Arc::new(Inner {
+                cache: CheckCache::new(opts.cache_entries),
+                opts,
+                call: CheckFnDebug(call),
+                dedup_base: uuid_v4(),
+                dedup_next: AtomicU64::new(0),
+                metrics,
+            }),
         }
     }
 
@@ -82,7 +91,7 @@ impl Checker {
     }
 
     pub fn cache(&self) -> &CheckCache {
-        &self.cache
+        &self.inner.cache
     }
 
     /// Whether a request on `dir` for `url_path` is checked: inbound always, outbound when
@@ -90,9 +99,10 @@ impl Checker {
     pub fn applies(&self, dir: Direction, url_path: &str) -> bool {
         let on = match dir {
             Direction::Inbound => true,
-            Direction::Outbound => self.opts.outbound,
+            Direction::Outbound => self.inner.opts.outbound,
         };
         on && !self
+            .inner
             .opts
             .skip_paths
             .iter()
@@ -101,17 +111,54 @@ impl Checker {
 
     /// Checks `bag`: from the cache, else by calling the policy service.
     pub async fn check(&self, bag: &OwnedBag) -> Verdict {
-        if let Some(decision) = self.cache.lookup(bag, Instant::now()) {
-            self.metrics.check_cache_hits.inc();
-            self.metrics.check_result(result_of(&decision));
+        let me = &self.inner;
+        if let Some(hit) = me.cache.find(bag, Instant::now()) {
+            me.metrics.check_cache_hits.inc();
+            me.metrics.check_result(result_of(&hit.decision));
+            if hit.refresh {
+                self.refresh(bag);
+            }
             return Verdict {
-                decision,
+                decision: hit.decision,
                 cache_hit: true,
             };
         }
-        if self.cache.is_enabled() {
-            self.metrics.check_cache_misses.inc();
+        if me.cache.is_enabled() {
+            me.metrics.check_cache_misses.inc();
         }
+        let answer = me.call(bag).await;
+        let decision = me.decide(bag, answer);
+        Verdict {
+            decision,
+            cache_hit: false,
+        }
+    }
+
+    /// Checks `bag` again in the background; its answer replaces the cached one. A failed
+    /// refresh changes nothing: the cached answer runs out and requests miss as before.
+    fn refresh(&self, bag: &OwnedBag) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let me = self.inner.clone();
+        let bag = bag.clone();
+        me.metrics.check_refreshes.inc();
+        rt.spawn(async move {
+            match me.call(&bag).await {
+                Ok(response) => {
+                    me.store(&bag, &response);
+                }
+                Err(e) => {
+                    tracing::debug!(code = e.code, message = %e.message, "check refresh failed")
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
+    /// One Check call for `bag` (retries included), timed.
+    async fn call(&self, bag: &OwnedBag) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
         let dedup = format!(
             "{}{}",
             self.dedup_base,
@@ -128,14 +175,29 @@ impl Checker {
         self.metrics
             .check_duration
             .observe(started.elapsed().as_secs_f64());
-        let decision = match answer {
+        answer
+    }
+
+    /// The decision of a received answer, cached when it can be.
+    fn store(&self, bag: &OwnedBag, response: &mixer_proto::mixer::CheckResponse) -> Arc<Decision> {
+        let decision = Arc::new(Decision::from_response(response, !self.opts.fail_closed));
+        if let Some(p) = &response.precondition {
+            if let Err(e) = self.cache.insert(bag, p, decision.clone(), Instant::now()) {
+                tracing::debug!(reason = %e, "check answer not cached");
+            }
+        }
+        decision
+    }
+
+    /// The request's decision from the call's outcome, after the fail policy.
+    fn decide(
+        &self,
+        bag: &OwnedBag,
+        answer: Result<mixer_proto::mixer::CheckResponse, CallError>,
+    ) -> Arc<Decision> {
+        match answer {
             Ok(response) => {
-                let decision = Arc::new(Decision::from_response(&response, !self.opts.fail_closed));
-                if let Some(p) = &response.precondition {
-                    if let Err(e) = self.cache.insert(bag, p, decision.clone(), Instant::now()) {
-                        tracing::debug!(reason = %e, "check answer not cached");
-                    }
-                }
+                let decision = self.store(bag, &response);
                 self.metrics.check_result(result_of(&decision));
                 decision
             }
@@ -155,10 +217,6 @@ impl Checker {
                 self.metrics.check_result(CheckResult::FailedOpen);
                 Arc::new(Decision::ok())
             }
-        };
-        Verdict {
-            decision,
-            cache_hit: false,
         }
     }
 

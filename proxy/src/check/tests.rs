@@ -218,6 +218,74 @@ fn entries_expire_by_use_count() {
     assert_eq!(cache.lookup(&req, t0), None);
 }
 
+/// Whether each of `n` lookups at `now` hit and asked for a refresh: `(hit, refresh)`.
+fn finds(cache: &CheckCache, req: &OwnedBag, now: Instant, n: usize) -> Vec<(bool, bool)> {
+    (0..n)
+        .map(|_| match cache.find(req, now) {
+            Some(hit) => (true, hit.refresh),
+            None => (false, false),
+        })
+        .collect()
+}
+
+#[test]
+fn an_answer_asks_once_for_a_refresh_when_a_tenth_of_its_uses_is_left() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(0, path_and_version(), LONG, 20);
+    let req = bag("/a", "w", "v1");
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    let seen = finds(&cache, &req, t0, 21);
+    // uses left after each hit: 19, 18, …; the hit leaving 2 (= 20 / 10) asks, once
+    let refreshes: Vec<usize> = (0..21).filter(|&i| seen[i].1).collect();
+    assert_eq!(refreshes, vec![17], "{seen:?}");
+    assert!(seen[..20].iter().all(|(hit, _)| *hit), "{seen:?}");
+    assert!(
+        !seen[20].0,
+        "20 uses, then gone: a refresh never extends an answer"
+    );
+
+    // the refreshed answer starts afresh
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    let again = finds(&cache, &req, t0, 18);
+    assert_eq!(again.iter().filter(|(_, r)| *r).count(), 1, "{again:?}");
+    assert!(again[17].1);
+
+    // fewer than 10 uses: no refresh by count (a tenth of them is no use at all)
+    let few = precondition(0, path_and_version(), LONG, 9);
+    cache
+        .insert(&req, &few, decision(&few), t0)
+        .expect("cached");
+    assert!(finds(&cache, &req, t0, 9).iter().all(|&(hit, r)| hit && !r));
+}
+
+#[test]
+fn an_answer_asks_once_for_a_refresh_when_a_tenth_of_its_time_is_left() {
+    let cache = CheckCache::new(100);
+    let t0 = Instant::now();
+    let p = precondition(0, path_and_version(), Some(Duration::from_secs(10)), -1);
+    let req = bag("/a", "w", "v1");
+    cache.insert(&req, &p, decision(&p), t0).expect("cached");
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    assert_eq!(finds(&cache, &req, at(8_999), 2), vec![(true, false); 2]);
+    assert_eq!(
+        finds(&cache, &req, at(9_000), 2),
+        vec![(true, true), (true, false)]
+    );
+    assert_eq!(finds(&cache, &req, at(10_000), 1), vec![(true, false)]);
+    assert_eq!(finds(&cache, &req, at(10_001), 1), vec![(false, false)]);
+
+    // no duration and unlimited uses: never refreshed
+    let forever = precondition(0, path_and_version(), None, -1);
+    cache
+        .insert(&req, &forever, decision(&forever), t0)
+        .expect("cached");
+    let later = t0 + Duration::from_secs(3600);
+    assert!(finds(&cache, &req, later, 3)
+        .iter()
+        .all(|&(hit, r)| hit && !r));
+}
+
 #[test]
 fn uncachable_answers_are_refused() {
     let cache = CheckCache::new(100);
@@ -372,6 +440,70 @@ async fn a_miss_calls_then_the_cache_answers() {
         (1, 1)
     );
     assert_eq!(m.checks(CheckResult::Ok), 2);
+}
+
+#[tokio::test]
+async fn a_running_out_answer_is_refreshed_in_the_background() {
+    let (call, script) = scripted(vec![Ok(allow(10)), Ok(allow(10))]);
+    let (c, m) = checker(CheckOptions::default(), call);
+    let req = bag("/a", "w", "v1");
+    assert!(!c.check(&req).await.cache_hit);
+    // 10 uses: the ninth hit leaves 1 (a tenth) and starts the refresh
+    for _ in 0..9 {
+        assert!(c.check(&req).await.cache_hit);
+    }
+    for _ in 0..100 {
+        if script.seen.lock().expect("lock").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        script.seen.lock().expect("lock").len(),
+        2,
+        "one refresh call"
+    );
+    // the refreshed answer has 10 fresh uses: no request misses (8 of them: the ninth
+    // would start the next refresh)
+    for _ in 0..8 {
+        assert!(c.check(&req).await.cache_hit);
+    }
+    assert_eq!(
+        (
+            m.check_cache_hits.get(),
+            m.check_cache_misses.get(),
+            m.check_refreshes.get()
+        ),
+        (17, 1, 1)
+    );
+    assert_eq!(
+        m.checks(CheckResult::Ok),
+        18,
+        "a refresh is not a request's check"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_refresh_leaves_the_answer_to_run_out() {
+    let (call, script) = scripted(vec![Ok(allow(10))]);
+    let (c, m) = checker(CheckOptions::default(), call);
+    let req = bag("/a", "w", "v1");
+    assert!(!c.check(&req).await.cache_hit);
+    for _ in 0..9 {
+        assert!(c.check(&req).await.cache_hit);
+    }
+    for _ in 0..100 {
+        if script.seen.lock().expect("lock").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::task::yield_now().await;
+    assert!(c.check(&req).await.cache_hit, "the last use");
+    let v = c.check(&req).await;
+    assert!(!v.cache_hit && v.decision.is_ok(), "ran out; failed open");
+    assert_eq!(m.check_refreshes.get(), 1);
+    assert_eq!(m.checks(CheckResult::FailedOpen), 1);
 }
 
 #[tokio::test]
