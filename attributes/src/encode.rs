@@ -16,15 +16,36 @@ use crate::dictionary::GLOBAL_WORD_COUNT;
 use crate::value::Value;
 use crate::vocabulary::Vocabulary;
 use crate::wire::{put_key, put_len_field, put_varint, zigzag32_encode, WireType};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::hash_map::Entry;
+use std::hash::Hasher;
 
 /// Word → index assignment for one message word list.
 #[derive(Debug, Default)]
 struct Words {
     list: Vec<String>,
-    slots: FxHashMap<String, i32>,
+    /// Words in `list` by their hash. Two words of one hash: the second is not deduplicated
+    /// (a word list may repeat a word; each index still names the right one).
+    slots: FxHashMap<u64, i32>,
     global_count: usize,
+    /// For batches only: what the previous bag had where.
+    memo: Option<Memo>,
 }
+
+/// The words of the previous bag by attribute (its position in the bag) and by place within
+/// the attribute (0 the name, then the value, or a map's keys and values in turn), with their
+/// indices. A batch's bags come from one client and mostly repeat one another: a word where it
+/// was last time is one string comparison instead of two hash lookups.
+#[derive(Debug, Default)]
+struct Memo {
+    by_attr: Vec<Vec<(String, i32)>>,
+    attr: usize,
+    place: usize,
+}
+
+/// Attributes and places per attribute remembered; past them words are looked up as usual.
+const MEMO_ATTRS: usize = 128;
+const MEMO_PLACES: usize = 64;
 
 impl Words {
     fn new(global_word_count: usize) -> Words {
@@ -34,18 +55,78 @@ impl Words {
         }
     }
 
+    /// Remembers each bag's words for the next one (see [`Memo`]).
+    fn remembering(mut self) -> Words {
+        self.memo = Some(Memo::default());
+        self
+    }
+
+    /// The next words are attribute `n`'s: its name first.
+    fn attribute(&mut self, n: usize) {
+        if let Some(m) = &mut self.memo {
+            m.attr = n;
+            m.place = 0;
+        }
+    }
+
     fn index(&mut self, word: &str) -> i32 {
+        let Some(m) = &mut self.memo else {
+            return self.lookup(word);
+        };
+        let (attr, place) = (m.attr, m.place);
+        m.place += 1;
+        if let Some((w, i)) = m.by_attr.get(attr).and_then(|a| a.get(place)) {
+            if w == word {
+                return *i;
+            }
+        }
+        let i = self.lookup(word);
+        let Some(m) = &mut self.memo else {
+            return i;
+        };
+        if attr >= MEMO_ATTRS || place >= MEMO_PLACES {
+            return i;
+        }
+        if m.by_attr.len() <= attr {
+            m.by_attr.resize_with(attr + 1, Vec::new);
+        }
+        let places = &mut m.by_attr[attr];
+        if let Some(slot) = places.get_mut(place) {
+            slot.0.clear();
+            slot.0.push_str(word);
+            slot.1 = i;
+        } else if places.len() == place {
+            places.push((word.to_owned(), i));
+        }
+        i
+    }
+
+    fn lookup(&mut self, word: &str) -> i32 {
         if let Some(id) = Vocabulary::builtin().id(word) {
             if id.index() < self.global_count {
                 return id.0 as i32;
             }
         }
-        if let Some(&i) = self.slots.get(word) {
-            return i;
-        }
+        let mut h = FxHasher::default();
+        h.write(word.as_bytes());
+        self.message_word(word, h.finish())
+    }
+
+    /// `word`'s index in the message word list, added when new; `hash` is its hash.
+    fn message_word(&mut self, word: &str, hash: u64) -> i32 {
         let i = -(self.list.len() as i32) - 1;
+        match self.slots.entry(hash) {
+            Entry::Occupied(slot) => {
+                let at = *slot.get();
+                if self.list[(-at - 1) as usize] == word {
+                    return at;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
         self.list.push(word.to_owned());
-        self.slots.insert(word.to_owned(), i);
         i
     }
 }
@@ -69,7 +150,8 @@ impl Maps {
         for b in &mut self.by_field {
             b.clear();
         }
-        for (name, value) in attrs {
+        for (n, (name, value)) in attrs.into_iter().enumerate() {
+            words.attribute(n);
             let key = words.index(name);
             let e = &mut self.entry;
             e.clear();
@@ -193,7 +275,7 @@ impl ReportBatch {
     /// `global_word_count`.
     pub fn with_global_word_count(n: usize) -> ReportBatch {
         ReportBatch {
-            words: Words::new(n),
+            words: Words::new(n).remembering(),
             maps: Maps::default(),
             set: Vec::new(),
             sets: Vec::new(),
@@ -261,4 +343,21 @@ pub fn encode_check_request<'b>(
         put_len_field(&mut out, 4, &entry);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Words;
+
+    #[test]
+    fn words_of_one_hash_each_keep_their_own_index() {
+        let mut w = Words::new(0);
+        assert_eq!(w.message_word("a", 7), -1);
+        assert_eq!(w.message_word("b", 7), -2, "same hash, other word: added");
+        assert_eq!(w.message_word("a", 7), -1, "the first keeps its slot");
+        assert_eq!(w.message_word("b", 7), -3, "the second is not deduplicated");
+        assert_eq!(w.message_word("c", 9), -4);
+        assert_eq!(w.message_word("c", 9), -4);
+        assert_eq!(w.list, ["a", "b", "b", "c"]);
+    }
 }

@@ -149,6 +149,35 @@ proptest! {
     }
 
     #[test]
+    fn batches_of_similar_bags_round_trip(
+        base in bag(),
+        edits in prop::collection::vec(prop::collection::vec((any::<prop::sample::Index>(), value()), 0..3), 1..8),
+    ) {
+        // a batch's bags mostly repeat one another (the encoder remembers where each word
+        // was): the base bag again and again, with a few values replaced in place
+        let mut bags = Vec::new();
+        for edit in &edits {
+            let mut entries: Vec<(String, OwnedValue)> =
+                base.iter().map(|(n, v)| (n.to_owned(), v.to_owned_value())).collect();
+            if !entries.is_empty() {
+                for (at, v) in edit {
+                    let i = at.index(entries.len());
+                    entries[i].1 = v.clone();
+                }
+            }
+            bags.push(entries.into_iter().collect::<OwnedBag>());
+            bags.push(base.clone());
+        }
+        let mut batch = ReportBatch::new();
+        for b in &bags {
+            batch.push(b.iter());
+        }
+        let bytes = batch.finish();
+        let expected: Vec<OwnedBag> = bags.iter().cloned().map(OwnedBag::sorted).collect();
+        prop_assert_eq!(decode_report(&bytes)?, expected);
+    }
+
+    #[test]
     fn delta_report_accumulates(bags in prop::collection::vec(bag(), 1..6), shared in any::<bool>()) {
         // each set holds only the attributes that differ from the accumulated bag
         let mut acc = OwnedBag::new();

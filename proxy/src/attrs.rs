@@ -229,15 +229,18 @@ pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
 /// Headers as a string map with lower-case keys (repeated headers joined by `,`).
 pub fn header_map(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(headers.keys_len());
-    for name in headers.keys() {
-        let mut value = String::new();
-        for v in headers.get_all(name) {
-            if !value.is_empty() {
+    // `iter` yields a name once per value, its values one after another: no lookups
+    let mut last: Option<&hyper::header::HeaderName> = None;
+    for (name, v) in headers.iter() {
+        let v = String::from_utf8_lossy(v.as_bytes());
+        match out.last_mut() {
+            Some((_, value)) if last == Some(name) => {
                 value.push(',');
+                value.push_str(&v);
             }
-            value.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            _ => out.push((name.as_str().to_owned(), v.into_owned())),
         }
-        out.push((name.as_str().to_owned(), value));
+        last = Some(name);
     }
     out
 }
@@ -423,5 +426,33 @@ mod tests {
         assert_eq!(host_only("a.b:80"), "a.b");
         assert_eq!(host_only("a.b"), "a.b");
         assert_eq!(host_only("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn repeated_headers_are_joined_in_order_and_names_kept_once() {
+        let mut h = HeaderMap::new();
+        h.append("accept", HeaderValue::from_static("text/html"));
+        h.append("x-b", HeaderValue::from_static("1"));
+        h.append("accept", HeaderValue::from_static("*/*"));
+        h.append("x-b", HeaderValue::from_static("2"));
+        h.append("x-b", HeaderValue::from_static("3"));
+        h.append(
+            "x-c",
+            HeaderValue::from_bytes(b"caf\xc3\xa9 \xff").expect("opaque"),
+        );
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            header_map(&h),
+            pairs(&[
+                ("accept", "text/html,*/*"),
+                ("x-b", "1,2,3"),
+                ("x-c", "caf\u{e9} \u{fffd}"),
+            ])
+        );
+        assert!(header_map(&HeaderMap::new()).is_empty());
     }
 }

@@ -61,7 +61,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(
-        identity: Identity,
+        mut identity: Identity,
         app: SocketAddr,
         reporter: Reporter,
         metrics: Arc<ProxyMetrics>,
@@ -69,6 +69,8 @@ impl Shared {
         sampling_percent: f64,
         listeners: [SocketAddr; 2],
     ) -> Shared {
+        // every bag carries the uid: make the default once, not per request
+        identity.uid = Some(identity.uid());
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(upstream_timeout.min(Duration::from_secs(5))));

@@ -80,7 +80,9 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
     let trace_id = match text(headers, B3_TRACE_ID) {
         Some(id) if is_hex_id(id) => id.to_owned(),
         _ => {
-            let id = format!("{:016x}{:016x}", random_u64(), random_u64());
+            let mut id = String::with_capacity(32);
+            push_hex(&mut id, random_u64(), 16);
+            push_hex(&mut id, random_u64(), 16);
             set(headers, B3_TRACE_ID, &id);
             id
         }
@@ -88,7 +90,8 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
     let parent_span_id = text(headers, B3_SPAN_ID)
         .filter(|id| is_hex_id(id))
         .map(str::to_owned);
-    let span_id = format!("{:016x}", random_u64());
+    let mut span_id = String::with_capacity(16);
+    push_hex(&mut span_id, random_u64(), 16);
     set(headers, B3_SPAN_ID, &span_id);
     match &parent_span_id {
         Some(parent) => set(headers, B3_PARENT_SPAN_ID, parent),
@@ -150,14 +153,26 @@ fn sample(percent: f64) -> bool {
 pub fn uuid_v4() -> String {
     let hi = (random_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
     let lo = (random_u64() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, hi >> 32, 8);
+    id.push('-');
+    push_hex(&mut id, hi >> 16, 4);
+    id.push('-');
+    push_hex(&mut id, hi, 4);
+    id.push('-');
+    push_hex(&mut id, lo >> 48, 4);
+    id.push('-');
+    push_hex(&mut id, lo, 12);
+    id
+}
+
+/// Appends the low `digits` hex digits of `v`, lower case and zero-padded (what
+/// `format!("{:0digits$x}")` writes, without the formatter: ids are made per request).
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xf) as usize] as char);
+    }
 }
 
 thread_local! {
@@ -276,5 +291,35 @@ mod tests {
     #[test]
     fn uuids_differ() {
         assert_ne!(uuid_v4(), uuid_v4());
+    }
+
+    #[test]
+    fn hex_is_what_the_formatter_writes() {
+        for v in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef, random_u64()] {
+            for digits in [4u32, 8, 12, 16] {
+                let mut out = String::new();
+                push_hex(&mut out, v, digits);
+                let mask = if digits == 16 {
+                    u64::MAX
+                } else {
+                    (1 << (4 * digits)) - 1
+                };
+                let want = format!("{:0w$x}", v & mask, w = digits as usize);
+                assert_eq!(out, want, "{v:#x} in {digits} digits");
+            }
+        }
+        // version 4, variant 10xx, 8-4-4-4-12
+        let id = uuid_v4();
+        let parts: Vec<&str> = id.split('-').collect();
+        let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, vec![8, 4, 4, 4, 12], "{id}");
+        assert!(parts[2].starts_with('4'), "{id}");
+        assert!(
+            matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+            "{id}"
+        );
+        assert!(id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
 }
