@@ -40,6 +40,8 @@ type UpstreamClient = Client<HttpConnector, CountingBody>;
 pub struct Shared {
     pub identity: Identity,
     pub app: SocketAddr,
+    /// `app` as an authority, made once.
+    app_authority: String,
     pub reporter: Reporter,
     pub metrics: Arc<ProxyMetrics>,
     pub upstream_timeout: Duration,
@@ -83,6 +85,7 @@ impl Shared {
         Shared {
             identity,
             app,
+            app_authority: app.to_string(),
             reporter,
             metrics,
             upstream_timeout,
@@ -168,7 +171,7 @@ fn route(
     host: &str,
 ) -> Result<String, Local> {
     match dir {
-        Direction::Inbound => Ok(shared.app.to_string()),
+        Direction::Inbound => Ok(shared.app_authority.clone()),
         Direction::Outbound => {
             if method == Method::CONNECT {
                 return Err(Local::new(

@@ -8,12 +8,13 @@ use hyper::header::{
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 
-pub const X_REQUEST_ID: &str = "x-request-id";
-pub const B3_TRACE_ID: &str = "x-b3-traceid";
-pub const B3_SPAN_ID: &str = "x-b3-spanid";
-pub const B3_PARENT_SPAN_ID: &str = "x-b3-parentspanid";
-pub const B3_SAMPLED: &str = "x-b3-sampled";
-pub const B3_FLAGS: &str = "x-b3-flags";
+// Names, not strings: a lookup by `&str` parses the name first, on every request.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+pub const B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
+pub const B3_PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+pub const B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+pub const B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
 
 /// Headers that only describe one connection, besides those `Connection` names.
 const HOP_BY_HOP: [&str; 6] = [
@@ -29,6 +30,10 @@ const HOP_BY_HOP: [&str; 6] = [
 /// and `TE` unless it is exactly `trailers` (the one value that may cross a hop, and that
 /// gRPC needs).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // most requests carry none of them: one pass over the names, no lookups
+    if !headers.keys().any(|n| n == TE || is_hop_by_hop(n)) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -55,6 +60,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION || HOP_BY_HOP.contains(&name.as_str())
+}
+
 /// The tracing ids of one request after this hop, as they go upstream and into the bag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceIds {
@@ -69,7 +78,7 @@ pub struct TraceIds {
 /// id for this hop whose parent is the incoming span, and `x-b3-sampled` kept when present
 /// (or forced by `x-b3-flags: 1`), else decided here with `sampling_percent` chance.
 pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceIds {
-    let request_id = match text(headers, X_REQUEST_ID) {
+    let request_id = match text(headers, &X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.to_owned(),
         _ => {
             let id = uuid_v4();
@@ -77,7 +86,7 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
             id
         }
     };
-    let trace_id = match text(headers, B3_TRACE_ID) {
+    let trace_id = match text(headers, &B3_TRACE_ID) {
         Some(id) if is_hex_id(id) => id.to_owned(),
         _ => {
             let mut id = String::with_capacity(32);
@@ -87,7 +96,7 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
             id
         }
     };
-    let parent_span_id = text(headers, B3_SPAN_ID)
+    let parent_span_id = text(headers, &B3_SPAN_ID)
         .filter(|id| is_hex_id(id))
         .map(str::to_owned);
     let mut span_id = String::with_capacity(16);
@@ -96,11 +105,11 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
     match &parent_span_id {
         Some(parent) => set(headers, B3_PARENT_SPAN_ID, parent),
         None => {
-            headers.remove(B3_PARENT_SPAN_ID);
+            headers.remove(&B3_PARENT_SPAN_ID);
         }
     }
-    let debug = text(headers, B3_FLAGS) == Some("1");
-    let sampled = match text(headers, B3_SAMPLED) {
+    let debug = text(headers, &B3_FLAGS) == Some("1");
+    let sampled = match text(headers, &B3_SAMPLED) {
         _ if debug => true,
         Some("1") | Some("true") => true,
         Some("0") | Some("false") => false,
@@ -119,14 +128,14 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
     }
 }
 
-fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
@@ -229,6 +238,23 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-end-to-end"]);
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed() {
+        let alone = HOP_BY_HOP
+            .iter()
+            .map(|n| (*n, "x"))
+            .chain([("connection", "close"), ("te", "gzip")]);
+        for (name, value) in alone {
+            let mut h = map(&[(name, value), ("x-end-to-end", "kept")]);
+            strip_hop_by_hop(&mut h);
+            let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+            assert_eq!(left, ["x-end-to-end"], "{name}");
+        }
+        let mut none = map(&[("accept", "*/*"), ("user-agent", "wrk")]);
+        strip_hop_by_hop(&mut none);
+        assert_eq!(none.len(), 2);
     }
 
     #[test]
