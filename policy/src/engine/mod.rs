@@ -17,7 +17,8 @@
 //! Every attribute read — the namespace lookup, rule matches, instance fields — is recorded,
 //! and the precondition (and each quota result) carries those reads as referenced attributes
 //! (§1.6), EXACT or ABSENCE, never REGEX. [`Engine::check_cached`] puts the decision cache
-//! ([`crate::cache`]) between step 1 and step 2 for Checks that ask for no quota.
+//! ([`crate::cache`]) before step 1 for Checks that ask for no quota: a hit is looked up on
+//! the request read lazily ([`LazyCheck`]), and only a miss is decoded in full.
 
 mod combine;
 mod dispatch;
@@ -34,7 +35,7 @@ use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaAnswer, QuotaA
 use crate::cache::Scope;
 use crate::self_metrics::PolicyMetrics;
 use dispatch::Rules;
-use mixer_attributes::decode::{CheckRequestView, DecodeError};
+use mixer_attributes::decode::{CheckRequestView, DecodeError, LazyCheck};
 use mixer_attributes::referenced::Referenced;
 use mixer_proto::mixer::check_response::{PreconditionResult, QuotaResult as WireQuota};
 use mixer_proto::mixer::CheckResponse;
@@ -136,15 +137,33 @@ impl Engine {
         metrics: &PolicyMetrics,
         cache: Option<Scope<'_>>,
     ) -> Result<Checked, CheckError> {
-        let view = CheckRequestView::parse(request, &self.config.vocabulary)?;
-        let bag = view.attributes();
         let vocab = &self.config.vocabulary;
-        let gwc = view.global_word_count();
-        let cache = cache.filter(|c| c.cache.enabled() && view.quotas().is_empty());
+        let cache = cache.filter(|c| c.cache.enabled());
+        // The hit path: look the request up as read lazily, which accepts only what the full
+        // decode accepts, with the same values; anything else is decoded fully below.
+        let mut looked_up = false;
         if let Some(c) = cache {
-            if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
-                metrics.check_cache_hits.inc();
-                return Ok(Checked::new(hit));
+            if let Some(lazy) = LazyCheck::scan(request, vocab) {
+                if let Some(hit) = c
+                    .cache
+                    .lookup(c.epoch, lazy.global_word_count(), &lazy, now)
+                {
+                    metrics.check_cache_hits.inc();
+                    return Ok(Checked::new(hit));
+                }
+                looked_up = true;
+            }
+        }
+        let view = CheckRequestView::parse(request, vocab)?;
+        let bag = view.attributes();
+        let gwc = view.global_word_count();
+        let cache = cache.filter(|_| view.quotas().is_empty());
+        if let Some(c) = cache {
+            if !looked_up {
+                if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
+                    metrics.check_cache_hits.inc();
+                    return Ok(Checked::new(hit));
+                }
             }
             metrics.check_cache_misses.inc();
         }
