@@ -105,8 +105,13 @@ impl<'a> LazyCheck<'a> {
     /// typed maps.
     fn attributes(&mut self, message: &'a [u8]) -> Option<()> {
         let mut rest = message;
-        while let Some((1, payload)) = peek_field(rest)? {
-            rest = after(rest, payload);
+        while let Some(Next {
+            number: 1,
+            rest: after,
+            ..
+        }) = next_field(rest)?
+        {
+            rest = after;
         }
         let head = message.get(..message.len() - rest.len())?;
         self.words(head)?;
@@ -292,62 +297,60 @@ fn small_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     }
 }
 
-/// A field's number, and its payload when it is length-delimited.
-type Peeked<'a> = Option<(u32, Option<&'a [u8]>)>;
+/// A field read off the front of some bytes: its number, its payload when it is
+/// length-delimited, and the bytes after it.
+struct Next<'a> {
+    number: u32,
+    payload: Option<&'a [u8]>,
+    rest: &'a [u8],
+}
 
-/// The next field of `bytes`: its number, and its payload when length-delimited; `Some(None)`
-/// at the end, `None` when it is malformed. Fields framed the way encoders write those under
-/// 16 KiB — a one-byte key, a one- or two-byte length — are read without a [`Reader`].
+/// The first field of `bytes`; `Some(None)` at the end, `None` when it is malformed. Fields
+/// framed the way encoders write those under 16 KiB — a one-byte key, a one- or two-byte
+/// length — are read without a [`Reader`], with its result.
 #[inline(always)]
-fn peek_field(bytes: &[u8]) -> Option<Peeked<'_>> {
+fn next_field(bytes: &[u8]) -> Option<Option<Next<'_>>> {
     let (key, len, tail) = match *bytes {
         [] => return Some(None),
         [key, len, ref tail @ ..] if len < 0x80 => (key, usize::from(len), tail),
         [key, l0, l1, ref tail @ ..] if l0 >= 0x80 && l1 < 0x80 => {
             (key, usize::from(l0 & 0x7f) | usize::from(l1) << 7, tail)
         }
-        _ => return peek_general(bytes).map(Some),
+        _ => return next_general(bytes).map(Some),
     };
     // wire type 2, field 1..=15, no continuation bit
     if key & 0x87 != 0x02 || key < 0x08 {
-        return peek_general(bytes).map(Some);
+        return next_general(bytes).map(Some);
     }
-    Some(Some((u32::from(key >> 3), Some(tail.get(..len)?))))
+    let (payload, rest) = tail.split_at_checked(len)?;
+    Some(Some(Next {
+        number: u32::from(key >> 3),
+        payload: Some(payload),
+        rest,
+    }))
 }
 
 #[inline(never)]
-fn peek_general(bytes: &[u8]) -> Option<(u32, Option<&[u8]>)> {
-    let field = Reader::new(bytes).field()?.ok()?;
-    Some((field.number, field.bytes().ok()))
+fn next_general(bytes: &[u8]) -> Option<Next<'_>> {
+    let mut r = Reader::new(bytes);
+    let field = r.field()?.ok()?;
+    Some(Next {
+        number: field.number,
+        payload: field.bytes().ok(),
+        rest: r.remaining(),
+    })
 }
 
-/// The bytes after a field whose payload is `payload` (a subslice of `bytes`), or after a
-/// field without one, as [`Reader`] reads it.
-#[inline(always)]
-fn after<'a>(bytes: &'a [u8], payload: Option<&'a [u8]>) -> &'a [u8] {
-    match payload {
-        Some(p) => {
-            let end = p.as_ptr() as usize - bytes.as_ptr() as usize + p.len();
-            bytes.get(end..).unwrap_or_default()
-        }
-        None => {
-            let mut r = Reader::new(bytes);
-            let _ = r.field();
-            r.remaining()
-        }
-    }
-}
-
-/// Hands `f` every field of `bytes` (see [`peek_field`]); `None` when one is malformed or `f`
+/// Hands `f` every field of `bytes` (see [`next_field`]); `None` when one is malformed or `f`
 /// says so.
 #[inline(always)]
 fn each_field<'a>(
     mut bytes: &'a [u8],
     mut f: impl FnMut(u32, Option<&'a [u8]>) -> Option<()>,
 ) -> Option<()> {
-    while let Some((n, payload)) = peek_field(bytes)? {
-        f(n, payload)?;
-        bytes = after(bytes, payload);
+    while let Some(next) = next_field(bytes)? {
+        f(next.number, next.payload)?;
+        bytes = next.rest;
     }
     Some(())
 }
