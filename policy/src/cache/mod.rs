@@ -136,17 +136,19 @@ impl DecisionCache {
             return None;
         }
         KEY.with_borrow_mut(|key| {
-            for (i, shape) in shapes.list.iter().enumerate() {
+            let answer = shapes.list.iter().enumerate().find_map(|(i, shape)| {
                 if !signature_key(key, (epoch, words, i), shape, bag) {
-                    continue;
+                    return None;
                 }
-                let Some(entry) = answers.get(key.as_slice()) else {
-                    continue;
-                };
+                let entry = answers.get(key.as_slice())?;
                 // The first shape that finds an answer decides, as in the proxy (§8.3 step 5).
-                return entry.take(now, || answers.invalidate(key.as_slice()));
+                Some(entry.take(now, || answers.invalidate(key.as_slice())))
+            });
+            // a key built from a huge value is not kept alive by the thread
+            if key.capacity() > MAX_KEPT_KEY {
+                *key = Vec::with_capacity(256);
             }
-            None
+            answer.flatten()
         })
     }
 
@@ -267,6 +269,9 @@ impl Entry {
         })
     }
 }
+
+/// The largest key buffer a thread keeps between lookups.
+const MAX_KEPT_KEY: usize = 16 * 1024;
 
 thread_local! {
     /// The key buffer of lookups on this thread, reused so a lookup does not allocate.
