@@ -171,6 +171,25 @@ fn with_attribute_bytes(bytes: &[u8], extra: &[u8], at_start: bool) -> Vec<u8> {
 }
 
 #[test]
+fn a_miss_decided_on_the_lazy_view_answers_as_the_full_decode() {
+    let (svc, clock) = service(&deny_ratings("30s", 100), 100);
+    for (source, destination) in [("reviews", "ratings"), ("productpage", "ratings")] {
+        let b = bag(source, destination);
+        let bytes = encode_check_request(b.iter(), 222, "", &[]);
+        // no cache: the request is decoded in full
+        let full = svc
+            .engine()
+            .check(&bytes, clock.now(), &PolicyMetrics::default())
+            .expect("answers")
+            .response;
+        // a miss through the cache: decided on the lazily read request
+        let misses = counts(&svc).1;
+        assert_eq!(check(&svc, &b), full);
+        assert_eq!(counts(&svc).1, misses + 1);
+    }
+}
+
+#[test]
 fn a_cached_answer_never_covers_a_request_the_decoder_rejects() {
     let (svc, _) = service(&deny_ratings("30s", 100), 100);
     let denied = bag("reviews", "ratings");
