@@ -6,13 +6,15 @@
 //!
 //! - `hit`: the answer is in the decision cache (target ≤ 1 µs);
 //! - `miss`: the cache is off, every call runs the rules and adapters (the baseline);
-//! - `lookup`: the cache lookup alone, on a decoded bag (`hit` ≈ `decode` + `lookup`);
-//! - `decode`: decoding the request alone, the floor under both.
+//! - `lookup`: the cache lookup alone, on a decoded bag (`hit` ≈ `lazy` + `lookup`);
+//! - `lazy`: reading the request for the lookup alone (`LazyCheck::scan`), the floor under a
+//!   hit;
+//! - `decode`: decoding the request in full alone, the floor under a miss.
 //!
 //! Run: `cargo bench -j2 -p mixer-policy --bench decision`; results in `benches/RESULTS.md`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mixer_attributes::decode::CheckRequestView;
+use mixer_attributes::decode::{CheckRequestView, LazyCheck};
 use mixer_attributes::encode::encode_check_request;
 use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_policy::clock::{Clock, SystemClock};
@@ -200,6 +202,9 @@ fn decision(c: &mut Criterion) {
                 .cache
                 .lookup(epoch, 222, black_box(view.attributes()), now)
         })
+    });
+    g.bench_function("lazy", |b| {
+        b.iter(|| LazyCheck::scan(black_box(&req), vocab).map(|v| v.len()))
     });
     g.bench_function("decode", |b| {
         b.iter(|| CheckRequestView::parse(black_box(&req), vocab).map(|v| v.attributes().len()))

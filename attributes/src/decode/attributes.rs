@@ -335,7 +335,7 @@ impl<'a> SetDecoder<'_, 'a> {
 /// with key byte `tag` (`0x10` varint, `0x11` fixed64), once each; `None` for anything else,
 /// which [`map_entry`] reads with the same result. Returns the raw key and value.
 #[inline(always)]
-fn canonical_entry(entry: &[u8], tag: u8) -> Option<(u64, u64)> {
+pub(super) fn canonical_entry(entry: &[u8], tag: u8) -> Option<(u64, u64)> {
     let [0x08, ref rest @ ..] = *entry else {
         return None;
     };
@@ -354,7 +354,7 @@ fn canonical_entry(entry: &[u8], tag: u8) -> Option<(u64, u64)> {
 
 /// A map entry: the `sint32` key (field 1) and the value field (field 2), if present.
 #[inline(always)]
-fn map_entry(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError> {
+pub(super) fn map_entry(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError> {
     // What every encoder writes: the key, then the value, once each. Anything else (or any
     // error) takes the general path, which gives the same answer for this shape.
     if let [0x08, ref rest @ ..] = *entry {
@@ -387,7 +387,7 @@ fn map_entry_general(entry: &[u8]) -> Result<(i32, Option<Field<'_>>), WireError
 
 /// A `Timestamp` or `Duration` message: seconds (1) and nanos (2).
 #[inline]
-fn seconds_nanos(value: Option<Field<'_>>) -> Result<(i64, i32), WireError> {
+pub(super) fn seconds_nanos(value: Option<Field<'_>>) -> Result<(i64, i32), WireError> {
     let (mut seconds, mut nanos) = (0, 0);
     if let Some(f) = value {
         let body = f.bytes()?;

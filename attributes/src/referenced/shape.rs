@@ -197,6 +197,51 @@ impl Shape {
         true
     }
 
+    /// The bytes of a decision-cache key for `bag` under this shape, written to `out` (cleared
+    /// first), reading each attribute once: for each absence key on a map key whether the map
+    /// is present, then the value of each exact key (kind tag, length, bytes: self-delimiting).
+    /// Names are left out — they are the shape's — so a key must only be compared with keys of
+    /// the same shape. False, leaving `out` unspecified, when `bag` does not fit (as
+    /// [`Shape::fits`]).
+    pub fn key_bytes<A: Attributes>(&self, bag: &A, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        for k in &self.absence {
+            match (bag.get(k.attr()), &k.map_key) {
+                (None, None) => {}
+                (None, Some(_)) => out.push(0),
+                (Some(Value::StringMap(m)), Some(key)) if m.get(key).is_none() => out.push(1),
+                (Some(_), _) => return false,
+            }
+        }
+        for k in &self.exact {
+            let Some(value) = bag.get(k.attr()) else {
+                return false;
+            };
+            match (value, &k.map_key) {
+                (Value::StringMap(m), Some(key)) => match m.get(key) {
+                    Some(v) => put(out, b'v', v.as_bytes()),
+                    None => return false,
+                },
+                // a whole map, or a map key of something else: never fits
+                (Value::StringMap(_), None) | (_, Some(_)) => return false,
+                (Value::String(s), None) => put(out, b's', s.as_bytes()),
+                (Value::Bytes(b), None) => put(out, b'b', b),
+                (Value::Int64(v), None) => put(out, b'i', &v.to_le_bytes()),
+                (Value::Double(v), None) => put(out, b'd', &v.to_bits().to_le_bytes()),
+                (Value::Bool(v), None) => put(out, b'o', &[u8::from(v)]),
+                (Value::Timestamp(t), None) => {
+                    put(out, b't', &t.seconds.to_le_bytes());
+                    put(out, b't', &t.nanos.to_le_bytes());
+                }
+                (Value::Duration(d), None) => {
+                    put(out, b'u', &d.seconds.to_le_bytes());
+                    put(out, b'u', &d.nanos.to_le_bytes());
+                }
+            }
+        }
+        true
+    }
+
     /// A 64-bit digest of [`Shape::signature_bytes`]; `None` when `bag` does not fit.
     pub fn signature<A: Attributes>(&self, bag: &A, extra: &str) -> Option<u64> {
         let mut buf = Vec::with_capacity(128);
@@ -209,8 +254,9 @@ impl Shape {
     }
 }
 
+#[inline]
 fn put(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
-    out.push(tag);
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    let [a, b, c, d] = (bytes.len() as u32).to_le_bytes();
+    out.extend_from_slice(&[tag, a, b, c, d]);
     out.extend_from_slice(bytes);
 }

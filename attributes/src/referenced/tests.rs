@@ -167,6 +167,53 @@ fn signature_depends_only_on_exact_reads() {
     assert!(!shape.fits(&f));
 }
 
+#[test]
+fn key_bytes_fit_and_separate_as_the_signature_does() {
+    let vocab = Vocabulary::builtin();
+    let a = request();
+    let shape = Shape::from_referenced(&record(&a), vocab);
+    let key = |bag: &OwnedBag| {
+        let mut out = Vec::new();
+        shape.key_bytes(bag, &mut out).then_some(out)
+    };
+    let mut b = a.clone();
+    b.set("request.size", OwnedValue::Int64(99));
+    let mut c = a.clone();
+    c.set(
+        "destination.service.host",
+        s("reviews.default.svc.cluster.local"),
+    );
+    let mut d = a.clone();
+    d.set(
+        "source.principal",
+        s("spiffe://cluster.local/ns/default/sa/x"),
+    );
+    let mut e = a.clone();
+    e.set(
+        "request.headers",
+        headers(&[(":authority", "ratings"), ("x-user", "u")]),
+    );
+    let mut f = a.clone();
+    f.set("request.headers", headers(&[("user-agent", "curl/8")]));
+    let mut g = a.clone();
+    g.remove("request.headers");
+    let bags = [&a, &b, &c, &d, &e, &f, &g];
+    for x in bags {
+        assert_eq!(key(x).is_some(), shape.signature(x, "").is_some());
+        assert_eq!(key(x).is_some(), shape.fits(x));
+        for y in bags {
+            if key(x).is_some() && key(y).is_some() {
+                assert_eq!(
+                    key(x) == key(y),
+                    shape.signature(x, "") == shape.signature(y, "")
+                );
+            }
+        }
+    }
+    assert!(key(&a).is_some());
+    assert_eq!(key(&a), key(&b));
+}
+
 fn one_match(name: i32, condition: WireCondition, map_key: i32) -> ReferencedAttributes {
     ReferencedAttributes {
         words: vec!["w0".into()],

@@ -31,9 +31,10 @@
 mod tests;
 
 use mixer_attributes::referenced::Shape;
-use mixer_attributes::{AttrRef, Attributes, Vocabulary};
+use mixer_attributes::{Attributes, Vocabulary};
 use mixer_proto::mixer::check_response::PreconditionResult;
 use mixer_proto::mixer::CheckResponse;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -134,18 +135,21 @@ impl DecisionCache {
         if shapes.epoch != epoch {
             return None;
         }
-        let mut key = Vec::with_capacity(256);
-        for (i, shape) in shapes.list.iter().enumerate() {
-            if !signature_key(&mut key, (epoch, words, i), shape, bag) {
-                continue;
+        KEY.with_borrow_mut(|key| {
+            let answer = shapes.list.iter().enumerate().find_map(|(i, shape)| {
+                if !signature_key(key, (epoch, words, i), shape, bag) {
+                    return None;
+                }
+                let entry = answers.get(key.as_slice())?;
+                // The first shape that finds an answer decides, as in the proxy (§8.3 step 5).
+                Some(entry.take(now, || answers.invalidate(key.as_slice())))
+            });
+            // a key built from a huge value is not kept alive by the thread
+            if key.capacity() > MAX_KEPT_KEY {
+                *key = Vec::with_capacity(256);
             }
-            let Some(entry) = answers.get(key.as_slice()) else {
-                continue;
-            };
-            // The first shape that finds an answer decides, as in the proxy (§8.3 step 5).
-            return entry.take(now, || answers.invalidate(key.as_slice()));
-        }
-        None
+            answer.flatten()
+        })
     }
 
     /// Stores the precondition answered at `now` for `bag`, sent by a client knowing `words`
@@ -266,27 +270,30 @@ impl Entry {
     }
 }
 
+/// The largest key buffer a thread keeps between lookups.
+const MAX_KEPT_KEY: usize = 16 * 1024;
+
+thread_local! {
+    /// The key buffer of lookups on this thread, reused so a lookup does not allocate.
+    static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+}
+
 /// Writes the key of `bag` under `shape` (number `index` of `epoch`, for a client knowing
-/// `words` global words) into `out`: the signature bytes (self-delimiting), whether each map
-/// of a map-key absence is present, then epoch, words and shape index. False when the bag does
-/// not fit the shape.
+/// `words` global words) into `out`: [`Shape::key_bytes`] — whether each map of a map-key
+/// absence is present, then the exact values — then epoch, words and shape index (which also
+/// names the attributes the values belong to). False when the bag does not fit the shape.
+///
+/// Why the presence flags: a map key's absence fits a bag without the map at all (§8.3 step
+/// 3), but the engine reads a missing key of a present map as "" and a missing map as an
+/// error.
 fn signature_key<A: Attributes>(
     out: &mut Vec<u8>,
     (epoch, words, index): (u64, u32, usize),
     shape: &Shape,
     bag: &A,
 ) -> bool {
-    if !shape.signature_bytes(bag, "", out) {
+    if !shape.key_bytes(bag, out) {
         return false;
-    }
-    // A map key's absence fits a bag without the map at all (§8.3 step 3), but the engine
-    // reads a missing key of a present map as "" and a missing map as an error: say which.
-    for k in shape.absence_keys().iter().filter(|k| k.map_key.is_some()) {
-        let attr = AttrRef {
-            id: k.id,
-            name: &k.name,
-        };
-        out.push(u8::from(bag.get(attr).is_some()));
     }
     out.extend_from_slice(&epoch.to_le_bytes());
     out.extend_from_slice(&words.to_le_bytes());

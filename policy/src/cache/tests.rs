@@ -151,6 +151,88 @@ fn a_hit_answers_exactly_what_the_engine_answered() {
     assert_eq!(counts(&svc).0, 2);
 }
 
+/// `bytes` with `extra` added inside its `attributes` field (encoded first, under 128 bytes
+/// in these tests' requests: one-byte key and length), at its end or its start.
+fn with_attribute_bytes(bytes: &[u8], extra: &[u8], at_start: bool) -> Vec<u8> {
+    assert_eq!(bytes[0], 0x0a);
+    let old = &bytes[2..2 + usize::from(bytes[1])];
+    let len = old.len() + extra.len();
+    assert!(bytes[1] < 0x80 && len < 0x80, "short attributes");
+    let mut out = vec![0x0a, len as u8];
+    if at_start {
+        out.extend_from_slice(extra);
+        out.extend_from_slice(old);
+    } else {
+        out.extend_from_slice(old);
+        out.extend_from_slice(extra);
+    }
+    out.extend_from_slice(&bytes[2 + old.len()..]);
+    out
+}
+
+#[test]
+fn a_miss_decided_on_the_lazy_view_answers_as_the_full_decode() {
+    let (svc, clock) = service(&deny_ratings("30s", 100), 100);
+    for (source, destination) in [("reviews", "ratings"), ("productpage", "ratings")] {
+        let b = bag(source, destination);
+        let bytes = encode_check_request(b.iter(), 222, "", &[]);
+        // no cache: the request is decoded in full
+        let full = svc
+            .engine()
+            .check(&bytes, clock.now(), &PolicyMetrics::default())
+            .expect("answers")
+            .response;
+        // a miss through the cache: decided on the lazily read request
+        let misses = counts(&svc).1;
+        assert_eq!(check(&svc, &b), full);
+        assert_eq!(counts(&svc).1, misses + 1);
+    }
+}
+
+#[test]
+fn a_cached_answer_never_covers_a_request_the_decoder_rejects() {
+    let (svc, _) = service(&deny_ratings("30s", 100), 100);
+    let denied = bag("reviews", "ratings");
+    let bytes = encode_check_request(denied.iter(), 222, "", &[]);
+    let first = ready_now(svc.check_bytes(&bytes))
+        .expect("ready")
+        .expect("answers");
+    assert_eq!(code(&first), 7);
+    let rejected = [
+        // a second destination.namespace (global word 155, zigzag 310): a duplicate
+        with_attribute_bytes(&bytes, &[0x12, 0x05, 0x08, 0xb6, 0x02, 0x10, 0x00], false),
+        // an int64 of an index past the global dictionary
+        with_attribute_bytes(&bytes, &[0x1a, 0x05, 0x08, 0xbc, 0x03, 0x10, 0x01], false),
+        // a word that is not UTF-8, read by nothing, after the maps and before the other words
+        with_attribute_bytes(&bytes, &[0x0a, 0x01, 0xff], false),
+        with_attribute_bytes(&bytes, &[0x0a, 0x01, 0xff], true),
+        // a truncated map entry
+        with_attribute_bytes(&bytes, &[0x12, 0x04, 0x08], false),
+    ];
+    for bad in &rejected {
+        let err = ready_now(svc.check_bytes(bad))
+            .expect("ready")
+            .expect_err("the decoder's error, not the cached answer");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(
+            err.message()
+                .starts_with("Request could not be processed due to invalid attributes"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(counts(&svc).0, 0, "no hit served");
+    // a valid request the lazy reader leaves to the full decoder (an entry with its value
+    // before its key) is still answered from the cache
+    let reordered = with_attribute_bytes(&bytes, &[0x2a, 0x04, 0x10, 0x01, 0x08, 0x02], false);
+    assert_eq!(
+        ready_now(svc.check_bytes(&reordered))
+            .expect("ready")
+            .expect("answers"),
+        first
+    );
+    assert_eq!(counts(&svc).0, 1);
+}
+
 #[test]
 fn a_different_value_of_a_referenced_attribute_misses() {
     let (svc, _) = service(&deny_ratings("30s", 100), 100);

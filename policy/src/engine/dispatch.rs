@@ -10,7 +10,7 @@ use crate::adapters::{FieldValue, Instance};
 use crate::self_metrics::PolicyMetrics;
 use mixer_attributes::expr::EvalValue;
 use mixer_attributes::referenced::{Recorder, Referenced};
-use mixer_attributes::{AttrId, AttrRef, Attributes, Bag, Value, Vocabulary};
+use mixer_attributes::{AttrId, AttrRef, Attributes, Value, Vocabulary};
 use mixer_rules::{Config, Template, Variety, DEFAULT_NAMESPACE};
 use rustc_hash::FxHashMap;
 
@@ -103,7 +103,7 @@ pub(crate) struct Cx<'e> {
 
 impl Cx<'_> {
     /// The namespace whose rules apply, recording the reads that chose it.
-    fn namespace<'b>(&self, bag: &'b Bag<'_>, refs: &mut Referenced) -> Option<&'b str> {
+    fn namespace<'b, A: Attributes>(&self, bag: &'b A, refs: &mut Referenced) -> Option<&'b str> {
         let r = self.rules;
         let kind = bag.get(r.reporter_kind);
         refs.attribute(r.reporter_kind, kind.as_ref());
@@ -122,10 +122,10 @@ impl Cx<'_> {
 
     /// Rules of `scoped` whose match holds for `bag` (a match that cannot be evaluated is
     /// false, as in Mixer, and counted).
-    fn matching<'s>(
+    fn matching<'s, A: Attributes>(
         &'s self,
         scoped: &'s Scoped,
-        bag: &Bag<'_>,
+        bag: &A,
         refs: &mut Referenced,
     ) -> Vec<&'s [(usize, usize)]> {
         let ns = self.namespace(bag, refs);
@@ -148,9 +148,9 @@ impl Cx<'_> {
 
     /// Calls `f(handler, instance)` for every check instance a matching rule sends to a
     /// handler, in rule order. An instance that cannot be built fails the whole check.
-    pub(crate) fn each_check_instance(
+    pub(crate) fn each_check_instance<A: Attributes>(
         &self,
-        bag: &Bag<'_>,
+        bag: &A,
         refs: &mut Referenced,
         mut f: impl FnMut(usize, &Instance<'_>),
     ) -> Result<(), String> {
@@ -165,9 +165,9 @@ impl Cx<'_> {
 
     /// Like [`each_check_instance`](Self::each_check_instance) for the quota instances whose
     /// short name is `quota` (compared case-insensitively, as Mixer does).
-    pub(crate) fn each_quota_instance(
+    pub(crate) fn each_quota_instance<A: Attributes>(
         &self,
-        bag: &Bag<'_>,
+        bag: &A,
         quota: &str,
         refs: &mut Referenced,
         mut f: impl FnMut(usize, &Instance<'_>),
@@ -189,10 +189,10 @@ impl Cx<'_> {
     }
 
     /// Evaluates instance `index`'s fields against `bag`, recording reads.
-    fn build<'a>(
+    fn build<'a, A: Attributes>(
         &'a self,
         index: usize,
-        bag: &'a Bag<'_>,
+        bag: &'a A,
         refs: &mut Referenced,
     ) -> Result<Instance<'a>, String> {
         let inst = &self.config.instances[index];

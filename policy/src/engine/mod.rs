@@ -17,7 +17,10 @@
 //! Every attribute read — the namespace lookup, rule matches, instance fields — is recorded,
 //! and the precondition (and each quota result) carries those reads as referenced attributes
 //! (§1.6), EXACT or ABSENCE, never REGEX. [`Engine::check_cached`] puts the decision cache
-//! ([`crate::cache`]) between step 1 and step 2 for Checks that ask for no quota.
+//! ([`crate::cache`]) before step 1 for Checks that ask for no quota: the request is read
+//! lazily ([`LazyCheck`]), a hit answers at once and a miss runs steps 2–3 on the lazy view;
+//! only a request the lazy reader leaves alone (quotas, unusual encodings, errors) is decoded
+//! in full.
 
 mod combine;
 mod dispatch;
@@ -34,8 +37,9 @@ use crate::adapters::{self, code, BuildError, Handler, Kind, QuotaAnswer, QuotaA
 use crate::cache::Scope;
 use crate::self_metrics::PolicyMetrics;
 use dispatch::Rules;
-use mixer_attributes::decode::{CheckRequestView, DecodeError};
+use mixer_attributes::decode::{CheckRequestView, DecodeError, LazyCheck, QuotaParams};
 use mixer_attributes::referenced::Referenced;
+use mixer_attributes::Attributes;
 use mixer_proto::mixer::check_response::{PreconditionResult, QuotaResult as WireQuota};
 use mixer_proto::mixer::CheckResponse;
 use mixer_rules::Config;
@@ -67,6 +71,15 @@ impl CheckError {
             CheckError::Dispatch(_) => self.to_string(),
         }
     }
+}
+
+/// What a `CheckRequest` asks besides its attributes.
+#[derive(Clone, Copy, Debug)]
+struct Asked<'q> {
+    /// The caller's `global_word_count`: referenced attributes are encoded for it.
+    words: u32,
+    quotas: &'q [QuotaParams<'q>],
+    deduplication_id: &'q str,
 }
 
 /// A config in service: its rules compiled for Check and its handlers built.
@@ -136,11 +149,32 @@ impl Engine {
         metrics: &PolicyMetrics,
         cache: Option<Scope<'_>>,
     ) -> Result<Checked, CheckError> {
-        let view = CheckRequestView::parse(request, &self.config.vocabulary)?;
-        let bag = view.attributes();
         let vocab = &self.config.vocabulary;
+        let cache = cache.filter(|c| c.cache.enabled());
+        // The cached path: the request read lazily, which accepts only what the full decode
+        // accepts, with the same values, and never a Check asking for quotas. A hit answers
+        // at once; a miss is decided on the same lazy view. Anything the lazy reader leaves
+        // alone is decoded in full below.
+        if let Some(c) = cache {
+            if let Some(lazy) = LazyCheck::scan(request, vocab) {
+                let gwc = lazy.global_word_count();
+                if let Some(hit) = c.cache.lookup(c.epoch, gwc, &lazy, now) {
+                    metrics.check_cache_hits.inc();
+                    return Ok(Checked::new(hit));
+                }
+                metrics.check_cache_misses.inc();
+                let asked = Asked {
+                    words: gwc,
+                    quotas: &[],
+                    deduplication_id: "",
+                };
+                return self.decide(&lazy, asked, now, metrics, Some(c));
+            }
+        }
+        let view = CheckRequestView::parse(request, vocab)?;
+        let bag = view.attributes();
         let gwc = view.global_word_count();
-        let cache = cache.filter(|c| c.cache.enabled() && view.quotas().is_empty());
+        let cache = cache.filter(|_| view.quotas().is_empty());
         if let Some(c) = cache {
             if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
                 metrics.check_cache_hits.inc();
@@ -148,7 +182,26 @@ impl Engine {
             }
             metrics.check_cache_misses.inc();
         }
+        let asked = Asked {
+            words: gwc,
+            quotas: view.quotas(),
+            deduplication_id: view.deduplication_id(),
+        };
+        self.decide(bag, asked, now, metrics, cache)
+    }
 
+    /// Steps 2–4 for a decoded request: `bag`'s attributes, what else it asked; stores the
+    /// precondition in `cache` when given.
+    fn decide<A: Attributes>(
+        &self,
+        bag: &A,
+        asked: Asked<'_>,
+        now: Instant,
+        metrics: &PolicyMetrics,
+        cache: Option<Scope<'_>>,
+    ) -> Result<Checked, CheckError> {
+        let vocab = &self.config.vocabulary;
+        let gwc = asked.words;
         let mut refs = Referenced::new();
         let mut combined = Combined::default();
         let cx = dispatch::Cx {
@@ -187,8 +240,8 @@ impl Engine {
         if !ok {
             return Ok(checked);
         }
-        let dedup = view.deduplication_id();
-        for q in view.quotas() {
+        let dedup = asked.deduplication_id;
+        for q in asked.quotas {
             let mut refs = Referenced::new();
             let dedup_id = if dedup.is_empty() {
                 String::new()

@@ -1,0 +1,460 @@
+//! A `CheckRequest` read for the decision cache's hit path: one pass over the attributes that
+//! checks every word and index and keeps each value as the wire has it — no [`Bag`] slot table
+//! sized to the vocabulary, no error values built per entry, no per-word UTF-8 calls — so the
+//! cache can look the request up for a fraction of a full decode.
+//!
+//! It accepts only requests [`CheckRequestView::parse`] accepts, with the same values: it
+//! shares the decoder's entry readers and gives up (`None`) on everything it does not read the
+//! common way — quotas (never served from the cache), a second `attributes` field, words after
+//! the first typed map, a map entry not written key-then-value, too many attributes, and every
+//! malformed request. The caller then decodes fully, which answers exactly as before.
+//!
+//! [`Bag`]: crate::bag::Bag
+//! [`CheckRequestView::parse`]: super::CheckRequestView::parse
+
+use super::attributes::{canonical_entry, map_entry, seconds_nanos};
+use super::error::DecodeError;
+use crate::access::{AttrRef, Attributes};
+use crate::bag::{Name, Stored};
+use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
+use crate::value::{Duration, StringMapRef, Timestamp, Value};
+use crate::vocabulary::{AttrId, Vocabulary};
+use crate::wire::{zigzag32, Field, Reader};
+
+/// Attribute ids with a slot: names past it (large custom vocabularies) take the full decode.
+const SLOTS: usize = 512;
+/// Attributes per request with a slot (positions are stored in a byte).
+const MAX_ENTRIES: usize = 255;
+/// Names outside the vocabulary, each compared with every other one: more take the full decode.
+const MAX_UNKNOWN: u8 = 16;
+
+/// A `CheckRequest` without quotas, its attributes read lazily (see the module docs).
+#[derive(Debug)]
+pub struct LazyCheck<'a> {
+    vocab: &'a Vocabulary,
+    global_word_count: u32,
+    words: Vec<&'a str>,
+    entries: Vec<(Name<'a>, Stored<'a>)>,
+    pairs: Vec<(&'a str, &'a str)>,
+    /// By `AttrId`: entry position + 1, 0 = absent.
+    slots: [u8; SLOTS],
+    unknown: u8,
+}
+
+impl<'a> LazyCheck<'a> {
+    /// Reads `bytes` as a `CheckRequest`; `None` when it must be decoded fully (see the module
+    /// docs) — never for a request that decodes fully into something else.
+    pub fn scan(bytes: &'a [u8], vocab: &'a Vocabulary) -> Option<LazyCheck<'a>> {
+        let mut attributes = None;
+        let mut global_word_count = 0;
+        for field in Reader::new(bytes) {
+            let field = field.ok()?;
+            match field.number {
+                1 if attributes.is_none() => attributes = Some(field.bytes().ok()?),
+                // merged by protobuf rules: the full decoder's business
+                1 => return None,
+                2 => global_word_count = field.varint().ok()? as u32,
+                3 => {
+                    std::str::from_utf8(field.bytes().ok()?).ok()?;
+                }
+                // a Check asking for quotas bypasses the cache
+                4 => return None,
+                _ => {}
+            }
+        }
+        DecodeError::check_word_count(global_word_count).ok()?;
+        let mut check = LazyCheck {
+            vocab,
+            global_word_count,
+            words: Vec::with_capacity(48),
+            entries: Vec::with_capacity(32),
+            pairs: Vec::with_capacity(32),
+            slots: [0; SLOTS],
+            unknown: 0,
+        };
+        if let Some(attributes) = attributes {
+            check.attributes(attributes)?;
+        }
+        Some(check)
+    }
+
+    pub fn global_word_count(&self) -> u32 {
+        self.global_word_count
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Attributes in wire order, with their names as text.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Value<'_>)> + '_ {
+        self.entries.iter().map(|(name, v)| {
+            let name = match *name {
+                Name::Known(id) => self.vocab.name(id),
+                Name::Unknown(s) => s,
+            };
+            (name, self.value_of(*v))
+        })
+    }
+
+    /// One `CompressedAttributes`: its words (which every encoder writes first), then the
+    /// typed maps.
+    fn attributes(&mut self, message: &'a [u8]) -> Option<()> {
+        let mut rest = message;
+        while let Some(Next {
+            number: 1,
+            rest: after,
+            ..
+        }) = next_field(rest)?
+        {
+            rest = after;
+        }
+        let head = message.get(..message.len() - rest.len())?;
+        self.words(head)?;
+        each_field(rest, |n, payload| match n {
+            // a word after a typed map: the full decoder reads both passes
+            1 => None,
+            2..=9 => self.entry(n, payload?),
+            _ => Some(()),
+        })
+    }
+
+    /// The leading word fields. One UTF-8 check covers them all when their framing is ASCII
+    /// (one-byte keys and lengths); a word is checked on its own otherwise.
+    fn words(&mut self, head: &'a [u8]) -> Option<()> {
+        let text = std::str::from_utf8(head).ok();
+        each_field(head, |_, payload| {
+            let raw = payload?;
+            let start = raw.as_ptr() as usize - head.as_ptr() as usize;
+            let word = match text.and_then(|t| t.get(start..start + raw.len())) {
+                Some(word) => word,
+                None => std::str::from_utf8(raw).ok()?,
+            };
+            self.words.push(word);
+            Some(())
+        })
+    }
+
+    /// One entry of typed map `n` (2..=9), read as the full decoder reads it.
+    fn entry(&mut self, n: u32, entry: &'a [u8]) -> Option<()> {
+        let (key, stored) = match n {
+            2..=5 => {
+                let (key, v) = small_entry(entry, n != 4)
+                    .or_else(|| canonical_entry(entry, if n == 4 { 0x11 } else { 0x10 }))?;
+                let stored = match n {
+                    2 => Stored::String(self.word(zigzag32(v as u32))?),
+                    3 => Stored::Int64(v as i64),
+                    4 => Stored::Double(f64::from_bits(v)),
+                    _ => Stored::Bool(v != 0),
+                };
+                (zigzag32(key as u32), stored)
+            }
+            _ => {
+                let (key, value) = map_entry(entry).ok()?;
+                let stored = match n {
+                    6 => {
+                        let (seconds, nanos) = seconds_nanos(value).ok()?;
+                        Stored::Timestamp(Timestamp { seconds, nanos })
+                    }
+                    7 => {
+                        let (seconds, nanos) = seconds_nanos(value).ok()?;
+                        Stored::Duration(Duration { seconds, nanos })
+                    }
+                    8 => Stored::Bytes(value.map_or(Ok(&[][..]), |f| f.bytes()).ok()?),
+                    _ => self.string_map(value)?,
+                };
+                (key, stored)
+            }
+        };
+        let name = self.name(key)?;
+        self.set(name, stored)
+    }
+
+    fn string_map(&mut self, value: Option<Field<'a>>) -> Option<Stored<'a>> {
+        let body = match value {
+            Some(f) => f.bytes().ok()?,
+            None => &[],
+        };
+        let start = self.pairs.len() as u32;
+        each_field(body, |n, payload| {
+            if n != 1 {
+                return Some(());
+            }
+            let payload = payload?;
+            let (k, v) = small_entry(payload, true).or_else(|| canonical_entry(payload, 0x10))?;
+            let pair = (
+                self.word(zigzag32(k as u32))?,
+                self.word(zigzag32(v as u32))?,
+            );
+            self.pairs.push(pair);
+            Some(())
+        })?;
+        Some(Stored::StringMap {
+            start,
+            end: self.pairs.len() as u32,
+        })
+    }
+
+    /// The index rule of [`WordList::word`](super::WordList::word).
+    #[inline]
+    fn word(&self, index: i32) -> Option<&'a str> {
+        if index >= 0 {
+            GLOBAL_WORDS.get(index as usize).copied()
+        } else {
+            self.words.get(!index as usize).copied()
+        }
+    }
+
+    /// A name as the full decoder resolves it: a global index is its own id.
+    #[inline]
+    fn name(&self, index: i32) -> Option<Name<'a>> {
+        if index >= 0 {
+            return ((index as usize) < GLOBAL_WORD_COUNT)
+                .then_some(Name::Known(AttrId(index as u32)));
+        }
+        let word = *self.words.get(!index as usize)?;
+        Some(match self.vocab.id(word) {
+            Some(id) => Name::Known(id),
+            None => Name::Unknown(word),
+        })
+    }
+
+    /// Adds an attribute; `None` for a duplicate (an error of the full decoder) or past the
+    /// limits.
+    #[inline]
+    fn set(&mut self, name: Name<'a>, stored: Stored<'a>) -> Option<()> {
+        let position = self.entries.len();
+        if position >= MAX_ENTRIES {
+            return None;
+        }
+        match name {
+            Name::Known(id) => {
+                let slot = self.slots.get_mut(id.index())?;
+                if *slot != 0 {
+                    return None;
+                }
+                *slot = position as u8 + 1;
+            }
+            Name::Unknown(_) => {
+                if self.unknown >= MAX_UNKNOWN || self.entries.iter().any(|(n, _)| *n == name) {
+                    return None;
+                }
+                self.unknown += 1;
+            }
+        }
+        self.entries.push((name, stored));
+        Some(())
+    }
+
+    fn value_of(&self, v: Stored<'a>) -> Value<'_> {
+        match v {
+            Stored::String(s) => Value::String(s),
+            Stored::Int64(v) => Value::Int64(v),
+            Stored::Double(v) => Value::Double(v),
+            Stored::Bool(v) => Value::Bool(v),
+            Stored::Timestamp(v) => Value::Timestamp(v),
+            Stored::Duration(v) => Value::Duration(v),
+            Stored::Bytes(b) => Value::Bytes(b),
+            Stored::StringMap { start, end } => {
+                let pairs = self
+                    .pairs
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default();
+                Value::StringMap(StringMapRef::Pairs(pairs))
+            }
+        }
+    }
+}
+
+/// The commonest map entry — key, then varint value, each under 2^14 — as [`canonical_entry`]
+/// reads it, without a reader. `varint`: the value is a varint (not a `double`).
+#[inline(always)]
+fn small_entry(entry: &[u8], varint: bool) -> Option<(u64, u64)> {
+    let [0x08, ref rest @ ..] = *entry else {
+        return None;
+    };
+    let (key, rest) = small_varint(rest)?;
+    let [0x10, ref rest @ ..] = *rest else {
+        return None;
+    };
+    let (value, rest) = small_varint(rest)?;
+    (varint && rest.is_empty()).then_some((key, value))
+}
+
+/// A varint of one or two bytes, as [`Reader::varint`] reads it.
+#[inline(always)]
+fn small_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    match *bytes {
+        [b, ref rest @ ..] if b < 0x80 => Some((u64::from(b), rest)),
+        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+            Some((u64::from(b0 & 0x7f) | (u64::from(b1) << 7), rest))
+        }
+        _ => None,
+    }
+}
+
+/// A field read off the front of some bytes: its number, its payload when it is
+/// length-delimited, and the bytes after it.
+struct Next<'a> {
+    number: u32,
+    payload: Option<&'a [u8]>,
+    rest: &'a [u8],
+}
+
+/// The first field of `bytes`; `Some(None)` at the end, `None` when it is malformed. Fields
+/// framed the way encoders write those under 16 KiB — a one-byte key, a one- or two-byte
+/// length — are read without a [`Reader`], with its result.
+#[inline(always)]
+fn next_field(bytes: &[u8]) -> Option<Option<Next<'_>>> {
+    let (key, len, tail) = match *bytes {
+        [] => return Some(None),
+        [key, len, ref tail @ ..] if len < 0x80 => (key, usize::from(len), tail),
+        [key, l0, l1, ref tail @ ..] if l0 >= 0x80 && l1 < 0x80 => {
+            (key, usize::from(l0 & 0x7f) | usize::from(l1) << 7, tail)
+        }
+        _ => return next_general(bytes).map(Some),
+    };
+    // wire type 2, field 1..=15, no continuation bit
+    if key & 0x87 != 0x02 || key < 0x08 {
+        return next_general(bytes).map(Some);
+    }
+    let (payload, rest) = tail.split_at_checked(len)?;
+    Some(Some(Next {
+        number: u32::from(key >> 3),
+        payload: Some(payload),
+        rest,
+    }))
+}
+
+#[inline(never)]
+fn next_general(bytes: &[u8]) -> Option<Next<'_>> {
+    let mut r = Reader::new(bytes);
+    let field = r.field()?.ok()?;
+    Some(Next {
+        number: field.number,
+        payload: field.bytes().ok(),
+        rest: r.remaining(),
+    })
+}
+
+/// Hands `f` every field of `bytes` (see [`next_field`]); `None` when one is malformed or `f`
+/// says so.
+#[inline(always)]
+fn each_field<'a>(
+    mut bytes: &'a [u8],
+    mut f: impl FnMut(u32, Option<&'a [u8]>) -> Option<()>,
+) -> Option<()> {
+    while let Some(next) = next_field(bytes)? {
+        f(next.number, next.payload)?;
+        bytes = next.rest;
+    }
+    Some(())
+}
+
+impl Attributes for LazyCheck<'_> {
+    /// As [`Bag`](crate::bag::Bag) looks up: by id when the id is the vocabulary's, else by name.
+    #[inline]
+    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
+        let id = if attr.id.index() < self.vocab.len() {
+            Some(attr.id)
+        } else {
+            self.vocab.id(attr.name)
+        };
+        let stored = match id {
+            Some(id) => {
+                let slot = *self.slots.get(id.index())?;
+                self.entries.get(usize::from(slot).checked_sub(1)?)?.1
+            }
+            None if self.unknown == 0 => return None,
+            None => {
+                self.entries
+                    .iter()
+                    .find(|(n, _)| *n == Name::Unknown(attr.name))?
+                    .1
+            }
+        };
+        Some(self.value_of(stored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::CheckRequestView;
+    use crate::encode::encode_check_request;
+    use crate::owned_bag::OwnedBag;
+    use crate::value::OwnedValue;
+
+    fn request() -> OwnedBag {
+        let mut b = OwnedBag::new();
+        b.set("request.path", OwnedValue::String("/ratings/0".into()))
+            .set("my.custom", OwnedValue::Int64(7))
+            .set(
+                "source.labels",
+                OwnedValue::StringMap(vec![("app".into(), "reviews".into())]),
+            )
+            .set("source.ip", OwnedValue::Bytes(vec![10, 0, 0, 1]));
+        b
+    }
+
+    #[test]
+    fn reads_what_the_full_decoder_reads() {
+        let vocab = Vocabulary::builtin();
+        let bytes = encode_check_request(request().iter(), 222, "dedup", &[]);
+        let lazy = LazyCheck::scan(&bytes, vocab).expect("a canonical request is read lazily");
+        let full = CheckRequestView::parse(&bytes, vocab).expect("decodes");
+        assert_eq!(lazy.global_word_count(), 222);
+        let lazy_attrs: Vec<_> = lazy
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned_value()))
+            .collect();
+        let full_attrs: Vec<_> = full
+            .attributes()
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned_value()))
+            .collect();
+        assert_eq!(lazy_attrs, full_attrs);
+        for (name, value) in full.attributes().iter() {
+            let attr = AttrRef {
+                id: vocab.id(name).unwrap_or(AttrId(u32::MAX)),
+                name,
+            };
+            assert_eq!(lazy.get(attr), Some(value), "{name}");
+        }
+        let missing = AttrRef {
+            id: AttrId(u32::MAX),
+            name: "not.there",
+        };
+        assert_eq!(lazy.get(missing), None);
+    }
+
+    #[test]
+    fn leaves_quotas_and_errors_to_the_full_decoder() {
+        let vocab = Vocabulary::builtin();
+        let quota = crate::decode::QuotaParams {
+            name: "q",
+            amount: 1,
+            best_effort: false,
+        };
+        let bytes = encode_check_request(request().iter(), 222, "", &[quota]);
+        assert!(LazyCheck::scan(&bytes, vocab).is_none());
+        // a duplicate attribute: strings { 17 → 0 } twice
+        let dup = [
+            0x0a, 0x0c, 0x12, 0x04, 0x08, 0x22, 0x10, 0x00, 0x12, 0x04, 0x08, 0x22, 0x10, 0x00,
+        ];
+        assert!(CheckRequestView::parse(&dup, vocab).is_err());
+        assert!(LazyCheck::scan(&dup, vocab).is_none());
+        // a word that is not UTF-8
+        let bad = [0x0a, 0x03, 0x0a, 0x01, 0xff];
+        assert!(CheckRequestView::parse(&bad, vocab).is_err());
+        assert!(LazyCheck::scan(&bad, vocab).is_none());
+        // a caller knowing more global words than we do
+        let gwc = [0x10, 0xe0, 0x01];
+        assert!(CheckRequestView::parse(&gwc, vocab).is_err());
+        assert!(LazyCheck::scan(&gwc, vocab).is_none());
+    }
+}
