@@ -29,7 +29,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -182,7 +181,7 @@ pub async fn serve(
     mixer_proto::server::transport(1024)
         .serve_with_incoming_shutdown(
             MixerServer::new(handler, Limits::default()),
-            TcpIncoming::from(listener),
+            mixer_proto::server::incoming(listener),
             shutdown,
         )
         .await

@@ -204,7 +204,7 @@ pub async fn start(
     let grpc_task = tokio::spawn(
         mixer_proto::server::transport(opts.max_concurrent_streams).serve_with_incoming_shutdown(
             server,
-            tonic::transport::server::TcpIncoming::from(grpc),
+            mixer_proto::server::incoming(grpc),
             async move {
                 let _ = grpc_stop.changed().await;
             },

@@ -56,7 +56,7 @@ fn serve(listener: TcpListener, handler: Arc<Held>) -> Server {
     let task = tokio::spawn(
         mixer_proto::server::transport(16).serve_with_incoming_shutdown(
             MixerServer::new(handler, Limits::default()),
-            tonic::transport::server::TcpIncoming::from(listener),
+            mixer_proto::server::incoming(listener),
             async {
                 let _ = stopped.await;
             },

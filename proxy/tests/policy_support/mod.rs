@@ -212,7 +212,7 @@ pub async fn serve(mixer: Arc<ScriptedMixer>) -> (SocketAddr, oneshot::Sender<()
     tokio::spawn(
         mixer_proto::server::transport(64).serve_with_incoming_shutdown(
             MixerServer::new(mixer, Limits::default()),
-            tonic::transport::server::TcpIncoming::from(listener),
+            mixer_proto::server::incoming(listener),
             async move {
                 let _ = rx.await;
             },

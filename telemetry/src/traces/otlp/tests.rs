@@ -336,7 +336,7 @@ async fn serve(receiver: Arc<Scripted>) -> String {
     tokio::spawn(
         tonic::transport::Server::builder().serve_with_incoming_shutdown(
             TraceServiceServer::from_arc(receiver),
-            tonic::transport::server::TcpIncoming::from(listener),
+            mixer_proto::server::incoming(listener),
             std::future::pending(),
         ),
     );
