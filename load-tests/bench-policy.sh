@@ -165,7 +165,7 @@ attrs=$(jq -r '.attributes_per_bag // empty' "$WORK/cached-max.json")
 {
     echo "$TABLE"
     echo
-    echo "Checks of one inbound bag (${attrs:-?} attributes, ${bytes:-?} bytes cached / a quota and dedup id more uncached; pool $POOL, $WORKLOADS workload pairs), $CONCURRENCY calls in flight over $CONNECTIONS connections, $DURATION after a $WARMUP warm-up; servers on CPU $SERVER_CPU with one worker thread, check-load on CPU $LOAD_CPU. Targets (issue 5): cached >= 80 % and uncached >= 50 % of the no-op; p99 <= 1 ms at $RATE/s. \"Sent late\": how far behind schedule check-load sent (tokio's 1 ms timer, or every call in flight waiting on the server, then charged from its due time); server CPU and cache counts include the warm-up."
+    echo "Checks of one inbound bag (${attrs:-?} attributes, ${bytes:-?} bytes cached / a quota and dedup id more uncached; pool $POOL, $WORKLOADS workload pairs), $CONCURRENCY calls in flight over $CONNECTIONS connections, $DURATION after a $WARMUP warm-up; servers on CPU $SERVER_CPU with one worker thread, check-load on CPU $LOAD_CPU. Targets (issue 5): cached >= 80 % and uncached >= 50 % of the no-op; p99 <= 1 ms at $RATE/s. \"Sent late\": how far behind schedule check-load sent (it sleeps until 1 ms before each call is due and yields for the rest; late mostly when every call in flight waits on the server, then charged from its due time); server CPU and cache counts include the warm-up."
     for n in "${NOTES[@]}"; do echo "$n"; done
 } | tee "$WORK/table.md"
 
