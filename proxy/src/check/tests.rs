@@ -442,15 +442,12 @@ async fn a_miss_calls_then_the_cache_answers() {
     assert_eq!(m.checks(CheckResult::Ok), 2);
 }
 
-#[tokio::test]
-async fn a_running_out_answer_is_refreshed_in_the_background() {
-    let (call, script) = scripted(vec![Ok(allow(10)), Ok(allow(10))]);
-    let (c, m) = checker(CheckOptions::default(), call);
-    let req = bag("/a", "w", "v1");
-    assert!(!c.check(&req).await.cache_hit);
-    // 10 uses: the ninth hit leaves 1 (a tenth) and starts the refresh
+/// Checks `req` once (a miss answered with 10 uses), then 9 times from the cache: the ninth
+/// hit leaves 1 use (a tenth) and starts the refresh, whose call this waits for (up to 0.5 s).
+async fn miss_then_use_until_refresh(c: &Checker, req: &OwnedBag, script: &Scripted) {
+    assert!(!c.check(req).await.cache_hit);
     for _ in 0..9 {
-        assert!(c.check(&req).await.cache_hit);
+        assert!(c.check(req).await.cache_hit);
     }
     for _ in 0..100 {
         if script.seen.lock().expect("lock").len() == 2 {
@@ -458,6 +455,14 @@ async fn a_running_out_answer_is_refreshed_in_the_background() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test]
+async fn a_running_out_answer_is_refreshed_in_the_background() {
+    let (call, script) = scripted(vec![Ok(allow(10)), Ok(allow(10))]);
+    let (c, m) = checker(CheckOptions::default(), call);
+    let req = bag("/a", "w", "v1");
+    miss_then_use_until_refresh(&c, &req, &script).await;
     assert_eq!(
         script.seen.lock().expect("lock").len(),
         2,
@@ -488,16 +493,7 @@ async fn a_failed_refresh_leaves_the_answer_to_run_out() {
     let (call, script) = scripted(vec![Ok(allow(10))]);
     let (c, m) = checker(CheckOptions::default(), call);
     let req = bag("/a", "w", "v1");
-    assert!(!c.check(&req).await.cache_hit);
-    for _ in 0..9 {
-        assert!(c.check(&req).await.cache_hit);
-    }
-    for _ in 0..100 {
-        if script.seen.lock().expect("lock").len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    miss_then_use_until_refresh(&c, &req, &script).await;
     tokio::task::yield_now().await;
     assert!(c.check(&req).await.cache_hit, "the last use");
     let v = c.check(&req).await;
