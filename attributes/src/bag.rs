@@ -31,7 +31,27 @@ pub(crate) enum Stored<'a> {
     StringMap { start: u32, end: u32 },
 }
 
-impl Stored<'_> {
+impl<'a> Stored<'a> {
+    /// The value, its string map's entries taken from `pairs` (the owner's pair buffer).
+    pub(crate) fn value<'s>(self, pairs: &'s [(&'a str, &'a str)]) -> Value<'s>
+    where
+        'a: 's,
+    {
+        match self {
+            Stored::String(s) => Value::String(s),
+            Stored::Int64(v) => Value::Int64(v),
+            Stored::Double(v) => Value::Double(v),
+            Stored::Bool(v) => Value::Bool(v),
+            Stored::Timestamp(v) => Value::Timestamp(v),
+            Stored::Duration(v) => Value::Duration(v),
+            Stored::Bytes(b) => Value::Bytes(b),
+            Stored::StringMap { start, end } => {
+                let pairs = pairs.get(start as usize..end as usize).unwrap_or_default();
+                Value::StringMap(StringMapRef::Pairs(pairs))
+            }
+        }
+    }
+
     /// The Go type name Mixer's duplicate-attribute error shows (`%T` of the value).
     pub(crate) fn go_type(&self) -> &'static str {
         match self {
@@ -130,22 +150,7 @@ impl<'a> Bag<'a> {
     }
 
     fn value_of(&self, v: Stored<'a>) -> Value<'_> {
-        match v {
-            Stored::String(s) => Value::String(s),
-            Stored::Int64(v) => Value::Int64(v),
-            Stored::Double(v) => Value::Double(v),
-            Stored::Bool(v) => Value::Bool(v),
-            Stored::Timestamp(v) => Value::Timestamp(v),
-            Stored::Duration(v) => Value::Duration(v),
-            Stored::Bytes(b) => Value::Bytes(b),
-            Stored::StringMap { start, end } => {
-                let pairs = self
-                    .pairs
-                    .get(start as usize..end as usize)
-                    .unwrap_or_default();
-                Value::StringMap(StringMapRef::Pairs(pairs))
-            }
-        }
+        v.value(&self.pairs)
     }
 
     /// The value of the attribute with id `id`.

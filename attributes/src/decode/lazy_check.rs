@@ -17,7 +17,7 @@ use super::error::DecodeError;
 use crate::access::{AttrRef, Attributes};
 use crate::bag::{Name, Stored};
 use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
-use crate::value::{Duration, StringMapRef, Timestamp, Value};
+use crate::value::{Duration, Timestamp, Value};
 use crate::vocabulary::{AttrId, Vocabulary};
 use crate::wire::{zigzag32, Field, Reader};
 
@@ -251,22 +251,7 @@ impl<'a> LazyCheck<'a> {
     }
 
     fn value_of(&self, v: Stored<'a>) -> Value<'_> {
-        match v {
-            Stored::String(s) => Value::String(s),
-            Stored::Int64(v) => Value::Int64(v),
-            Stored::Double(v) => Value::Double(v),
-            Stored::Bool(v) => Value::Bool(v),
-            Stored::Timestamp(v) => Value::Timestamp(v),
-            Stored::Duration(v) => Value::Duration(v),
-            Stored::Bytes(b) => Value::Bytes(b),
-            Stored::StringMap { start, end } => {
-                let pairs = self
-                    .pairs
-                    .get(start as usize..end as usize)
-                    .unwrap_or_default();
-                Value::StringMap(StringMapRef::Pairs(pairs))
-            }
-        }
+        v.value(&self.pairs)
     }
 }
 
