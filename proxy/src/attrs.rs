@@ -192,6 +192,9 @@ pub struct Outcome {
     pub response_headers: Vec<(String, String)>,
     pub request_size: u64,
     pub response_size: u64,
+    /// Header bytes as Envoy counts them ([`header_bytes`]), for the `*.total_size`s.
+    pub request_header_bytes: u64,
+    pub response_header_bytes: u64,
     pub duration: Duration,
     /// Envoy response flags (`UF`, `UT`, `DC` …); empty for none.
     pub flags: &'static str,
@@ -204,6 +207,15 @@ pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
     bag.push_new("response.code", OwnedValue::Int64(i64::from(out.code)));
     bag.push_new("request.size", OwnedValue::Int64(out.request_size as i64));
     bag.push_new("response.size", OwnedValue::Int64(out.response_size as i64));
+    let total = |headers: u64, body: u64| OwnedValue::Int64(headers.saturating_add(body) as i64);
+    bag.push_new(
+        "request.total_size",
+        total(out.request_header_bytes, out.request_size),
+    );
+    bag.push_new(
+        "response.total_size",
+        total(out.response_header_bytes, out.response_size),
+    );
     bag.push_new(
         "response.headers",
         OwnedValue::StringMap(out.response_headers),
@@ -224,6 +236,27 @@ pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
     if let Some(m) = out.grpc_message {
         bag.push_new("response.grpc_message", s(m));
     }
+}
+
+/// The size of `headers` as Envoy's `HeaderMap::byteSize` counts it, which is what Istio's
+/// proxy adds to the body for `request.total_size` / `response.total_size`: every name and
+/// value, each value of a repeated header apart, no separators or line ends.
+pub fn header_bytes(headers: &HeaderMap) -> u64 {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().len() + v.len()) as u64)
+        .sum()
+}
+
+/// A request's header bytes as Envoy counts them: its headers plus the pseudo-headers
+/// Envoy's map holds for every request, `:method`, `:path` and `:authority`.
+pub fn request_header_bytes(method: &Method, uri: &Uri, host: &str, headers: &HeaderMap) -> u64 {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let pseudo = ":method".len() + method.as_str().len() + ":path".len() + path.len();
+    let authority = ":authority".len() + host.len();
+    // an HTTP/1.1 Host header becomes :authority in Envoy's map: counted once
+    let host_header = headers.get(HOST).map_or(0, |v| "host".len() + v.len()) as u64;
+    header_bytes(headers) - host_header + (pseudo + authority) as u64
 }
 
 /// Headers as a string map with lower-case keys (repeated headers joined by `,`).
@@ -454,5 +487,38 @@ mod tests {
             ])
         );
         assert!(header_map(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn total_sizes_add_header_bytes_as_envoy_counts_them_to_the_body() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("reviews:9080"));
+        h.append("accept", HeaderValue::from_static("a"));
+        h.append("accept", HeaderValue::from_static("bc"));
+        // every value apart, no separators: accept+a, accept+bc
+        assert_eq!(header_bytes(&h), (4 + 12) + (6 + 1) + (6 + 2));
+        let uri: Uri = "/ratings/1?x=y".parse().expect("uri");
+        // Host becomes :authority; :method and :path join it
+        assert_eq!(
+            request_header_bytes(&Method::GET, &uri, "reviews:9080", &h),
+            (6 + 1) + (6 + 2) + (7 + 3) + (5 + 14) + (10 + 12)
+        );
+        let mut bag = OwnedBag::new();
+        finish(
+            &mut bag,
+            Outcome {
+                code: 200,
+                request_size: 10,
+                response_size: 100,
+                request_header_bytes: 60,
+                response_header_bytes: 25,
+                ..Outcome::default()
+            },
+            UNIX_EPOCH,
+        );
+        let get = |n| bag.get_by_name(n).cloned();
+        assert_eq!(get("request.total_size"), Some(OwnedValue::Int64(70)));
+        assert_eq!(get("response.total_size"), Some(OwnedValue::Int64(125)));
+        assert_eq!(get("request.size"), Some(OwnedValue::Int64(10)));
     }
 }

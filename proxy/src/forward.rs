@@ -319,6 +319,10 @@ pub async fn handle(
         shared.metrics.clone(),
     )
     .with_access_log(shared.access_log.clone());
+    if completion.records() {
+        completion.request_header_bytes =
+            attrs::request_header_bytes(&parts.method, &parts.uri, &host, &parts.headers);
+    }
     let mut response_ops: &[HeaderOperation] = &[];
     let checker = shared
         .checker
@@ -391,6 +395,7 @@ pub async fn handle(
             completion.code = rparts.status.as_u16();
             if completion.records() {
                 completion.response_headers = attrs::header_map(&rparts.headers);
+                completion.response_header_bytes = attrs::header_bytes(&rparts.headers);
                 completion.grpc_from(&rparts.headers);
             }
             return Ok(Response::from_parts(
@@ -492,6 +497,7 @@ fn local_answer(
     completion.code = local.status.as_u16();
     completion.flags = local.flags;
     completion.response_headers = attrs::header_map(&headers);
+    completion.response_header_bytes = attrs::header_bytes(&headers);
     let mut resp = Response::new(ResponseBody::local(local.text, completion));
     *resp.status_mut() = local.status;
     *resp.headers_mut() = headers;

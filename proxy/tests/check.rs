@@ -257,6 +257,17 @@ async fn route_directives_edit_headers_or_answer_directly_and_the_bag_says_how_i
         "empty, not DC"
     );
     assert_eq!(get(3, "response.code"), Some(OwnedValue::Int64(204)));
+    // the total sizes add the headers (as Envoy counts them) to the bodies
+    let int = |i: usize, n: &str| match get(i, n) {
+        Some(OwnedValue::Int64(v)) => v,
+        other => panic!("{n}: {other:?}"),
+    };
+    assert_eq!(int(2, "response.size"), "see /elsewhere".len() as i64);
+    assert!(
+        int(2, "response.total_size") > int(2, "response.size") + "location/elsewhere".len() as i64
+    );
+    // at least :method GET, :path /direct and :authority
+    assert!(int(2, "request.total_size") >= int(2, "request.size") + (7 + 3 + 5 + 7 + 10) as i64);
     proxy.stop().await;
 }
 
