@@ -68,10 +68,10 @@ pub struct Completion {
     bag: OwnedBag,
     dir: Direction,
     pub code: u16,
-    pub response_headers: Vec<(String, String)>,
+    response_headers: Vec<(String, String)>,
     /// Header bytes for `request.total_size` / `response.total_size` ([`attrs::header_bytes`]).
     pub request_header_bytes: u64,
-    pub response_header_bytes: u64,
+    response_header_bytes: u64,
     pub flags: &'static str,
     started: Instant,
     request_size: Arc<AtomicU64>,
@@ -124,6 +124,12 @@ impl Completion {
 
     pub fn bag_mut(&mut self) -> &mut OwnedBag {
         &mut self.bag
+    }
+
+    /// Takes the response's headers: their map and their size, for the bag.
+    pub fn response_head(&mut self, headers: &HeaderMap) {
+        self.response_headers = attrs::header_map(headers);
+        self.response_header_bytes = attrs::header_bytes(headers);
     }
 
     /// Takes gRPC status and message from response headers or trailers.

@@ -394,8 +394,7 @@ pub async fn handle(
             rparts.version = Version::HTTP_11;
             completion.code = rparts.status.as_u16();
             if completion.records() {
-                completion.response_headers = attrs::header_map(&rparts.headers);
-                completion.response_header_bytes = attrs::header_bytes(&rparts.headers);
+                completion.response_head(&rparts.headers);
                 completion.grpc_from(&rparts.headers);
             }
             return Ok(Response::from_parts(
@@ -496,8 +495,7 @@ fn local_answer(
     directive::apply(&mut headers, response_ops);
     completion.code = local.status.as_u16();
     completion.flags = local.flags;
-    completion.response_headers = attrs::header_map(&headers);
-    completion.response_header_bytes = attrs::header_bytes(&headers);
+    completion.response_head(&headers);
     let mut resp = Response::new(ResponseBody::local(local.text, completion));
     *resp.status_mut() = local.status;
     *resp.headers_mut() = headers;
