@@ -265,7 +265,11 @@ pub fn header_map(headers: &HeaderMap) -> Vec<(String, String)> {
     // `iter` yields a name once per value, its values one after another: no lookups
     let mut last: Option<&hyper::header::HeaderName> = None;
     for (name, v) in headers.iter() {
-        let v = String::from_utf8_lossy(v.as_bytes());
+        // the visible-ASCII check first: much cheaper than the UTF-8 one on short values
+        let v = match v.to_str() {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(v.as_bytes()),
+        };
         match out.last_mut() {
             Some((_, value)) if last == Some(name) => {
                 value.push(',');

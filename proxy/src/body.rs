@@ -10,7 +10,7 @@ use crate::report::Reporter;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderName};
 use mixer_attributes::OwnedBag;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -134,16 +134,18 @@ impl Completion {
 
     /// Takes gRPC status and message from response headers or trailers.
     pub fn grpc_from(&mut self, headers: &HeaderMap) {
+        const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+        const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
         let text = |n| {
             headers
                 .get(n)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        if let Some(s) = text("grpc-status") {
+        if let Some(s) = text(GRPC_STATUS) {
             self.grpc_status = Some(s);
         }
-        if let Some(m) = text("grpc-message") {
+        if let Some(m) = text(GRPC_MESSAGE) {
             self.grpc_message = Some(m);
         }
     }

@@ -2,9 +2,7 @@
 //! headers Istio's sidecar maintains — `x-request-id` created when absent, B3 ids with a new
 //! span per hop and the sampling decision made once per trace.
 
-use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRANSFER_ENCODING, UPGRADE,
-};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, TE};
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 
@@ -34,29 +32,34 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(|n| n == TE || is_hop_by_hop(n)) {
         return;
     }
-    let listed: Vec<HeaderName> = headers
+    // then only names present are removed (most HTTP/1.1 responses carry just
+    // `Connection: keep-alive`)
+    let listed: Vec<&[u8]> = headers
         .get_all(CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    headers.remove(CONNECTION);
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    // Named again for clarity: hyper's typed names, the same entries.
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(UPGRADE);
     let te_trailers = headers
         .get_all(TE)
         .iter()
         .all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    if !te_trailers {
-        headers.remove(TE);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            // names in a HeaderMap are lower case
+            let named = name.as_str().as_bytes();
+            listed.iter().any(|l| l.eq_ignore_ascii_case(named))
+                || if *name == TE {
+                    !te_trailers
+                } else {
+                    is_hop_by_hop(name)
+                }
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
     }
 }
 
@@ -255,6 +258,29 @@ mod tests {
         let mut none = map(&[("accept", "*/*"), ("user-agent", "wrk")]);
         strip_hop_by_hop(&mut none);
         assert_eq!(none.len(), 2);
+    }
+
+    #[test]
+    fn only_the_headers_present_are_touched() {
+        // a typical HTTP/1.1 response, and a Connection header naming what is absent
+        let mut h = map(&[
+            ("connection", "keep-alive"),
+            ("content-length", "3"),
+            ("server", "nginx"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "server"]);
+        let mut h = map(&[("connection", " X-Gone , Server"), ("server", "a")]);
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "listed names match case-insensitively: {h:?}");
+        let mut h = map(&[("connection", "te"), ("te", "trailers")]);
+        strip_hop_by_hop(&mut h);
+        assert!(
+            h.is_empty(),
+            "TE named by Connection goes even as trailers: {h:?}"
+        );
     }
 
     #[test]
