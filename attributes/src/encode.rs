@@ -13,12 +13,14 @@
 
 use crate::decode::QuotaParams;
 use crate::dictionary::GLOBAL_WORD_COUNT;
+use crate::owned_bag::{LayeredBag, OwnedBag};
 use crate::value::Value;
 use crate::vocabulary::Vocabulary;
 use crate::wire::{put_key, put_len_field, put_varint, zigzag32_encode, WireType};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::collections::hash_map::Entry;
 use std::hash::Hasher;
+use std::sync::Arc;
 
 /// Word → index assignment for one message word list.
 #[derive(Debug, Default)]
@@ -147,75 +149,113 @@ impl Maps {
         words: &mut Words,
         out: &mut Vec<u8>,
     ) {
-        for b in &mut self.by_field {
-            b.clear();
-        }
-        for (n, (name, value)) in attrs.into_iter().enumerate() {
-            words.attribute(n);
-            let key = words.index(name);
-            let e = &mut self.entry;
-            e.clear();
-            put_key(e, 1, WireType::Varint);
-            put_varint(e, u64::from(zigzag32_encode(key)));
-            let field = match value {
-                Value::String(s) => {
-                    put_key(e, 2, WireType::Varint);
-                    put_varint(e, u64::from(zigzag32_encode(words.index(s))));
-                    2
-                }
-                Value::Int64(v) => {
-                    put_key(e, 2, WireType::Varint);
-                    put_varint(e, v as u64);
-                    3
-                }
-                Value::Double(v) => {
-                    put_key(e, 2, WireType::Fixed64);
-                    e.extend_from_slice(&v.to_bits().to_le_bytes());
-                    4
-                }
-                Value::Bool(v) => {
-                    put_key(e, 2, WireType::Varint);
-                    put_varint(e, u64::from(v));
-                    5
-                }
-                Value::Timestamp(t) => {
-                    seconds_nanos(&mut self.inner, t.seconds, t.nanos);
-                    put_len_field(e, 2, &self.inner);
-                    6
-                }
-                Value::Duration(d) => {
-                    seconds_nanos(&mut self.inner, d.seconds, d.nanos);
-                    put_len_field(e, 2, &self.inner);
-                    7
-                }
-                Value::Bytes(b) => {
-                    put_len_field(e, 2, b);
-                    8
-                }
-                Value::StringMap(m) => {
-                    let inner = &mut self.inner;
-                    inner.clear();
-                    let mut pair = Vec::with_capacity(12);
-                    for (k, v) in m.iter() {
-                        pair.clear();
-                        put_key(&mut pair, 1, WireType::Varint);
-                        put_varint(&mut pair, u64::from(zigzag32_encode(words.index(k))));
-                        put_key(&mut pair, 2, WireType::Varint);
-                        put_varint(&mut pair, u64::from(zigzag32_encode(words.index(v))));
-                        put_len_field(inner, 1, &pair);
-                    }
-                    put_len_field(e, 2, inner);
-                    9
-                }
-            };
-            if let Some(buf) = self.by_field.get_mut(field - 2) {
-                put_len_field(buf, field as u32, e);
-            }
-        }
+        self.clear();
+        self.add_all(0, attrs, words);
         for b in &self.by_field {
             out.extend_from_slice(b);
         }
     }
+
+    fn clear(&mut self) {
+        for b in &mut self.by_field {
+            b.clear();
+        }
+    }
+
+    /// Adds the entries of `attrs`, the first being attribute `first` of its bag.
+    fn add_all<'b>(
+        &mut self,
+        first: usize,
+        attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>,
+        words: &mut Words,
+    ) {
+        for (n, (name, value)) in attrs.into_iter().enumerate() {
+            self.add(first + n, name, value, words);
+        }
+    }
+
+    /// Adds attribute `n` of its bag to its typed map.
+    fn add(&mut self, n: usize, name: &str, value: Value<'_>, words: &mut Words) {
+        words.attribute(n);
+        let key = words.index(name);
+        let e = &mut self.entry;
+        e.clear();
+        put_key(e, 1, WireType::Varint);
+        put_varint(e, u64::from(zigzag32_encode(key)));
+        let field = match value {
+            Value::String(s) => {
+                put_key(e, 2, WireType::Varint);
+                put_varint(e, u64::from(zigzag32_encode(words.index(s))));
+                2
+            }
+            Value::Int64(v) => {
+                put_key(e, 2, WireType::Varint);
+                put_varint(e, v as u64);
+                3
+            }
+            Value::Double(v) => {
+                put_key(e, 2, WireType::Fixed64);
+                e.extend_from_slice(&v.to_bits().to_le_bytes());
+                4
+            }
+            Value::Bool(v) => {
+                put_key(e, 2, WireType::Varint);
+                put_varint(e, u64::from(v));
+                5
+            }
+            Value::Timestamp(t) => {
+                seconds_nanos(&mut self.inner, t.seconds, t.nanos);
+                put_len_field(e, 2, &self.inner);
+                6
+            }
+            Value::Duration(d) => {
+                seconds_nanos(&mut self.inner, d.seconds, d.nanos);
+                put_len_field(e, 2, &self.inner);
+                7
+            }
+            Value::Bytes(b) => {
+                put_len_field(e, 2, b);
+                8
+            }
+            Value::StringMap(m) => {
+                let inner = &mut self.inner;
+                inner.clear();
+                let mut pair = [0u8; 12];
+                for (k, v) in m.iter() {
+                    // each index is at most 5 varint bytes: the pair fits in 12
+                    let mut at = 0;
+                    for (tag, word) in [(0x08, k), (0x10, v)] {
+                        pair[at] = tag;
+                        at += 1;
+                        at += varint_into(&mut pair[at..], zigzag32_encode(words.index(word)));
+                    }
+                    put_len_field(inner, 1, &pair[..at]);
+                }
+                put_len_field(e, 2, inner);
+                9
+            }
+        };
+        if let Some(buf) = self.by_field.get_mut(field - 2) {
+            put_len_field(buf, field as u32, e);
+        }
+    }
+
+    /// The encoded size of the maps.
+    fn len(&self) -> usize {
+        self.by_field.iter().map(Vec::len).sum()
+    }
+}
+
+/// Writes `v` as a varint at the start of `out` (room for 5 bytes), returning its length.
+fn varint_into(out: &mut [u8], mut v: u32) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        out[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    out[i] = v as u8;
+    i + 1
 }
 
 fn seconds_nanos(out: &mut Vec<u8>, seconds: i64, nanos: i32) {
@@ -253,11 +293,16 @@ pub fn encode_attributes<'b>(
 pub struct ReportBatch {
     words: Words,
     maps: Maps,
-    set: Vec<u8>,
+    /// The encoded entries of the shared layers met in this batch (their words are this
+    /// batch's), by field; the `Arc` is held so its address cannot be reused.
+    shared: Vec<(Arc<OwnedBag>, [Vec<u8>; 8])>,
     sets: Vec<u8>,
     count: usize,
     global_word_count: usize,
 }
+
+/// Shared layers remembered per batch: a proxy has two (inbound and outbound).
+const SHARED_KEPT: usize = 4;
 
 impl Default for ReportBatch {
     fn default() -> Self {
@@ -277,7 +322,7 @@ impl ReportBatch {
         ReportBatch {
             words: Words::new(n).remembering(),
             maps: Maps::default(),
-            set: Vec::new(),
+            shared: Vec::new(),
             sets: Vec::new(),
             count: 0,
             global_word_count: n.min(GLOBAL_WORD_COUNT),
@@ -286,9 +331,44 @@ impl ReportBatch {
 
     /// Adds one bag as an attribute set (no words of its own; words go to `default_words`).
     pub fn push<'b>(&mut self, attrs: impl IntoIterator<Item = (&'b str, Value<'b>)>) {
-        self.set.clear();
-        self.maps.encode(attrs, &mut self.words, &mut self.set);
-        put_len_field(&mut self.sets, 1, &self.set);
+        self.maps.clear();
+        self.maps.add_all(0, attrs, &mut self.words);
+        self.close_set();
+    }
+
+    /// Adds a layered bag. Its shared layer is encoded the first time the batch meets it;
+    /// after that its entries are copied.
+    pub fn push_layered(&mut self, bag: &LayeredBag) {
+        let shared = bag.shared();
+        let at = match self.shared.iter().position(|(s, _)| Arc::ptr_eq(s, shared)) {
+            Some(at) => at,
+            None => {
+                self.maps.clear();
+                self.maps.add_all(0, shared.iter(), &mut self.words);
+                if self.shared.len() == SHARED_KEPT {
+                    self.shared.remove(0);
+                }
+                self.shared
+                    .push((shared.clone(), self.maps.by_field.clone()));
+                self.shared.len() - 1
+            }
+        };
+        for (to, from) in self.maps.by_field.iter_mut().zip(&self.shared[at].1) {
+            to.clear();
+            to.extend_from_slice(from);
+        }
+        self.maps
+            .add_all(shared.len(), bag.own().iter(), &mut self.words);
+        self.close_set();
+    }
+
+    /// Writes the set in `maps` as the next `attributes` entry.
+    fn close_set(&mut self) {
+        put_key(&mut self.sets, 1, WireType::Len);
+        put_varint(&mut self.sets, self.maps.len() as u64);
+        for b in &self.maps.by_field {
+            self.sets.extend_from_slice(b);
+        }
         self.count += 1;
     }
 

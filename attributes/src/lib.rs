@@ -28,6 +28,6 @@ pub mod wire;
 
 pub use access::{AttrRef, Attributes};
 pub use bag::Bag;
-pub use owned_bag::{IndexedBag, OwnedBag};
+pub use owned_bag::{IndexedBag, LayeredBag, OwnedBag};
 pub use value::{Duration, OwnedValue, StringMapRef, Timestamp, Value, ValueType, WireKind};
 pub use vocabulary::{AttrId, Vocabulary, VocabularyError};

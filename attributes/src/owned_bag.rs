@@ -101,6 +101,104 @@ impl<N: Into<Cow<'static, str>>> FromIterator<(N, OwnedValue)> for OwnedBag {
     }
 }
 
+/// A bag in two layers: attributes many bags share (a proxy's own identity), held once behind
+/// an `Arc`, and the bag's own. Reads see both; [`ReportBatch`](crate::encode::ReportBatch)
+/// encodes a shared layer once per batch. A name is in one layer only: setting a shared name
+/// moves this bag onto its own copy of the shared layer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayeredBag {
+    shared: std::sync::Arc<OwnedBag>,
+    own: OwnedBag,
+}
+
+impl LayeredBag {
+    pub fn new(shared: std::sync::Arc<OwnedBag>, own: OwnedBag) -> LayeredBag {
+        let mut bag = LayeredBag {
+            shared,
+            own: OwnedBag::with_capacity(own.len()),
+        };
+        for (name, value) in own.entries {
+            bag.set(name, value);
+        }
+        bag
+    }
+
+    pub fn shared(&self) -> &std::sync::Arc<OwnedBag> {
+        &self.shared
+    }
+
+    pub fn own(&self) -> &OwnedBag {
+        &self.own
+    }
+
+    /// Sets `name` to `value` in the bag's own layer, replacing an earlier value in either.
+    pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: OwnedValue) -> &mut Self {
+        let name = name.into();
+        if self.shared.get_by_name(&name).is_some() {
+            std::sync::Arc::make_mut(&mut self.shared).remove(&name);
+        }
+        self.own.set(name, value);
+        self
+    }
+
+    /// Adds `name`, which the caller knows is in neither layer (checked in debug builds).
+    pub fn push_new(&mut self, name: &'static str, value: OwnedValue) -> &mut Self {
+        debug_assert!(
+            self.shared.get_by_name(name).is_none(),
+            "{name} is already in the shared layer"
+        );
+        self.own.push_new(name, value);
+        self
+    }
+
+    pub fn get_by_name(&self, name: &str) -> Option<&OwnedValue> {
+        self.own
+            .get_by_name(name)
+            .or_else(|| self.shared.get_by_name(name))
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.len() + self.own.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty() && self.own.is_empty()
+    }
+
+    /// The shared layer's attributes, then the bag's own.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Value<'_>)> + '_ {
+        self.shared.iter().chain(self.own.iter())
+    }
+
+    /// Both layers as one bag.
+    pub fn flatten(&self) -> OwnedBag {
+        OwnedBag {
+            entries: self
+                .shared
+                .entries
+                .iter()
+                .chain(&self.own.entries)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl From<OwnedBag> for LayeredBag {
+    fn from(own: OwnedBag) -> LayeredBag {
+        LayeredBag {
+            shared: std::sync::Arc::default(),
+            own,
+        }
+    }
+}
+
+impl Attributes for LayeredBag {
+    fn get(&self, attr: AttrRef<'_>) -> Option<Value<'_>> {
+        self.get_by_name(attr.name).map(OwnedValue::as_value)
+    }
+}
+
 /// An [`OwnedBag`] indexed by the [`AttrId`](crate::AttrId)s of a vocabulary: O(1) lookups,
 /// as the decoded [`Bag`](crate::Bag) has. Attributes the vocabulary does not declare are
 /// left out.
@@ -132,6 +230,61 @@ impl Attributes for IndexedBag {
 mod tests {
     use super::*;
     use crate::Vocabulary;
+
+    #[test]
+    fn a_layered_bag_reads_both_layers_and_keeps_each_name_once() {
+        let shared: std::sync::Arc<OwnedBag> = std::sync::Arc::new(
+            [
+                ("source.workload.name", OwnedValue::String("a".into())),
+                ("source.namespace", OwnedValue::String("ns".into())),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let own: OwnedBag = [("request.size", OwnedValue::Int64(7))]
+            .into_iter()
+            .collect();
+        let mut bag = LayeredBag::new(shared.clone(), own);
+        assert_eq!(bag.len(), 3);
+        assert_eq!(
+            bag.get_by_name("source.namespace"),
+            Some(&OwnedValue::String("ns".into()))
+        );
+        assert_eq!(bag.get_by_name("request.size"), Some(&OwnedValue::Int64(7)));
+        assert!(std::sync::Arc::ptr_eq(bag.shared(), &shared));
+        let names: Vec<&str> = bag.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["source.workload.name", "source.namespace", "request.size"]
+        );
+
+        // a shared name set again: this bag's own copy, the shared layer untouched
+        bag.set("source.namespace", OwnedValue::String("other".into()));
+        assert_eq!(bag.len(), 3);
+        assert_eq!(
+            bag.get_by_name("source.namespace"),
+            Some(&OwnedValue::String("other".into()))
+        );
+        assert!(!std::sync::Arc::ptr_eq(bag.shared(), &shared));
+        assert_eq!(shared.len(), 2);
+        assert_eq!(bag.flatten().sorted(), {
+            let mut b = shared.as_ref().clone();
+            b.set("source.namespace", OwnedValue::String("other".into()));
+            b.set("request.size", OwnedValue::Int64(7));
+            b.sorted()
+        });
+
+        // the constructor keeps the rule too
+        let dup: OwnedBag = [("source.workload.name", OwnedValue::String("b".into()))]
+            .into_iter()
+            .collect();
+        let bag = LayeredBag::new(shared.clone(), dup);
+        assert_eq!(bag.len(), 2);
+        assert_eq!(
+            bag.get_by_name("source.workload.name"),
+            Some(&OwnedValue::String("b".into()))
+        );
+    }
 
     #[test]
     fn indexed_bag_answers_like_the_owned_one() {

@@ -6,7 +6,7 @@ use mixer_attributes::decode::{
     decode_attributes, AttributesDecoder, ReportRequestView, Semantics,
 };
 use mixer_attributes::encode::{encode_attributes, ReportBatch};
-use mixer_attributes::{Bag, Duration, OwnedBag, OwnedValue, Timestamp, Vocabulary};
+use mixer_attributes::{Bag, Duration, LayeredBag, OwnedBag, OwnedValue, Timestamp, Vocabulary};
 use mixer_proto::mixer::{CompressedAttributes, ReportRequest};
 use proptest::prelude::*;
 use prost::Message;
@@ -174,6 +174,29 @@ proptest! {
         }
         let bytes = batch.finish();
         let expected: Vec<OwnedBag> = bags.iter().cloned().map(OwnedBag::sorted).collect();
+        prop_assert_eq!(decode_report(&bytes)?, expected);
+    }
+
+    #[test]
+    fn layered_bags_round_trip_like_flat_ones(
+        layers in prop::collection::vec(bag(), 1..6),
+        owns in prop::collection::vec((any::<prop::sample::Index>(), bag()), 0..12),
+    ) {
+        // shared layers met in any order (more of them than the batch remembers), each bag's
+        // own layer possibly naming a shared attribute again
+        let layers: Vec<std::sync::Arc<OwnedBag>> =
+            layers.into_iter().map(std::sync::Arc::new).collect();
+        let bags: Vec<LayeredBag> = owns
+            .into_iter()
+            .map(|(at, own)| LayeredBag::new(layers[at.index(layers.len())].clone(), own))
+            .collect();
+        let mut batch = ReportBatch::new();
+        for b in &bags {
+            batch.push_layered(b);
+        }
+        prop_assert_eq!(batch.len(), bags.len());
+        let bytes = batch.finish();
+        let expected: Vec<OwnedBag> = bags.iter().map(|b| b.flatten().sorted()).collect();
         prop_assert_eq!(decode_report(&bytes)?, expected);
     }
 

@@ -11,7 +11,7 @@
 //! mesh's view: `direction` (inbound / outbound), `source_workload`, `destination_workload`.
 
 use crate::metrics::ProxyMetrics;
-use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_attributes::{LayeredBag, OwnedValue};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl AccessLog {
     }
 
     /// Queues the line of a finished request; never waits.
-    pub fn log(&self, bag: &OwnedBag) {
+    pub fn log(&self, bag: &LayeredBag) {
         match self.tx.try_send(line(bag)) {
             Ok(()) => self.metrics.access_log_written.inc(),
             Err(_) => self.metrics.access_log_dropped.inc(),
@@ -68,7 +68,7 @@ impl AccessLog {
 }
 
 /// The JSON line (with its newline) of a finished request's bag.
-pub fn line(bag: &OwnedBag) -> String {
+pub fn line(bag: &LayeredBag) -> String {
     let mut out = String::with_capacity(512);
     out.push('{');
     let mut first = true;
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_line_is_json_with_envoys_field_names() {
-        let mut bag = OwnedBag::default();
+        let mut bag = LayeredBag::default();
         let s = |v: &str| OwnedValue::String(v.to_owned());
         bag.set(
             "request.time",
@@ -264,8 +264,8 @@ mod tests {
         );
     }
 
-    fn bag(path: &str) -> OwnedBag {
-        let mut bag = OwnedBag::default();
+    fn bag(path: &str) -> LayeredBag {
+        let mut bag = LayeredBag::default();
         bag.set("request.path", OwnedValue::String(path.to_owned()));
         bag
     }

@@ -4,10 +4,11 @@
 
 use crate::config::{Direction, Identity};
 use crate::headers::TraceIds;
-use hyper::header::{HeaderMap, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::header::{HeaderMap, CONTENT_TYPE, HOST, REFERER, USER_AGENT};
 use hyper::{Method, Uri};
-use mixer_attributes::{Duration as WireDuration, OwnedBag, OwnedValue, Timestamp};
+use mixer_attributes::{Duration as WireDuration, LayeredBag, OwnedBag, OwnedValue, Timestamp};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn s(v: impl Into<String>) -> OwnedValue {
@@ -74,14 +75,11 @@ impl Side {
     }
 }
 
-/// The request half of the bag.
-pub fn request_bag(
-    me: &Identity,
-    dir: Direction,
-    req: &RequestView<'_>,
-    now: SystemTime,
-) -> OwnedBag {
-    let mut bag = OwnedBag::with_capacity(44);
+/// Our own side of every bag in direction `dir`: the identity attributes (destination when
+/// inbound, source when outbound), our address, the inbound service, the reporter. Made once;
+/// each request's [`LayeredBag`] shares it.
+pub fn own_side(me: &Identity, dir: Direction) -> OwnedBag {
+    let mut bag = OwnedBag::with_capacity(16);
     let ours = Side::of(dir);
     bag.push_new(ours.workload_name, s(&me.workload));
     bag.push_new(ours.workload_namespace, s(&me.namespace));
@@ -98,26 +96,46 @@ pub fn request_bag(
     if let Some(p) = &me.principal {
         bag.push_new(ours.principal, s(p));
     }
+    if let Some(ip) = me.ip {
+        let name = match dir {
+            Direction::Inbound => "destination.ip",
+            Direction::Outbound => "source.ip",
+        };
+        bag.push_new(name, OwnedValue::ip(ip));
+    }
+    if let (Direction::Inbound, Some(service)) = (dir, &me.service) {
+        set_service(service, &me.namespace, |name, value| {
+            bag.push_new(name, value);
+        });
+    }
+    bag.push_new("context.reporter.kind", s(dir.reporter_kind()));
+    bag.push_new("context.reporter.uid", s(me.uid()));
+    bag.push_new("connection.mtls", OwnedValue::Bool(false));
+    bag
+}
+
+/// The request half of the bag, on top of our `side` ([`own_side`] for its direction).
+pub fn request_bag(
+    me: &Identity,
+    side: &Arc<OwnedBag>,
+    dir: Direction,
+    req: &RequestView<'_>,
+    now: SystemTime,
+) -> LayeredBag {
+    let mut bag = LayeredBag::new(side.clone(), OwnedBag::with_capacity(32));
     match dir {
         Direction::Inbound => {
             bag.push_new("source.ip", OwnedValue::ip(req.peer.ip()));
-            if let Some(ip) = me.ip {
-                bag.push_new("destination.ip", OwnedValue::ip(ip));
-            }
             if let Some(app) = req.upstream {
                 bag.push_new("destination.port", OwnedValue::Int64(i64::from(app.port())));
             }
-            if let Some(service) = &me.service {
-                set_service(&mut bag, service, &me.namespace);
-            }
         }
         Direction::Outbound => {
-            if let Some(ip) = me.ip {
-                bag.push_new("source.ip", OwnedValue::ip(ip));
-            }
             let host = host_only(req.host);
             if !host.is_empty() {
-                set_service(&mut bag, host, &me.namespace);
+                set_service(host, &me.namespace, |name, value| {
+                    bag.push_new(name, value);
+                });
             }
             if let Some(up) = req.upstream {
                 bag.push_new("destination.ip", OwnedValue::ip(up.ip()));
@@ -126,10 +144,7 @@ pub fn request_bag(
         }
     }
     let grpc = is_grpc(req.headers);
-    bag.push_new("context.reporter.kind", s(dir.reporter_kind()));
-    bag.push_new("context.reporter.uid", s(me.uid()));
     bag.push_new("context.protocol", s(if grpc { "grpc" } else { "http" }));
-    bag.push_new("connection.mtls", OwnedValue::Bool(false));
 
     let path = req
         .uri
@@ -150,7 +165,7 @@ pub fn request_bag(
     if let Some(ua) = req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
         bag.push_new("request.useragent", s(ua));
     }
-    if let Some(r) = req.headers.get("referer").and_then(|v| v.to_str().ok()) {
+    if let Some(r) = req.headers.get(REFERER).and_then(|v| v.to_str().ok()) {
         bag.push_new("request.referer", s(r));
     }
     bag.push_new("request.id", s(&req.trace.request_id));
@@ -165,8 +180,8 @@ pub fn request_bag(
 /// `destination.service.*` from a service host. Kubernetes DNS names give the short name and
 /// namespace (`name`, `name.ns`, `name.ns.svc[.cluster.local]`; a bare name is in our own
 /// namespace); IP addresses and other hosts give only the host.
-fn set_service(bag: &mut OwnedBag, host: &str, own_namespace: &str) {
-    bag.push_new("destination.service.host", s(host));
+fn set_service(host: &str, own_namespace: &str, mut push: impl FnMut(&'static str, OwnedValue)) {
+    push("destination.service.host", s(host));
     if host.parse::<std::net::IpAddr>().is_ok() {
         return;
     }
@@ -177,9 +192,9 @@ fn set_service(bag: &mut OwnedBag, host: &str, own_namespace: &str) {
         [_, ns, "svc", ..] => ns,
         _ => return,
     };
-    bag.push_new("destination.service.name", s(labels[0]));
-    bag.push_new("destination.service.namespace", s(namespace));
-    bag.push_new(
+    push("destination.service.name", s(labels[0]));
+    push("destination.service.namespace", s(namespace));
+    push(
         "destination.service.uid",
         s(format!("istio://{namespace}/services/{}", labels[0])),
     );
@@ -203,7 +218,7 @@ pub struct Outcome {
 }
 
 /// Adds the response half.
-pub fn finish(bag: &mut OwnedBag, out: Outcome, now: SystemTime) {
+pub fn finish(bag: &mut LayeredBag, out: Outcome, now: SystemTime) {
     bag.push_new("response.code", OwnedValue::Int64(i64::from(out.code)));
     bag.push_new("request.size", OwnedValue::Int64(out.request_size as i64));
     bag.push_new("response.size", OwnedValue::Int64(out.response_size as i64));
@@ -343,6 +358,11 @@ mod tests {
         }
     }
 
+    fn bag_of(dir: Direction, view: &RequestView<'_>) -> LayeredBag {
+        let side = Arc::new(own_side(&me(), dir));
+        request_bag(&me(), &side, dir, view, UNIX_EPOCH)
+    }
+
     #[test]
     fn inbound_bags_put_us_on_the_destination_side() {
         let mut h = HeaderMap::new();
@@ -360,7 +380,7 @@ mod tests {
             upstream: Some("127.0.0.1:8080".parse().expect("addr")),
             trace: &t,
         };
-        let mut bag = request_bag(&me(), Direction::Inbound, &view, UNIX_EPOCH);
+        let mut bag = bag_of(Direction::Inbound, &view);
         finish(
             &mut bag,
             Outcome {
@@ -416,7 +436,7 @@ mod tests {
             upstream: None,
             trace: &t,
         };
-        let bag = request_bag(&me(), Direction::Outbound, &view, UNIX_EPOCH);
+        let bag = bag_of(Direction::Outbound, &view);
         let get = |n| bag.get_by_name(n).cloned();
         assert_eq!(get("source.workload.name"), Some(s("reviews-v1")));
         assert_eq!(
@@ -437,7 +457,9 @@ mod tests {
     fn service_names_follow_kubernetes_dns() {
         let svc = |host: &str| {
             let mut bag = OwnedBag::new();
-            set_service(&mut bag, host, "own");
+            set_service(host, "own", |n, v| {
+                bag.set(n, v);
+            });
             let get = |n| match bag.get_by_name(n) {
                 Some(OwnedValue::String(v)) => Some(v.clone()),
                 _ => None,
@@ -507,7 +529,7 @@ mod tests {
             request_header_bytes(&Method::GET, &uri, "reviews:9080", &h),
             (6 + 1) + (6 + 2) + (7 + 3) + (5 + 14) + (10 + 12)
         );
-        let mut bag = OwnedBag::new();
+        let mut bag = LayeredBag::default();
         finish(
             &mut bag,
             Outcome {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName};
-use mixer_attributes::OwnedBag;
+use mixer_attributes::LayeredBag;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl Body for CountingBody {
 /// with flag `DC`, so no request goes unreported.
 #[derive(Debug)]
 pub struct Completion {
-    bag: OwnedBag,
+    bag: LayeredBag,
     dir: Direction,
     pub code: u16,
     response_headers: Vec<(String, String)>,
@@ -85,7 +85,7 @@ pub struct Completion {
 
 impl Completion {
     pub fn new(
-        bag: OwnedBag,
+        bag: LayeredBag,
         dir: Direction,
         started: Instant,
         request_size: Arc<AtomicU64>,
@@ -118,11 +118,11 @@ impl Completion {
     }
 
     /// The request's bag (the check reads it and adds `check.*`).
-    pub fn bag(&self) -> &OwnedBag {
+    pub fn bag(&self) -> &LayeredBag {
         &self.bag
     }
 
-    pub fn bag_mut(&mut self) -> &mut OwnedBag {
+    pub fn bag_mut(&mut self) -> &mut LayeredBag {
         &mut self.bag
     }
 

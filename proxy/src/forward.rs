@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_attributes::{LayeredBag, OwnedBag, OwnedValue};
 use mixer_proto::mixer::HeaderOperation;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -39,6 +39,8 @@ type UpstreamClient = Client<HttpConnector, CountingBody>;
 #[derive(Debug)]
 pub struct Shared {
     pub identity: Identity,
+    /// Our side of every bag, inbound and outbound ([`attrs::own_side`]), made once.
+    sides: [Arc<OwnedBag>; 2],
     pub app: SocketAddr,
     /// `app` as an authority, made once.
     app_authority: String,
@@ -82,8 +84,11 @@ impl Shared {
         let http2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(connector);
+        let sides = [Direction::Inbound, Direction::Outbound]
+            .map(|dir| Arc::new(attrs::own_side(&identity, dir)));
         Shared {
             identity,
+            sides,
             app,
             app_authority: app.to_string(),
             reporter,
@@ -292,8 +297,13 @@ pub async fn handle(
         || shared.access_log.is_some()
         || shared.checker.is_some()
     {
+        let side = match dir {
+            Direction::Inbound => &shared.sides[0],
+            Direction::Outbound => &shared.sides[1],
+        };
         attrs::request_bag(
             &shared.identity,
+            side,
             dir,
             &RequestView {
                 method: &parts.method,
@@ -307,7 +317,7 @@ pub async fn handle(
             now,
         )
     } else {
-        OwnedBag::new()
+        LayeredBag::default()
     };
     let request_size = Arc::new(AtomicU64::new(0));
     let mut completion = Completion::new(

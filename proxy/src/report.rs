@@ -12,7 +12,7 @@ use crate::headers::random_u64;
 use crate::metrics::{DropReason, ProxyMetrics};
 use bytes::Bytes;
 use mixer_attributes::encode::ReportBatch;
-use mixer_attributes::OwnedBag;
+use mixer_attributes::LayeredBag;
 use mixer_proto::mixer::ReportResponse;
 use mixer_proto::raw_codec::PreEncodedCodec;
 use std::future::Future;
@@ -38,7 +38,7 @@ pub type SendFn = Arc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Outcome> + Se
 /// The request path's handle: cheap to clone, never waits.
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    tx: Option<mpsc::Sender<OwnedBag>>,
+    tx: Option<mpsc::Sender<LayeredBag>>,
     metrics: Arc<ProxyMetrics>,
 }
 
@@ -53,7 +53,7 @@ impl Reporter {
     }
 
     /// Queues `bag`, or drops and counts it when the queue is full.
-    pub fn submit(&self, bag: OwnedBag) {
+    pub fn submit(&self, bag: LayeredBag) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(bag) {
             Ok(()) => {}
@@ -163,7 +163,7 @@ struct Batch {
 }
 
 async fn batcher(
-    mut rx: mpsc::Receiver<OwnedBag>,
+    mut rx: mpsc::Receiver<LayeredBag>,
     out: mpsc::Sender<Batch>,
     opts: ReportOptions,
     metrics: Arc<ProxyMetrics>,
@@ -185,7 +185,7 @@ async fn batcher(
         };
         let Some(first) = first else { break };
         let mut batch = ReportBatch::new();
-        batch.push(first.iter());
+        batch.push_layered(&first);
         // one timer per batch, and every bag already queued taken per wake-up: under load the
         // batcher runs once per burst of requests, not once per request
         let deadline = tokio::time::sleep(opts.batch_max_time);
@@ -198,7 +198,7 @@ async fn batcher(
                         break;
                     }
                     for bag in taken.drain(..) {
-                        batch.push(bag.iter());
+                        batch.push_layered(&bag);
                     }
                 }
                 _ = &mut deadline => break,

@@ -25,7 +25,7 @@ use crate::report::backoff;
 use bytes::Bytes;
 use mixer_attributes::dictionary::GLOBAL_WORD_COUNT;
 use mixer_attributes::encode::encode_check_request;
-use mixer_attributes::OwnedBag;
+use mixer_attributes::LayeredBag;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,7 +110,7 @@ impl Checker {
     }
 
     /// Checks `bag`: from the cache, else by calling the policy service.
-    pub async fn check(&self, bag: &OwnedBag) -> Verdict {
+    pub async fn check(&self, bag: &LayeredBag) -> Verdict {
         let me = &self.inner;
         if let Some(hit) = me.cache.find(bag, Instant::now()) {
             me.metrics.check_cache_hits.inc();
@@ -136,7 +136,7 @@ impl Checker {
 
     /// Checks `bag` again in the background; its answer replaces the cached one. A failed
     /// refresh changes nothing: the cached answer runs out and requests miss as before.
-    fn refresh(&self, bag: &OwnedBag) {
+    fn refresh(&self, bag: &LayeredBag) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -158,7 +158,7 @@ impl Checker {
 
 impl Inner {
     /// One Check call for `bag` (retries included), timed.
-    async fn call(&self, bag: &OwnedBag) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
+    async fn call(&self, bag: &LayeredBag) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
         let dedup = format!(
             "{}{}",
             self.dedup_base,
@@ -179,7 +179,11 @@ impl Inner {
     }
 
     /// The decision of a received answer, cached when it can be.
-    fn store(&self, bag: &OwnedBag, response: &mixer_proto::mixer::CheckResponse) -> Arc<Decision> {
+    fn store(
+        &self,
+        bag: &LayeredBag,
+        response: &mixer_proto::mixer::CheckResponse,
+    ) -> Arc<Decision> {
         let decision = Arc::new(Decision::from_response(response, !self.opts.fail_closed));
         if let Some(p) = &response.precondition {
             if let Err(e) = self.cache.insert(bag, p, decision.clone(), Instant::now()) {
@@ -192,7 +196,7 @@ impl Inner {
     /// The request's decision from the call's outcome, after the fail policy.
     fn decide(
         &self,
-        bag: &OwnedBag,
+        bag: &LayeredBag,
         answer: Result<mixer_proto::mixer::CheckResponse, CallError>,
     ) -> Arc<Decision> {
         match answer {

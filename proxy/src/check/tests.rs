@@ -5,7 +5,7 @@ use super::*;
 use cache::code;
 use mixer_attributes::dictionary::GLOBAL_WORDS;
 use mixer_attributes::referenced::ShapeError;
-use mixer_attributes::OwnedValue;
+use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_proto::google::rpc::Status;
 use mixer_proto::mixer::check_response::PreconditionResult;
 use mixer_proto::mixer::referenced_attributes::{AttributeMatch, Condition};
@@ -17,10 +17,10 @@ fn s(v: &str) -> OwnedValue {
     OwnedValue::String(v.to_owned())
 }
 
-/// An inbound request's bag: path, source workload and labels.
-fn bag(path: &str, workload: &str, version: &str) -> OwnedBag {
-    [
-        ("request.path", s(path)),
+/// An inbound request's bag: path, source workload and labels. The source's attributes are
+/// a shared layer, as the sidecar's own side is (here the peer's, for the cache's sake).
+fn bag(path: &str, workload: &str, version: &str) -> LayeredBag {
+    let source: OwnedBag = [
         ("source.workload.name", s(workload)),
         (
             "source.labels",
@@ -28,7 +28,9 @@ fn bag(path: &str, workload: &str, version: &str) -> OwnedBag {
         ),
     ]
     .into_iter()
-    .collect()
+    .collect();
+    let own: OwnedBag = [("request.path", s(path))].into_iter().collect();
+    LayeredBag::new(Arc::new(source), own)
 }
 
 /// Referenced attributes as the policy service sends them: `(name, map_key, condition)` with
@@ -219,7 +221,7 @@ fn entries_expire_by_use_count() {
 }
 
 /// Whether each of `n` lookups at `now` hit and asked for a refresh: `(hit, refresh)`.
-fn finds(cache: &CheckCache, req: &OwnedBag, now: Instant, n: usize) -> Vec<(bool, bool)> {
+fn finds(cache: &CheckCache, req: &LayeredBag, now: Instant, n: usize) -> Vec<(bool, bool)> {
     (0..n)
         .map(|_| match cache.find(req, now) {
             Some(hit) => (true, hit.refresh),
@@ -444,7 +446,7 @@ async fn a_miss_calls_then_the_cache_answers() {
 
 /// Checks `req` once (a miss answered with 10 uses), then 9 times from the cache: the ninth
 /// hit leaves 1 use (a tenth) and starts the refresh, whose call this waits for (up to 0.5 s).
-async fn miss_then_use_until_refresh(c: &Checker, req: &OwnedBag, script: &Scripted) {
+async fn miss_then_use_until_refresh(c: &Checker, req: &LayeredBag, script: &Scripted) {
     assert!(!c.check(req).await.cache_hit);
     for _ in 0..9 {
         assert!(c.check(req).await.cache_hit);

@@ -1,19 +1,24 @@
 use super::*;
-use mixer_attributes::OwnedValue;
+use mixer_attributes::{OwnedBag, OwnedValue};
 use prost::Message;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-fn bag(i: i64) -> OwnedBag {
-    [
-        ("request.size", OwnedValue::Int64(i)),
-        (
-            "context.reporter.kind",
-            OwnedValue::String("inbound".into()),
-        ),
-    ]
-    .into_iter()
-    .collect()
+fn bag(i: i64) -> LayeredBag {
+    thread_local! {
+        static SIDE: Arc<OwnedBag> = Arc::new(
+            [(
+                "context.reporter.kind",
+                OwnedValue::String("inbound".into()),
+            )]
+            .into_iter()
+            .collect(),
+        );
+    }
+    let own: OwnedBag = [("request.size", OwnedValue::Int64(i))]
+        .into_iter()
+        .collect();
+    LayeredBag::new(SIDE.with(Arc::clone), own)
 }
 
 fn opts(queue: usize, batch: usize, pending: usize) -> ReportOptions {
