@@ -16,7 +16,7 @@ use crate::dictionary::GLOBAL_WORD_COUNT;
 use crate::owned_bag::{LayeredBag, OwnedBag};
 use crate::value::Value;
 use crate::vocabulary::Vocabulary;
-use crate::wire::{put_key, put_len_field, put_varint, zigzag32_encode, WireType};
+use crate::wire::{put_key, put_len_field, put_varint, varint_len, zigzag32_encode, WireType};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::collections::hash_map::Entry;
 use std::hash::Hasher;
@@ -137,7 +137,6 @@ impl Words {
 #[derive(Debug, Default)]
 struct Maps {
     by_field: [Vec<u8>; 8],
-    entry: Vec<u8>,
     inner: Vec<u8>,
 }
 
@@ -178,66 +177,78 @@ impl Maps {
     fn add(&mut self, n: usize, name: &str, value: Value<'_>, words: &mut Words) {
         words.attribute(n);
         let key = words.index(name);
-        let e = &mut self.entry;
-        e.clear();
-        put_key(e, 1, WireType::Varint);
-        put_varint(e, u64::from(zigzag32_encode(key)));
+        // fixed-size entries are built on the stack and copied once
+        let mut e = Scratch::default();
+        e.byte(0x08);
+        e.varint(u64::from(zigzag32_encode(key)));
         let field = match value {
             Value::String(s) => {
-                put_key(e, 2, WireType::Varint);
-                put_varint(e, u64::from(zigzag32_encode(words.index(s))));
+                e.byte(0x10);
+                e.varint(u64::from(zigzag32_encode(words.index(s))));
                 2
             }
             Value::Int64(v) => {
-                put_key(e, 2, WireType::Varint);
-                put_varint(e, v as u64);
+                e.byte(0x10);
+                e.varint(v as u64);
                 3
             }
             Value::Double(v) => {
-                put_key(e, 2, WireType::Fixed64);
-                e.extend_from_slice(&v.to_bits().to_le_bytes());
+                e.byte(0x11);
+                e.bytes(&v.to_bits().to_le_bytes());
                 4
             }
             Value::Bool(v) => {
-                put_key(e, 2, WireType::Varint);
-                put_varint(e, u64::from(v));
+                e.byte(0x10);
+                e.byte(u8::from(v));
                 5
             }
             Value::Timestamp(t) => {
-                seconds_nanos(&mut self.inner, t.seconds, t.nanos);
-                put_len_field(e, 2, &self.inner);
+                e.seconds_nanos(t.seconds, t.nanos);
                 6
             }
             Value::Duration(d) => {
-                seconds_nanos(&mut self.inner, d.seconds, d.nanos);
-                put_len_field(e, 2, &self.inner);
+                e.seconds_nanos(d.seconds, d.nanos);
                 7
             }
             Value::Bytes(b) => {
-                put_len_field(e, 2, b);
-                8
+                let buf = &mut self.by_field[6];
+                put_key(buf, 8, WireType::Len);
+                put_varint(
+                    buf,
+                    (e.len + 1 + varint_len(b.len() as u64) + b.len()) as u64,
+                );
+                buf.extend_from_slice(e.as_slice());
+                put_len_field(buf, 2, b);
+                return;
             }
             Value::StringMap(m) => {
                 let inner = &mut self.inner;
                 inner.clear();
-                let mut pair = [0u8; 12];
                 for (k, v) in m.iter() {
-                    // each index is at most 5 varint bytes: the pair fits in 12
-                    let mut at = 0;
-                    for (tag, word) in [(0x08, k), (0x10, v)] {
-                        pair[at] = tag;
-                        at += 1;
-                        at += varint_into(&mut pair[at..], zigzag32_encode(words.index(word)));
-                    }
-                    put_len_field(inner, 1, &pair[..at]);
+                    let mut pair = Scratch::default();
+                    pair.byte(0x08);
+                    pair.varint(u64::from(zigzag32_encode(words.index(k))));
+                    pair.byte(0x10);
+                    pair.varint(u64::from(zigzag32_encode(words.index(v))));
+                    inner.push(0x0a);
+                    inner.push(pair.len as u8);
+                    inner.extend_from_slice(pair.as_slice());
                 }
-                put_len_field(e, 2, inner);
-                9
+                let buf = &mut self.by_field[7];
+                put_key(buf, 9, WireType::Len);
+                put_varint(
+                    buf,
+                    (e.len + 1 + varint_len(inner.len() as u64) + inner.len()) as u64,
+                );
+                buf.extend_from_slice(e.as_slice());
+                put_len_field(buf, 2, inner);
+                return;
             }
         };
-        if let Some(buf) = self.by_field.get_mut(field - 2) {
-            put_len_field(buf, field as u32, e);
-        }
+        // fields 2..=7 and entries under 128 bytes: one byte each for tag and length
+        let buf = &mut self.by_field[field - 2];
+        buf.extend_from_slice(&[((field as u8) << 3) | 2, e.len as u8]);
+        buf.extend_from_slice(e.as_slice());
     }
 
     /// The encoded size of the maps.
@@ -246,27 +257,66 @@ impl Maps {
     }
 }
 
-/// Writes `v` as a varint at the start of `out` (room for 5 bytes), returning its length.
-fn varint_into(out: &mut [u8], mut v: u32) -> usize {
-    let mut i = 0;
-    while v >= 0x80 {
-        out[i] = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    out[i] = v as u8;
-    i + 1
+/// A map entry of fixed-size parts, built on the stack: key and value tags, varints, and
+/// the 8 bytes of a double or a timestamp's two varints (at most 35 bytes in all).
+struct Scratch {
+    buf: [u8; 40],
+    len: usize,
 }
 
-fn seconds_nanos(out: &mut Vec<u8>, seconds: i64, nanos: i32) {
-    out.clear();
-    if seconds != 0 {
-        put_key(out, 1, WireType::Varint);
-        put_varint(out, seconds as u64);
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            buf: [0; 40],
+            len: 0,
+        }
     }
-    if nanos != 0 {
-        put_key(out, 2, WireType::Varint);
-        put_varint(out, nanos as i64 as u64);
+}
+
+impl Scratch {
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// The value of a Timestamp or Duration entry: field 2 holding seconds and nanos.
+    fn seconds_nanos(&mut self, seconds: i64, nanos: i32) {
+        let inner = if seconds != 0 {
+            1 + varint_len(seconds as u64)
+        } else {
+            0
+        } + if nanos != 0 {
+            1 + varint_len(nanos as i64 as u64)
+        } else {
+            0
+        };
+        self.byte(0x12);
+        self.byte(inner as u8);
+        if seconds != 0 {
+            self.byte(0x08);
+            self.varint(seconds as u64);
+        }
+        if nanos != 0 {
+            self.byte(0x10);
+            self.varint(nanos as i64 as u64);
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -327,6 +377,12 @@ impl ReportBatch {
             count: 0,
             global_word_count: n.min(GLOBAL_WORD_COUNT),
         }
+    }
+
+    /// Makes room for `bytes` more of encoded sets: a batcher that knows its last batch's
+    /// size spares the growing copies.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.sets.reserve(bytes);
     }
 
     /// Adds one bag as an attribute set (no words of its own; words go to `default_words`).

@@ -123,6 +123,14 @@ impl LayeredBag {
         bag
     }
 
+    /// An empty own layer with room for `n` attributes.
+    pub fn with_capacity(shared: std::sync::Arc<OwnedBag>, n: usize) -> LayeredBag {
+        LayeredBag {
+            shared,
+            own: OwnedBag::with_capacity(n),
+        }
+    }
+
     pub fn shared(&self) -> &std::sync::Arc<OwnedBag> {
         &self.shared
     }

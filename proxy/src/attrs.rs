@@ -122,7 +122,7 @@ pub fn request_bag(
     req: &RequestView<'_>,
     now: SystemTime,
 ) -> LayeredBag {
-    let mut bag = LayeredBag::new(side.clone(), OwnedBag::with_capacity(32));
+    let mut bag = LayeredBag::with_capacity(side.clone(), 32);
     match dir {
         Direction::Inbound => {
             bag.push_new("source.ip", OwnedValue::ip(req.peer.ip()));

@@ -170,6 +170,7 @@ async fn batcher(
     mut stop: watch::Receiver<bool>,
 ) {
     let max = opts.batch_max_entries.max(1);
+    let mut last_size = 0;
     let mut stopping = *stop.borrow();
     if stopping {
         rx.close();
@@ -185,6 +186,7 @@ async fn batcher(
         };
         let Some(first) = first else { break };
         let mut batch = ReportBatch::new();
+        batch.reserve(last_size);
         batch.push_layered(&first);
         // one timer per batch, and every bag already queued taken per wake-up: under load the
         // batcher runs once per burst of requests, not once per request
@@ -210,6 +212,9 @@ async fn batcher(
         }
         let bags = batch.len() as u64;
         let bytes = Bytes::from(batch.finish());
+        // the next batch is likely as big: its room is made at once (the words and the
+        // request's trailer fit in the slack of a doubling Vec)
+        last_size = bytes.len();
         match out.try_send(Batch { bytes, bags }) {
             Ok(()) => metrics.pending_batches.inc(),
             Err(_) => metrics.dropped(DropReason::BufferFull, bags),
