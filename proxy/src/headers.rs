@@ -81,17 +81,18 @@ pub struct TraceIds {
 /// id for this hop whose parent is the incoming span, and `x-b3-sampled` kept when present
 /// (or forced by `x-b3-flags: 1`), else decided here with `sampling_percent` chance.
 pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceIds {
-    let request_id = match text(headers, &X_REQUEST_ID) {
-        Some(id) if !id.is_empty() => id.to_owned(),
-        _ => {
+    let arrived = Arrived::read(headers);
+    let request_id = match arrived.request_id {
+        Some(id) => id,
+        None => {
             let id = uuid_v4();
             set(headers, X_REQUEST_ID, &id);
             id
         }
     };
-    let trace_id = match text(headers, &B3_TRACE_ID) {
-        Some(id) if is_hex_id(id) => id.to_owned(),
-        _ => {
+    let trace_id = match arrived.trace_id {
+        Some(id) => id,
+        None => {
             let mut id = String::with_capacity(32);
             push_hex(&mut id, random_u64(), 16);
             push_hex(&mut id, random_u64(), 16);
@@ -99,24 +100,21 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
             id
         }
     };
-    let parent_span_id = text(headers, &B3_SPAN_ID)
-        .filter(|id| is_hex_id(id))
-        .map(str::to_owned);
+    let parent_span_id = arrived.span_id;
     let mut span_id = String::with_capacity(16);
     push_hex(&mut span_id, random_u64(), 16);
     set(headers, B3_SPAN_ID, &span_id);
     match &parent_span_id {
         Some(parent) => set(headers, B3_PARENT_SPAN_ID, parent),
-        None => {
+        None if arrived.had_parent => {
             headers.remove(&B3_PARENT_SPAN_ID);
         }
+        None => {}
     }
-    let debug = text(headers, &B3_FLAGS) == Some("1");
-    let sampled = match text(headers, &B3_SAMPLED) {
-        _ if debug => true,
-        Some("1") | Some("true") => true,
-        Some("0") | Some("false") => false,
-        _ => {
+    let sampled = match arrived.sampled {
+        _ if arrived.debug => true,
+        Some(sampled) => sampled,
+        None => {
             let decided = sample(sampling_percent);
             set(headers, B3_SAMPLED, if decided { "1" } else { "0" });
             decided
@@ -131,11 +129,63 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
     }
 }
 
-fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+/// The tracing headers a request arrived with, as far as they are usable: the first value of
+/// each, trimmed, read in one pass over the headers instead of a lookup per name.
+#[derive(Default)]
+struct Arrived {
+    /// Non-empty.
+    request_id: Option<String>,
+    /// B3 ids only when well formed ([`is_hex_id`]).
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    had_parent: bool,
+    /// `x-b3-flags: 1`.
+    debug: bool,
+    /// `x-b3-sampled` when it says `1`/`true` or `0`/`false`.
+    sampled: Option<bool>,
+}
+
+impl Arrived {
+    fn read(headers: &HeaderMap) -> Arrived {
+        let mut arrived = Arrived::default();
+        let mut seen = [false; 6];
+        for (name, value) in headers.iter() {
+            let name = name.as_str();
+            if !name.starts_with("x-") {
+                continue;
+            }
+            let slot = match name {
+                "x-request-id" => 0,
+                "x-b3-traceid" => 1,
+                "x-b3-spanid" => 2,
+                "x-b3-parentspanid" => 3,
+                "x-b3-flags" => 4,
+                "x-b3-sampled" => 5,
+                _ => continue,
+            };
+            // a repeated header counts by its first value, as HeaderMap::get reads it
+            if std::mem::replace(&mut seen[slot], true) {
+                continue;
+            }
+            let text = value.to_str().ok().map(str::trim);
+            let id = |ok: fn(&str) -> bool| text.filter(|t| ok(t)).map(str::to_owned);
+            match slot {
+                0 => arrived.request_id = id(|t| !t.is_empty()),
+                1 => arrived.trace_id = id(is_hex_id),
+                2 => arrived.span_id = id(is_hex_id),
+                3 => arrived.had_parent = true,
+                4 => arrived.debug = text == Some("1"),
+                _ => {
+                    arrived.sampled = match text {
+                        Some("1" | "true") => Some(true),
+                        Some("0" | "false") => Some(false),
+                        _ => None,
+                    }
+                }
+            }
+        }
+        arrived
+    }
 }
 
 fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -338,6 +388,37 @@ mod tests {
         let ids = propagate_trace(&mut h, 1.0);
         assert_eq!(ids.trace_id.len(), 32);
         assert_eq!(ids.parent_span_id, None);
+    }
+
+    #[test]
+    fn a_stale_parent_goes_and_repeated_headers_count_by_their_first_value() {
+        let span = "00f067aa0ba902b7";
+        let mut h = map(&[("x-b3-parentspanid", span)]);
+        let ids = propagate_trace(&mut h, 0.0);
+        assert_eq!(ids.parent_span_id, None);
+        assert!(
+            h.get(B3_PARENT_SPAN_ID).is_none(),
+            "no span came: no parent"
+        );
+
+        let mut h = map(&[
+            ("x-request-id", " r1 "),
+            ("x-request-id", "r2"),
+            ("x-b3-sampled", "1"),
+            ("x-b3-sampled", "0"),
+            ("x-b3-spanid", span),
+        ]);
+        let ids = propagate_trace(&mut h, 0.0);
+        assert_eq!(ids.request_id, "r1", "first value, trimmed");
+        assert!(ids.sampled);
+        assert_eq!(ids.parent_span_id.as_deref(), Some(span));
+        assert_eq!(h.get(B3_PARENT_SPAN_ID).unwrap(), span);
+        assert_ne!(h.get(B3_SPAN_ID).unwrap(), span, "a new span for this hop");
+
+        let mut h = map(&[("x-request-id", "  ")]);
+        let ids = propagate_trace(&mut h, 0.0);
+        assert_eq!(ids.request_id.len(), 36, "a blank id is replaced");
+        assert_eq!(h.get(X_REQUEST_ID).unwrap(), ids.request_id.as_str());
     }
 
     #[test]
