@@ -95,7 +95,11 @@ fuzz_target!(|data: &[u8]| {
     let metrics = PolicyMetrics::default();
     match engine().check(data, Instant::now(), &metrics) {
         Ok(r) => {
-            let p = r.response.precondition.expect("precondition always present");
+            let p = r
+                .into_answer()
+                .into_response()
+                .precondition
+                .expect("precondition always present");
             assert!(p.status.is_some() && p.valid_duration.is_some());
         }
         Err(e) => {

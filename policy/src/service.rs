@@ -8,6 +8,7 @@ use crate::engine::{CheckError, Engine};
 use crate::self_metrics::{CheckOutcome, PolicyMetrics};
 use mixer_proto::mixer::CheckResponse;
 use mixer_proto::server::MixerHandler;
+use mixer_proto::CheckAnswer;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -77,8 +78,9 @@ impl PolicyService {
     }
 
     /// Answers one request's bytes; public so benchmarks and tests can call it without gRPC.
-    /// Awaits the quota allocations made in Redis (each bounded by its handler's timeout).
-    pub async fn check_bytes(&self, request: &[u8]) -> Result<CheckResponse, Status> {
+    /// Awaits the quota allocations made in Redis (each bounded by its handler's timeout). A
+    /// cached answer comes encoded: [`CheckAnswer::into_response`] makes it a message.
+    pub async fn check_bytes(&self, request: &[u8]) -> Result<CheckAnswer, Status> {
         let start = Instant::now();
         let (engine, epoch) = self.current();
         let scope = Scope {
@@ -87,7 +89,7 @@ impl PolicyService {
         };
         let checked = engine.check_cached(request, self.clock.now(), &self.metrics, Some(scope));
         let result = match checked {
-            Ok(c) if c.is_complete() => Ok(c.response),
+            Ok(c) if c.is_complete() => Ok(c.into_answer()),
             Ok(c) => Ok(c.finish(&self.metrics).await),
             Err(e) => Err(e),
         };
@@ -95,14 +97,7 @@ impl PolicyService {
             .check_duration
             .observe(start.elapsed().as_secs_f64());
         let outcome = match &result {
-            Ok(r)
-                if r.precondition
-                    .as_ref()
-                    .and_then(|p| p.status.as_ref())
-                    .is_some_and(|s| s.code != 0) =>
-            {
-                CheckOutcome::Denied
-            }
+            Ok(r) if r.status_code() != 0 => CheckOutcome::Denied,
             Ok(_) => CheckOutcome::Ok,
             Err(_) => CheckOutcome::Error,
         };
@@ -122,6 +117,13 @@ fn status(e: &CheckError) -> Status {
 
 impl MixerHandler for PolicyService {
     async fn check(&self, request: Request<Bytes>) -> Result<Response<CheckResponse>, Status> {
+        self.check_answer(request)
+            .await
+            .map(|r| r.map(CheckAnswer::into_response))
+    }
+
+    /// What the gRPC server calls: a cached answer is sent from its encoded bytes.
+    async fn check_answer(&self, request: Request<Bytes>) -> Result<Response<CheckAnswer>, Status> {
         let Some(_permit) = self.admit() else {
             self.metrics.check_done(CheckOutcome::Error);
             return Err(Status::unavailable(

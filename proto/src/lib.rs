@@ -58,6 +58,10 @@ pub const CHECK_PATH: &str = "/istio.mixer.v1.Mixer/Check";
 /// See [`CHECK_PATH`].
 pub const REPORT_PATH: &str = "/istio.mixer.v1.Mixer/Report";
 
+/// A Check answer as sent: a message, or a precondition kept encoded (cached answers).
+pub mod check_answer;
+pub use check_answer::{CheckAnswer, EncodedPrecondition};
+
 /// A tonic codec taking requests as raw bytes (services decode them with `mixer-attributes`).
 #[cfg(feature = "grpc")]
 pub mod raw_codec;

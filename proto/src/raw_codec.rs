@@ -1,8 +1,10 @@
 //! tonic codecs for messages kept in wire form. Servers: [`RawRequestCodec`] hands requests
 //! over as raw bytes — services decode the wire format themselves, without prost structs —
-//! and encodes responses with prost. Clients: [`PreEncodedCodec`] sends bytes encoded
+//! and encodes responses with prost (or, for a [`CheckAnswer`], from its bytes). Clients: [`PreEncodedCodec`] sends bytes encoded
 //! beforehand and decodes responses with prost.
 
+use crate::check_answer::CheckAnswer;
+use crate::mixer::{CheckResponse, ReportResponse};
 use prost::Message;
 use std::marker::PhantomData;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -19,7 +21,7 @@ impl<R> Default for RawRequestCodec<R> {
     }
 }
 
-impl<R: Message + Send + 'static> Codec for RawRequestCodec<R> {
+impl<R: EncodeResponse> Codec for RawRequestCodec<R> {
     type Encode = R;
     type Decode = Bytes;
     type Encoder = ProstResponseEncoder<R>;
@@ -34,17 +36,47 @@ impl<R: Message + Send + 'static> Codec for RawRequestCodec<R> {
     }
 }
 
-/// Encodes a response message with prost.
+/// A response a server sends: a prost message, or a [`CheckAnswer`].
+pub trait EncodeResponse: Send + 'static {
+    fn encode_response(&self, dst: &mut EncodeBuf<'_>) -> Result<(), Status>;
+}
+
+fn encode_message(m: &impl Message, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    m.encode(dst)
+        .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+}
+
+impl EncodeResponse for CheckResponse {
+    fn encode_response(&self, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        encode_message(self, dst)
+    }
+}
+
+impl EncodeResponse for ReportResponse {
+    fn encode_response(&self, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        encode_message(self, dst)
+    }
+}
+
+impl EncodeResponse for CheckAnswer {
+    fn encode_response(&self, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // the buffer grows as needed
+        dst.reserve(self.encoded_len());
+        self.encode_raw(dst);
+        Ok(())
+    }
+}
+
+/// Encodes a response (see [`EncodeResponse`]).
 #[derive(Debug)]
 pub struct ProstResponseEncoder<R>(PhantomData<fn(R)>);
 
-impl<R: Message> Encoder for ProstResponseEncoder<R> {
+impl<R: EncodeResponse> Encoder for ProstResponseEncoder<R> {
     type Item = R;
     type Error = Status;
 
     fn encode(&mut self, item: R, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+        item.encode_response(dst)
     }
 }
 

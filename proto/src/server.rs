@@ -2,6 +2,7 @@
 //! a [`MixerHandler`] with the request message still in wire form (see [`RawRequestCodec`]),
 //! answers every other path with UNIMPLEMENTED. Services implement only the method they serve.
 
+use crate::check_answer::CheckAnswer;
 use crate::mixer::{CheckResponse, ReportResponse};
 use crate::raw_codec::RawRequestCodec;
 use std::future::Future;
@@ -25,6 +26,16 @@ pub trait MixerHandler: Send + Sync + 'static {
                 "Check is served by the policy service",
             ))
         }
+    }
+
+    /// What the server sends for a Check: [`MixerHandler::check`]'s answer unless a handler
+    /// answers in encoded form itself.
+    fn check_answer(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<CheckAnswer>, Status>> + Send {
+        let answer = self.check(request);
+        async move { answer.await.map(|r| r.map(CheckAnswer::from)) }
     }
 
     fn report(
@@ -107,12 +118,12 @@ struct CheckCall<H>(Arc<H>);
 struct ReportCall<H>(Arc<H>);
 
 impl<H: MixerHandler> UnaryService<Bytes> for CheckCall<H> {
-    type Response = CheckResponse;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<CheckResponse>, Status>> + Send>>;
+    type Response = CheckAnswer;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<CheckAnswer>, Status>> + Send>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let h = self.0.clone();
-        Box::pin(async move { h.check(request).await })
+        Box::pin(async move { h.check_answer(request).await })
     }
 }
 
@@ -140,7 +151,7 @@ impl<H: MixerHandler> Service<http::Request<Body>> for MixerServer<H> {
         let max = self.limits.max_message_size;
         match req.uri().path() {
             crate::CHECK_PATH => Box::pin(async move {
-                let mut grpc = Grpc::new(RawRequestCodec::<CheckResponse>::default())
+                let mut grpc = Grpc::new(RawRequestCodec::<CheckAnswer>::default())
                     .max_decoding_message_size(max);
                 Ok(grpc.unary(CheckCall(handler), req).await)
             }),

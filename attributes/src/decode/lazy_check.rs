@@ -1,7 +1,8 @@
 //! A `CheckRequest` read for the decision cache's hit path: one pass over the attributes that
 //! checks every word and index and keeps each value as the wire has it — no [`Bag`] slot table
-//! sized to the vocabulary, no error values built per entry, no per-word UTF-8 calls — so the
-//! cache can look the request up for a fraction of a full decode.
+//! sized to the vocabulary, no error values built per entry, no per-word UTF-8 calls, no
+//! allocation (a scan reuses the buffers the thread's last scan gave back) — so the cache can
+//! look the request up for a fraction of a full decode.
 //!
 //! It accepts only requests [`CheckRequestView::parse`] accepts, with the same values: it
 //! shares the decoder's entry readers and gives up (`None`) on everything it does not read the
@@ -19,7 +20,8 @@ use crate::bag::{Name, Stored};
 use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
 use crate::value::{Duration, Timestamp, Value};
 use crate::vocabulary::{AttrId, Vocabulary};
-use crate::wire::{zigzag32, Field, Reader};
+use crate::wire::{zigzag32, Reader};
+use std::cell::Cell;
 
 /// Attribute ids with a slot: names past it (large custom vocabularies) take the full decode.
 const SLOTS: usize = 512;
@@ -27,6 +29,9 @@ const SLOTS: usize = 512;
 const MAX_ENTRIES: usize = 255;
 /// Names outside the vocabulary, each compared with every other one: more take the full decode.
 const MAX_UNKNOWN: u8 = 16;
+
+/// Buffers a scan keeps to itself: more than this many elements are not kept for the next.
+const MAX_KEPT: usize = 1024;
 
 /// A `CheckRequest` without quotas, its attributes read lazily (see the module docs).
 #[derive(Debug)]
@@ -36,9 +41,66 @@ pub struct LazyCheck<'a> {
     words: Vec<&'a str>,
     entries: Vec<(Name<'a>, Stored<'a>)>,
     pairs: Vec<(&'a str, &'a str)>,
-    /// By `AttrId`: entry position + 1, 0 = absent.
-    slots: [u8; SLOTS],
+    /// By `AttrId` (`SLOTS` long): entry position + 1, 0 = absent. All zero between scans.
+    slots: Vec<u8>,
     unknown: u8,
+}
+
+/// The buffers of a [`LazyCheck`] between scans, empty (and `slots` all zero), so a scan on
+/// the same thread allocates nothing: the borrowed element types are re-lifetimed with
+/// [`recycle`].
+#[derive(Debug, Default)]
+struct Scratch {
+    words: Vec<&'static str>,
+    entries: Vec<(Name<'static>, Stored<'static>)>,
+    pairs: Vec<(&'static str, &'static str)>,
+    slots: Vec<u8>,
+}
+
+thread_local! {
+    /// The buffers the last scan on this thread gave back.
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// An empty `Vec<U>` in the allocation of `v` (which is cleared): collecting an empty
+/// `vec::IntoIter` of a type of the same size and alignment reuses its buffer (std's in-place
+/// collection; were it not to, the result is an empty `Vec` and the next push allocates).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+impl Drop for LazyCheck<'_> {
+    /// Gives the buffers back to the thread, emptied, for its next scan.
+    fn drop(&mut self) {
+        let mut slots = std::mem::take(&mut self.slots);
+        for (name, _) in &self.entries {
+            if let Name::Known(id) = name {
+                if let Some(slot) = slots.get_mut(id.index()) {
+                    *slot = 0;
+                }
+            }
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let words = std::mem::take(&mut self.words);
+        let pairs = std::mem::take(&mut self.pairs);
+        if words
+            .capacity()
+            .max(entries.capacity())
+            .max(pairs.capacity())
+            > MAX_KEPT
+        {
+            return;
+        }
+        let scratch = Scratch {
+            words: recycle(words),
+            entries: recycle(entries),
+            pairs: recycle(pairs),
+            slots,
+        };
+        // at thread exit the buffers are simply freed
+        let _ = SCRATCH.try_with(|s| s.set(scratch));
+    }
 }
 
 impl<'a> LazyCheck<'a> {
@@ -63,15 +125,23 @@ impl<'a> LazyCheck<'a> {
             }
         }
         DecodeError::check_word_count(global_word_count).ok()?;
+        let scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        let mut slots = scratch.slots;
+        if slots.len() != SLOTS {
+            slots = vec![0; SLOTS];
+        }
         let mut check = LazyCheck {
             vocab,
             global_word_count,
-            words: Vec::with_capacity(48),
-            entries: Vec::with_capacity(32),
-            pairs: Vec::with_capacity(32),
-            slots: [0; SLOTS],
+            words: recycle(scratch.words),
+            entries: recycle(scratch.entries),
+            pairs: recycle(scratch.pairs),
+            slots,
             unknown: 0,
         };
+        check.words.reserve(48);
+        check.entries.reserve(32);
+        check.pairs.reserve(32);
         if let Some(attributes) = attributes {
             check.attributes(attributes)?;
         }
@@ -153,32 +223,46 @@ impl<'a> LazyCheck<'a> {
                 };
                 (zigzag32(key as u32), stored)
             }
-            _ => {
-                let (key, value) = map_entry(entry).ok()?;
-                let stored = match n {
-                    6 => {
-                        let (seconds, nanos) = seconds_nanos(value).ok()?;
-                        Stored::Timestamp(Timestamp { seconds, nanos })
-                    }
-                    7 => {
-                        let (seconds, nanos) = seconds_nanos(value).ok()?;
-                        Stored::Duration(Duration { seconds, nanos })
-                    }
-                    8 => Stored::Bytes(value.map_or(Ok(&[][..]), |f| f.bytes()).ok()?),
-                    _ => self.string_map(value)?,
-                };
-                (key, stored)
-            }
+            8 | 9 => match small_message_entry(entry) {
+                Some((key, body)) => {
+                    let stored = match n {
+                        8 => Stored::Bytes(body),
+                        _ => self.string_map(body)?,
+                    };
+                    (zigzag32(key as u32), stored)
+                }
+                None => self.message_entry(n, entry)?,
+            },
+            _ => self.message_entry(n, entry)?,
         };
         let name = self.name(key)?;
         self.set(name, stored)
     }
 
-    fn string_map(&mut self, value: Option<Field<'a>>) -> Option<Stored<'a>> {
-        let body = match value {
-            Some(f) => f.bytes().ok()?,
-            None => &[],
+    /// An entry of typed map `n` (6..=9) read by the general rules.
+    #[inline(never)]
+    fn message_entry(&mut self, n: u32, entry: &'a [u8]) -> Option<(i32, Stored<'a>)> {
+        let (key, value) = map_entry(entry).ok()?;
+        let stored = match n {
+            6 => {
+                let (seconds, nanos) = seconds_nanos(value).ok()?;
+                Stored::Timestamp(Timestamp { seconds, nanos })
+            }
+            7 => {
+                let (seconds, nanos) = seconds_nanos(value).ok()?;
+                Stored::Duration(Duration { seconds, nanos })
+            }
+            8 => Stored::Bytes(value.map_or(Ok(&[][..]), |f| f.bytes()).ok()?),
+            _ => self.string_map(match value {
+                Some(f) => f.bytes().ok()?,
+                None => &[],
+            })?,
         };
+        Some((key, stored))
+    }
+
+    /// A `StringMap` message's entries.
+    fn string_map(&mut self, body: &'a [u8]) -> Option<Stored<'a>> {
         let start = self.pairs.len() as u32;
         each_field(body, |n, payload| {
             if n != 1 {
@@ -268,6 +352,22 @@ fn small_entry(entry: &[u8], varint: bool) -> Option<(u64, u64)> {
     };
     let (value, rest) = small_varint(rest)?;
     (varint && rest.is_empty()).then_some((key, value))
+}
+
+/// The commonest entry of a map to a message or `bytes` — key under 2^14, then the value as
+/// a field 2 under 16 KiB — as [`map_entry`] reads it (and the value's bytes), without a reader:
+/// the key and the value's payload.
+#[inline(always)]
+fn small_message_entry(entry: &[u8]) -> Option<(u64, &[u8])> {
+    let [0x08, ref rest @ ..] = *entry else {
+        return None;
+    };
+    let (key, rest) = small_varint(rest)?;
+    let [0x12, ref rest @ ..] = *rest else {
+        return None;
+    };
+    let (len, payload) = small_varint(rest)?;
+    (payload.len() as u64 == len).then_some((key, payload))
 }
 
 /// A varint of one or two bytes, as [`Reader::varint`] reads it.
@@ -415,6 +515,46 @@ mod tests {
             name: "not.there",
         };
         assert_eq!(lazy.get(missing), None);
+    }
+
+    #[test]
+    fn a_scan_after_a_scan_reads_the_same() {
+        let vocab = Vocabulary::builtin();
+        let bytes = encode_check_request(request().iter(), 222, "", &[]);
+        let listed = |c: &LazyCheck<'_>| -> Vec<(String, OwnedValue)> {
+            c.iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned_value()))
+                .collect()
+        };
+        let first = LazyCheck::scan(&bytes, vocab).expect("read lazily");
+        let expected = listed(&first);
+        // one alive while another scans: the second gets fresh buffers
+        let second = LazyCheck::scan(&bytes, vocab).expect("read lazily");
+        assert_eq!(listed(&second), expected);
+        drop(first);
+        drop(second);
+        // buffers given back (their slots cleared), then reused: no false duplicate
+        for _ in 0..3 {
+            let again = LazyCheck::scan(&bytes, vocab).expect("read lazily");
+            assert_eq!(listed(&again), expected);
+        }
+        // a scan given up half way gives its buffers back cleared too
+        let mut dup = bytes.clone();
+        dup.truncate(dup.len() - 1);
+        assert!(LazyCheck::scan(&dup, vocab).is_none());
+        let again = LazyCheck::scan(&bytes, vocab).expect("read lazily");
+        assert_eq!(listed(&again), expected);
+    }
+
+    #[test]
+    fn recycling_keeps_the_allocation() {
+        let mut v: Vec<&'static str> = Vec::with_capacity(48);
+        v.push("x");
+        let ptr = v.as_ptr() as usize;
+        let w: Vec<&str> = recycle(v);
+        assert!(w.is_empty());
+        assert_eq!(w.capacity(), 48);
+        assert_eq!(w.as_ptr() as usize, ptr);
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! - **Reload:** [`DecisionCache::reset`] drops every answer and shape and starts a new
 //!   *epoch*; keys carry the epoch, so an answer computed by the previous config while the swap
 //!   happened can never be served by the new one.
+//! - **Cost of a hit:** the key is hashed once, with foldhash keyed by a random seed per cache
+//!   (keys carry request values, so the hash must not be predictable), and the answer is
+//!   kept encoded ([`EncodedPrecondition`]): a hit shares its bytes instead of copying it.
 
 #[cfg(test)]
 mod tests;
@@ -33,8 +36,9 @@ mod tests;
 use mixer_attributes::referenced::Shape;
 use mixer_attributes::{Attributes, Vocabulary};
 use mixer_proto::mixer::check_response::PreconditionResult;
-use mixer_proto::mixer::CheckResponse;
+use mixer_proto::EncodedPrecondition;
 use std::cell::RefCell;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -46,7 +50,9 @@ pub const MAX_SHAPES: usize = 32;
 /// Decisions by (epoch, shape, signature). Cheap to share; every method takes `&self`.
 #[derive(Debug)]
 pub struct DecisionCache {
-    answers: Option<moka::sync::Cache<Box<[u8]>, Arc<Entry>>>,
+    answers: Option<moka::sync::Cache<Key, Arc<Entry>, KeyHash>>,
+    /// Hashes key bytes (see the module docs).
+    hasher: foldhash::quality::RandomState,
     shapes: RwLock<Shapes>,
     epoch: AtomicU64,
 }
@@ -58,11 +64,71 @@ struct Shapes {
     list: Vec<Shape>,
 }
 
+/// A key's bytes (see [`signature_key`]) and their hash, computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    hash: u64,
+    bytes: Box<[u8]>,
+}
+
+/// A [`Key`] looked up without copying its bytes.
+struct KeyRef<'k> {
+    hash: u64,
+    bytes: &'k [u8],
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl moka::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.hash == key.hash && self.bytes == &*key.bytes
+    }
+}
+
+/// The cache's hasher: a key's hash is already computed, and taken as it is.
+#[derive(Clone, Debug, Default)]
+struct KeyHash;
+
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+    /// Only [`Key`]s are hashed, with `write_u64`; anything else still hashes (FNV-1a).
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// One stored answer.
 #[derive(Debug)]
 struct Entry {
     /// The precondition as first answered (its `valid_duration` is rewritten on each hit).
-    precondition: PreconditionResult,
+    precondition: EncodedPrecondition,
     /// `None`: the answer carried no `valid_duration` and never expires (§8.3 step 6).
     expires: Option<Instant>,
     /// Hits left; the entry is removed when it reaches 0.
@@ -83,8 +149,9 @@ impl DecisionCache {
             answers: (max_entries > 0).then(|| {
                 moka::sync::Cache::builder()
                     .max_capacity(max_entries)
-                    .build()
+                    .build_with_hasher(KeyHash)
             }),
+            hasher: foldhash::quality::RandomState::default(),
             shapes: RwLock::new(Shapes::default()),
             epoch: AtomicU64::new(0),
         }
@@ -129,7 +196,7 @@ impl DecisionCache {
         words: u32,
         bag: &A,
         now: Instant,
-    ) -> Option<CheckResponse> {
+    ) -> Option<EncodedPrecondition> {
         let answers = self.answers.as_ref()?;
         let shapes = self.shapes.read().unwrap_or_else(PoisonError::into_inner);
         if shapes.epoch != epoch {
@@ -140,9 +207,13 @@ impl DecisionCache {
                 if !signature_key(key, (epoch, words, i), shape, bag) {
                     return None;
                 }
-                let entry = answers.get(key.as_slice())?;
+                let key = KeyRef {
+                    hash: self.hasher.hash_one(key.as_slice()),
+                    bytes: key.as_slice(),
+                };
+                let entry = answers.get(&key)?;
                 // The first shape that finds an answer decides, as in the proxy (§8.3 step 5).
-                Some(entry.take(now, || answers.invalidate(key.as_slice())))
+                Some(entry.take(now, || answers.invalidate(&key)))
             });
             // a key built from a huge value is not kept alive by the thread
             if key.capacity() > MAX_KEPT_KEY {
@@ -201,10 +272,14 @@ impl DecisionCache {
             return;
         }
         drop(shapes);
+        let key = Key {
+            hash: self.hasher.hash_one(key.as_slice()),
+            bytes: key.into_boxed_slice(),
+        };
         answers.insert(
-            key.into_boxed_slice(),
+            key,
             Arc::new(Entry {
-                precondition: precondition.clone(),
+                precondition: EncodedPrecondition::new(precondition),
                 expires,
                 uses_left: AtomicI32::new(precondition.valid_use_count),
             }),
@@ -240,7 +315,7 @@ impl DecisionCache {
 impl Entry {
     /// Uses the entry once at `now`: the answer, or `None` (and `remove` called) when it has
     /// expired or is used up.
-    fn take(&self, now: Instant, remove: impl FnOnce()) -> Option<CheckResponse> {
+    fn take(&self, now: Instant, remove: impl FnOnce()) -> Option<EncodedPrecondition> {
         let left = match self.expires {
             Some(at) if now >= at => {
                 remove();
@@ -259,13 +334,11 @@ impl Entry {
             Ok(_) => {}
         }
         before.ok()?;
-        let mut precondition = self.precondition.clone();
-        if let Some(left) = left {
-            precondition.valid_duration = Some(crate::engine::wire_duration(left));
-        }
-        Some(CheckResponse {
-            precondition: Some(precondition),
-            quotas: Default::default(),
+        Some(match left {
+            Some(left) => self
+                .precondition
+                .with_valid_duration(Some(crate::engine::wire_duration(left))),
+            None => self.precondition.clone(),
         })
     }
 }

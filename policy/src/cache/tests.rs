@@ -13,7 +13,7 @@ use mixer_attributes::decode::QuotaParams;
 use mixer_attributes::encode::encode_check_request;
 use mixer_attributes::{OwnedBag, OwnedValue};
 use mixer_proto::mixer::referenced_attributes::{AttributeMatch, Condition};
-use mixer_proto::mixer::ReferencedAttributes;
+use mixer_proto::mixer::{CheckResponse, ReferencedAttributes};
 
 /// Denies reviews → ratings; allows the rest (Mixer's defaults: 60 s, 10000 uses).
 fn deny_ratings(valid: &str, uses: i32) -> String {
@@ -104,6 +104,7 @@ fn check(svc: &PolicyService, bag: &OwnedBag) -> CheckResponse {
     ready_now(svc.check_bytes(&encode_check_request(bag.iter(), 222, "", &[])))
         .expect("no Redis quota: answered at once")
         .expect("check answers")
+        .into_response()
 }
 
 fn code(r: &CheckResponse) -> i32 {
@@ -181,7 +182,8 @@ fn a_miss_decided_on_the_lazy_view_answers_as_the_full_decode() {
             .engine()
             .check(&bytes, clock.now(), &PolicyMetrics::default())
             .expect("answers")
-            .response;
+            .into_answer()
+            .into_response();
         // a miss through the cache: decided on the lazily read request
         let misses = counts(&svc).1;
         assert_eq!(check(&svc, &b), full);
@@ -196,7 +198,8 @@ fn a_cached_answer_never_covers_a_request_the_decoder_rejects() {
     let bytes = encode_check_request(denied.iter(), 222, "", &[]);
     let first = ready_now(svc.check_bytes(&bytes))
         .expect("ready")
-        .expect("answers");
+        .expect("answers")
+        .into_response();
     assert_eq!(code(&first), 7);
     let rejected = [
         // a second destination.namespace (global word 155, zigzag 310): a duplicate
@@ -227,7 +230,8 @@ fn a_cached_answer_never_covers_a_request_the_decoder_rejects() {
     assert_eq!(
         ready_now(svc.check_bytes(&reordered))
             .expect("ready")
-            .expect("answers"),
+            .expect("answers")
+            .into_response(),
         first
     );
     assert_eq!(counts(&svc).0, 1);
@@ -359,7 +363,8 @@ fn checks_asking_for_quotas_bypass_the_cache() {
         let req = encode_check_request(b.iter(), 222, "", &q);
         let r = ready_now(svc.check_bytes(&req))
             .expect("memquota: answered at once")
-            .expect("check answers");
+            .expect("check answers")
+            .into_response();
         assert_eq!(r.quotas["requestcount"].granted_amount, 1);
     }
     let m = &svc.metrics;
@@ -466,9 +471,7 @@ fn a_huge_valid_duration_never_expires_and_does_not_panic() {
     );
     let hit = cache.lookup(epoch, 222, &b, now).expect("stored");
     assert_eq!(
-        hit.precondition
-            .and_then(|p| p.valid_duration)
-            .map(|d| d.seconds),
+        hit.to_precondition().valid_duration.map(|d| d.seconds),
         Some(i64::MAX),
         "answered as stored: no end to count down to"
     );

@@ -160,7 +160,7 @@ impl Engine {
                 let gwc = lazy.global_word_count();
                 if let Some(hit) = c.cache.lookup(c.epoch, gwc, &lazy, now) {
                     metrics.check_cache_hits.inc();
-                    return Ok(Checked::new(hit));
+                    return Ok(Checked::cached(hit));
                 }
                 metrics.check_cache_misses.inc();
                 let asked = Asked {
@@ -178,7 +178,7 @@ impl Engine {
         if let Some(c) = cache {
             if let Some(hit) = c.cache.lookup(c.epoch, gwc, bag, now) {
                 metrics.check_cache_hits.inc();
-                return Ok(Checked::new(hit));
+                return Ok(Checked::cached(hit));
             }
             metrics.check_cache_misses.inc();
         }
@@ -293,7 +293,7 @@ impl Engine {
             };
             checked.also(also);
             metrics.quota_allocation(q.amount, r.granted);
-            checked.response.quotas.insert(
+            checked.quota(
                 q.name.to_owned(),
                 WireQuota {
                     valid_duration: Some(wire_duration(r.valid_duration)),

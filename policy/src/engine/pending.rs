@@ -2,7 +2,7 @@
 //! (redisquota): [`Checked`] carries the response and those allocations, and
 //! [`Checked::finish`] awaits them (each bounded by its handler's timeout), fills in their
 //! quota results and counts them. With only in-process adapters nothing is pending and the
-//! response is complete as it stands.
+//! response is complete as it stands. A cached answer is kept encoded ([`CheckAnswer`]).
 
 use crate::adapters::redisquota::{self, Allocation, Failure};
 use crate::adapters::{Kind, QuotaResult};
@@ -10,6 +10,7 @@ use crate::engine::wire_duration;
 use crate::self_metrics::PolicyMetrics;
 use mixer_proto::mixer::check_response::QuotaResult as WireQuota;
 use mixer_proto::mixer::{CheckResponse, ReferencedAttributes};
+use mixer_proto::{CheckAnswer, EncodedPrecondition};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +28,7 @@ struct Pending {
 #[must_use = "pending quota allocations must be awaited with finish()"]
 pub struct Checked {
     /// Complete but for the quotas still pending.
-    pub response: CheckResponse,
+    response: CheckAnswer,
     pending: Vec<Pending>,
     /// Allocations whose answers are not used (a later quota handler of the same quota: Mixer
     /// keeps the first answer) but which must still run.
@@ -37,10 +38,32 @@ pub struct Checked {
 impl Checked {
     pub(crate) fn new(response: CheckResponse) -> Checked {
         Checked {
-            response,
+            response: CheckAnswer::from(response),
             pending: Vec::new(),
             also: Vec::new(),
         }
+    }
+
+    /// A cached answer: a precondition and no quotas.
+    pub(crate) fn cached(precondition: EncodedPrecondition) -> Checked {
+        Checked {
+            response: CheckAnswer::Encoded(precondition),
+            pending: Vec::new(),
+            also: Vec::new(),
+        }
+    }
+
+    /// Adds a quota's result to the response.
+    pub(crate) fn quota(&mut self, name: String, result: WireQuota) {
+        if let CheckAnswer::Message(r) = &mut self.response {
+            r.quotas.insert(name, result);
+        }
+    }
+
+    /// The answer as it stands: complete when [`Checked::is_complete`], else without the
+    /// pending quotas.
+    pub fn into_answer(self) -> CheckAnswer {
+        self.response
     }
 
     pub(crate) fn defer(
@@ -71,12 +94,16 @@ impl Checked {
 
     /// Runs the pending allocations one after another and returns the complete response. A
     /// failed allocation is answered UNAVAILABLE (or INTERNAL) and counted.
-    pub async fn finish(self, metrics: &PolicyMetrics) -> CheckResponse {
+    pub async fn finish(self, metrics: &PolicyMetrics) -> CheckAnswer {
         let Checked {
-            mut response,
+            response,
             pending,
             also,
         } = self;
+        // only a computed answer has pending allocations
+        let CheckAnswer::Message(mut response) = response else {
+            return response;
+        };
         for p in pending {
             let r = run(p.allocation, metrics).await;
             metrics.quota_allocation(p.amount, r.granted);
@@ -93,7 +120,7 @@ impl Checked {
         for a in also {
             let _ = run(a, metrics).await;
         }
-        response
+        CheckAnswer::Message(response)
     }
 }
 

@@ -36,7 +36,7 @@ fn check(e: &Engine, req: &[u8]) -> CheckResponse {
         .check(req, Instant::now(), &PolicyMetrics::default())
         .expect("check answers");
     assert!(c.is_complete(), "in-process adapters leave nothing pending");
-    c.response
+    c.into_answer().into_response()
 }
 
 /// `name[key] CONDITION`, sorted, resolving indices as a proxy does (§8.3).

@@ -44,7 +44,10 @@ impl ExtAuthz {
             let bag = attributes::bag(ctx, &engine.config.vocabulary);
             encode_check_request(bag.iter(), GLOBAL_WORD_COUNT, "", &[])
         };
-        self.0.check_bytes(&bytes).await.map(answer::answer)
+        self.0
+            .check_bytes(&bytes)
+            .await
+            .map(|a| answer::answer(a.into_response()))
     }
 }
 
