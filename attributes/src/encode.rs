@@ -211,14 +211,7 @@ impl Maps {
                 7
             }
             Value::Bytes(b) => {
-                let buf = &mut self.by_field[6];
-                put_key(buf, 8, WireType::Len);
-                put_varint(
-                    buf,
-                    (e.len + 1 + varint_len(b.len() as u64) + b.len()) as u64,
-                );
-                buf.extend_from_slice(e.as_slice());
-                put_len_field(buf, 2, b);
+                put_long_entry(&mut self.by_field[6], 8, &e, b);
                 return;
             }
             Value::StringMap(m) => {
@@ -234,14 +227,7 @@ impl Maps {
                     inner.push(pair.len as u8);
                     inner.extend_from_slice(pair.as_slice());
                 }
-                let buf = &mut self.by_field[7];
-                put_key(buf, 9, WireType::Len);
-                put_varint(
-                    buf,
-                    (e.len + 1 + varint_len(inner.len() as u64) + inner.len()) as u64,
-                );
-                buf.extend_from_slice(e.as_slice());
-                put_len_field(buf, 2, inner);
+                put_long_entry(&mut self.by_field[7], 9, &e, inner);
                 return;
             }
         };
@@ -255,6 +241,16 @@ impl Maps {
     fn len(&self) -> usize {
         self.by_field.iter().map(Vec::len).sum()
     }
+}
+
+/// A map entry (field `field`) whose value, `value`, may be any length: the key part from
+/// `key`, then the value as field 2.
+fn put_long_entry(buf: &mut Vec<u8>, field: u32, key: &Scratch, value: &[u8]) {
+    put_key(buf, field, WireType::Len);
+    let len = key.len + 1 + varint_len(value.len() as u64) + value.len();
+    put_varint(buf, len as u64);
+    buf.extend_from_slice(key.as_slice());
+    put_len_field(buf, 2, value);
 }
 
 /// A map entry of fixed-size parts, built on the stack: key and value tags, varints, and
