@@ -16,17 +16,14 @@ pub enum ErrorReason {
     Match,
     /// An instance field could not be evaluated or converted: the instance was dropped.
     Instance,
-    /// The service was at its concurrency limit and shed the call.
-    Overloaded,
 }
 
 impl ErrorReason {
-    const ALL: [ErrorReason; 5] = [
+    const ALL: [ErrorReason; 4] = [
         ErrorReason::Decode,
         ErrorReason::Dictionary,
         ErrorReason::Match,
         ErrorReason::Instance,
-        ErrorReason::Overloaded,
     ];
 
     fn label(self) -> &'static str {
@@ -35,7 +32,6 @@ impl ErrorReason {
             ErrorReason::Dictionary => "dictionary",
             ErrorReason::Match => "match",
             ErrorReason::Instance => "instance",
-            ErrorReason::Overloaded => "overloaded",
         }
     }
 }
@@ -70,7 +66,7 @@ const BATCH_BOUNDS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 50
 pub struct TelemetryMetrics {
     reports: [Counter; 17],
     pub bags: Counter,
-    errors: [Counter; 5],
+    errors: [Counter; 4],
     pub report_duration: Histogram,
     pub batch_size: Histogram,
     pub config_generation: Gauge,

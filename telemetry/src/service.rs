@@ -103,6 +103,9 @@ fn status(e: &DecodeError, metrics: &TelemetryMetrics) -> Status {
 
 impl MixerHandler for TelemetryService {
     async fn report(&self, request: Request<Bytes>) -> Result<Response<ReportResponse>, Status> {
+        // Past --max-in-flight a call waits for a permit (HTTP/2 flow control then pushes back
+        // on the sidecars); none is refused. The semaphore is never closed, so this error
+        // cannot happen; it is answered as a busy server would be.
         let _permit = self.in_flight.acquire().await.map_err(|_| {
             Status::unavailable("Server is currently overloaded. Please try again.")
         })?;
