@@ -14,6 +14,7 @@ use clap::Args;
 use mixer_policy::clock::SystemClock;
 use mixer_proxy::{AppProtocol, CheckOptions, Identity, ReportOptions};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
+use mixer_telemetry::traces::otlp::OtlpConfig;
 use mixer_telemetry::traces::TraceOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,6 +47,11 @@ pub struct UpArgs {
     /// if missing, instead of the in-memory store.
     #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
     cassandra: Vec<String>,
+    /// Also export every span over OTLP/gRPC to this receiver (`http://host:port`: an
+    /// OpenTelemetry collector, Jaeger v2's OTLP port 4317 …), as `mixer telemetry
+    /// --otlp-endpoint` does (its other OTLP flags at their defaults).
+    #[arg(long, value_name = "URI")]
+    otlp_endpoint: Option<String>,
     /// The demo app.
     #[arg(long, default_value = "127.0.0.1:8080")]
     app_addr: SocketAddr,
@@ -112,7 +118,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         max_message_size: 1024 * 1024,
         max_concurrent_streams: 1024,
         max_in_flight: 256,
-        traces: traces(&args.cassandra)?,
+        traces: traces(&args.cassandra, args.otlp_endpoint.as_deref())?,
         // with Cassandra the in-memory store stays empty: jaeger-query reads the keyspace
         query_addr: args.cassandra.is_empty().then_some(args.query_addr),
         logs: Default::default(),
@@ -230,18 +236,32 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
     }
 }
 
-fn traces(cassandra: &[String]) -> Result<TraceOptions, String> {
-    if cassandra.is_empty() {
-        return Ok(TraceOptions::default());
-    }
-    let config = CassandraConfig {
-        contact_points: cassandra.to_vec(),
-        create_schema: Some(SchemaOptions::default()),
-        ..CassandraConfig::default()
+fn traces(cassandra: &[String], otlp_endpoint: Option<&str>) -> Result<TraceOptions, String> {
+    let cassandra = if cassandra.is_empty() {
+        None
+    } else {
+        let config = CassandraConfig {
+            contact_points: cassandra.to_vec(),
+            create_schema: Some(SchemaOptions::default()),
+            ..CassandraConfig::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Some(config)
     };
-    config.validate().map_err(|e| e.to_string())?;
+    let otlp = match otlp_endpoint {
+        None => None,
+        Some(endpoint) => {
+            let config = OtlpConfig {
+                endpoint: endpoint.to_owned(),
+                ..OtlpConfig::default()
+            };
+            config.validate().map_err(|e| e.to_string())?;
+            Some(config)
+        }
+    };
     Ok(TraceOptions {
-        cassandra: Some(config),
+        cassandra,
+        otlp,
         ..TraceOptions::default()
     })
 }
@@ -342,4 +362,26 @@ Try:
         p_mon = b.policy_monitoring,
         policy_config = b.policy_config.display(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traces;
+
+    #[test]
+    fn otlp_and_cassandra_flags_make_the_trace_options() {
+        let none = traces(&[], None).expect("defaults");
+        assert!(none.cassandra.is_none() && none.otlp.is_none());
+        let otlp = traces(&[], Some("http://127.0.0.1:4317")).expect("an OTLP receiver");
+        assert_eq!(
+            otlp.otlp.map(|c| c.endpoint).as_deref(),
+            Some("http://127.0.0.1:4317")
+        );
+        assert!(otlp.cassandra.is_none(), "spans still go to memory");
+        let both =
+            traces(&["127.0.0.1:9042".into()], Some("http://127.0.0.1:4317")).expect("both sinks");
+        assert!(both.cassandra.is_some() && both.otlp.is_some());
+        let bad = traces(&[], Some("not a uri")).expect_err("a bad endpoint");
+        assert!(bad.contains("not a uri"), "{bad}");
+    }
 }
