@@ -392,8 +392,13 @@ impl ReportBatch {
     /// after that its entries are copied.
     pub fn push_layered(&mut self, bag: &LayeredBag) {
         let shared = bag.shared();
-        let at = match self.shared.iter().position(|(s, _)| Arc::ptr_eq(s, shared)) {
-            Some(at) => at,
+        match self.shared.iter().find(|(s, _)| Arc::ptr_eq(s, shared)) {
+            Some((_, encoded)) => {
+                for (to, from) in self.maps.by_field.iter_mut().zip(encoded) {
+                    to.clear();
+                    to.extend_from_slice(from);
+                }
+            }
             None => {
                 self.maps.clear();
                 self.maps.add_all(0, shared.iter(), &mut self.words);
@@ -402,12 +407,7 @@ impl ReportBatch {
                 }
                 self.shared
                     .push((shared.clone(), self.maps.by_field.clone()));
-                self.shared.len() - 1
             }
-        };
-        for (to, from) in self.maps.by_field.iter_mut().zip(&self.shared[at].1) {
-            to.clear();
-            to.extend_from_slice(from);
         }
         self.maps
             .add_all(shared.len(), bag.own().iter(), &mut self.words);

@@ -4,6 +4,7 @@
 use crate::access::{AttrRef, Attributes};
 use crate::value::{OwnedValue, Value};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Attributes in insertion order; setting a name again replaces its value. Names are usually
 /// the vocabulary's own `&'static str`s, so building a bag allocates only for values.
@@ -107,12 +108,12 @@ impl<N: Into<Cow<'static, str>>> FromIterator<(N, OwnedValue)> for OwnedBag {
 /// moves this bag onto its own copy of the shared layer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LayeredBag {
-    shared: std::sync::Arc<OwnedBag>,
+    shared: Arc<OwnedBag>,
     own: OwnedBag,
 }
 
 impl LayeredBag {
-    pub fn new(shared: std::sync::Arc<OwnedBag>, own: OwnedBag) -> LayeredBag {
+    pub fn new(shared: Arc<OwnedBag>, own: OwnedBag) -> LayeredBag {
         let mut bag = LayeredBag {
             shared,
             own: OwnedBag::with_capacity(own.len()),
@@ -124,14 +125,14 @@ impl LayeredBag {
     }
 
     /// An empty own layer with room for `n` attributes.
-    pub fn with_capacity(shared: std::sync::Arc<OwnedBag>, n: usize) -> LayeredBag {
+    pub fn with_capacity(shared: Arc<OwnedBag>, n: usize) -> LayeredBag {
         LayeredBag {
             shared,
             own: OwnedBag::with_capacity(n),
         }
     }
 
-    pub fn shared(&self) -> &std::sync::Arc<OwnedBag> {
+    pub fn shared(&self) -> &Arc<OwnedBag> {
         &self.shared
     }
 
@@ -143,7 +144,7 @@ impl LayeredBag {
     pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: OwnedValue) -> &mut Self {
         let name = name.into();
         if self.shared.get_by_name(&name).is_some() {
-            std::sync::Arc::make_mut(&mut self.shared).remove(&name);
+            Arc::make_mut(&mut self.shared).remove(&name);
         }
         self.own.set(name, value);
         self
@@ -195,7 +196,7 @@ impl LayeredBag {
 impl From<OwnedBag> for LayeredBag {
     fn from(own: OwnedBag) -> LayeredBag {
         LayeredBag {
-            shared: std::sync::Arc::default(),
+            shared: Arc::default(),
             own,
         }
     }
@@ -241,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_layered_bag_reads_both_layers_and_keeps_each_name_once() {
-        let shared: std::sync::Arc<OwnedBag> = std::sync::Arc::new(
+        let shared: Arc<OwnedBag> = Arc::new(
             [
                 ("source.workload.name", OwnedValue::String("a".into())),
                 ("source.namespace", OwnedValue::String("ns".into())),
@@ -259,7 +260,7 @@ mod tests {
             Some(&OwnedValue::String("ns".into()))
         );
         assert_eq!(bag.get_by_name("request.size"), Some(&OwnedValue::Int64(7)));
-        assert!(std::sync::Arc::ptr_eq(bag.shared(), &shared));
+        assert!(Arc::ptr_eq(bag.shared(), &shared));
         let names: Vec<&str> = bag.iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
@@ -273,7 +274,7 @@ mod tests {
             bag.get_by_name("source.namespace"),
             Some(&OwnedValue::String("other".into()))
         );
-        assert!(!std::sync::Arc::ptr_eq(bag.shared(), &shared));
+        assert!(!Arc::ptr_eq(bag.shared(), &shared));
         assert_eq!(shared.len(), 2);
         assert_eq!(bag.flatten().sorted(), {
             let mut b = shared.as_ref().clone();
