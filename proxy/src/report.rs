@@ -211,10 +211,15 @@ async fn batcher(
             }
         }
         let bags = batch.len() as u64;
-        let bytes = Bytes::from(batch.finish());
-        // the next batch is likely as big: its room is made at once (the words and the
-        // request's trailer fit in the slack of a doubling Vec)
-        last_size = bytes.len();
+        let mut encoded = batch.finish();
+        // the next batch is likely as big: its room is made at once
+        last_size = encoded.len();
+        // Bytes keeps a Vec's whole allocation: a small batch made in a big batch's room
+        // would pin it while it waits in the buffer (256 of them through an outage)
+        if encoded.capacity() > 2 * encoded.len() {
+            encoded.shrink_to_fit();
+        }
+        let bytes = Bytes::from(encoded);
         match out.try_send(Batch { bytes, bags }) {
             Ok(()) => metrics.pending_batches.inc(),
             Err(_) => metrics.dropped(DropReason::BufferFull, bags),
