@@ -1,7 +1,7 @@
 //! tonic codecs for messages kept in wire form. Servers: [`RawRequestCodec`] hands requests
 //! over as raw bytes — services decode the wire format themselves, without prost structs —
-//! and encodes responses with prost (or, for a [`CheckAnswer`], from its bytes). Clients: [`PreEncodedCodec`] sends bytes encoded
-//! beforehand and decodes responses with prost.
+//! and encodes responses with prost (or, for a [`CheckAnswer`], from its bytes). Clients:
+//! [`PreEncodedCodec`] sends bytes encoded beforehand and decodes responses with prost.
 
 use crate::check_answer::CheckAnswer;
 use crate::mixer::{CheckResponse, ReportResponse};
