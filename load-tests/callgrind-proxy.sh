@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Instructions per request through one `mixer proxy` thread, counted by callgrind: the number
+# that compares across runs on a machine whose speed drifts (load-tests/RESULTS.md quotes it).
+#
+# An nginx `ok` backend and `mixer telemetry` run beside the proxy, which runs under
+# valgrind --tool=callgrind with one worker thread; h2load --h1 sends N requests over 8
+# connections. Prints the instructions per request and the callgrind file's path (kept for
+# callgrind_annotate). CHECKS=1 adds `mixer policy` with the demo's listchecker rule and has
+# the proxy check every request (the cache is warm after the first few).
+#
+# Usage: load-tests/callgrind-proxy.sh MIXER_BINARY on|off [N]   (on|off: reports)
+# Environment: CHECKS=0
+# Loopback only (ports 38080–39422); stops what it started.
+set -euo pipefail
+MIXER=${1:?usage: callgrind-proxy.sh MIXER_BINARY on|off [N]}
+REPORTS=${2:?usage: callgrind-proxy.sh MIXER_BINARY on|off [N]}
+N=${3:-20000}
+CHECKS=${CHECKS:-0}
+for tool in nginx h2load valgrind curl; do
+    command -v "$tool" >/dev/null || { echo "callgrind-proxy: $tool is needed" >&2; exit 1; }
+done
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+cat >"$W/backend.conf" <<EOC
+daemon off; worker_processes 1; pid $W/backend.pid; error_log $W/backend.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+ client_body_temp_path $W/b-body; proxy_temp_path $W/b-proxy; fastcgi_temp_path $W/b-fcgi;
+ uwsgi_temp_path $W/b-uwsgi; scgi_temp_path $W/b-scgi;
+ server { listen 127.0.0.1:38080; location / { default_type text/plain; return 200 "ok\n"; } } }
+EOC
+nginx -c "$W/backend.conf" -e "$W/backend.err" &
+PIDS+=($!)
+"$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
+    --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 >"$W/telemetry.log" 2>&1 &
+PIDS+=($!)
+telemetry=off
+[ "$REPORTS" = on ] && telemetry=http://127.0.0.1:39091
+workload=bench-app
+policy=()
+if [ "$CHECKS" = 1 ]; then
+    mkdir -p "$W/policy"
+    sed 's/demo-app/bench-app-checked/' "$REPO/src/up/policy.yaml" >"$W/policy/policy.yaml"
+    "$MIXER" policy --config "$W/policy" --grpc-addr 127.0.0.1:39092 \
+        --monitoring-addr 127.0.0.1:39015 --worker-threads 1 >"$W/policy.log" 2>&1 &
+    PIDS+=($!)
+    workload=bench-app-checked
+    policy=(--policy http://127.0.0.1:39092)
+fi
+sleep 1
+valgrind --tool=callgrind --callgrind-out-file="$W/callgrind.out" "$MIXER" proxy \
+    --app 127.0.0.1:38080 --app-protocol http --namespace default --label app=bench-app \
+    --label version=v1 --worker-threads 1 --workload "$workload" --telemetry "$telemetry" \
+    "${policy[@]}" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
+    --admin 127.0.0.1:38286 >"$W/proxy.log" 2>&1 &
+PROXY=$!
+PIDS+=("$PROXY")
+for _ in $(seq 1 120); do
+    curl -sf -o /dev/null 127.0.0.1:38286/readyz && break
+    sleep 0.5
+done
+h2load --h1 -n "$N" -c 8 -m 1 http://127.0.0.1:38086/ | grep -E "^requests:"
+sleep 2
+# SIGINT: the proxy drains and exits, and callgrind writes its totals
+kill -INT "$PROXY"
+wait "$PROXY" 2>/dev/null || true
+total=$(awk '/^(summary|totals):/ {print $2; exit}' "$W/callgrind.out")
+echo "reports $REPORTS, checks $CHECKS: $total instructions, $((total / N)) per request"
+echo "callgrind file: $W/callgrind.out"
