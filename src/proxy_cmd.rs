@@ -4,7 +4,9 @@
 use crate::runtime;
 use clap::Args;
 use mixer_attributes::expr::parse_duration;
-use mixer_proxy::{AppProtocol, CheckOptions, Identity, Options, ReportOptions};
+use mixer_proxy::{
+    AppProtocol, CheckOptions, Identity, Options, ReportOptions, DEFAULT_APP_POOL_CONNECTIONS,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -19,6 +21,11 @@ pub struct ProxyArgs {
     /// (`http-web`, `grpc-api`) works too.
     #[arg(long, env = "MIXER_PROXY_APP_PROTOCOL", default_value = "auto")]
     app_protocol: String,
+    /// HTTP/1.1 connections to the app that HTTP/2 clients' streams share (each stream needs
+    /// one while it runs; beyond, a stream waits for one within --upstream-timeout); 0: no
+    /// limit. An HTTP/1.1 client's connection keeps a connection to the app of its own.
+    #[arg(long, env = "MIXER_PROXY_APP_POOL_CONNECTIONS", default_value = "32")]
+    app_pool_connections: String,
     /// Inbound listener (in front of the app; Istio's 15006).
     #[arg(long, env = "MIXER_PROXY_INBOUND", default_value = "127.0.0.1:15006")]
     inbound: String,
@@ -157,6 +164,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let addr = "127.0.0.1:15006";
     let app = p.parse::<SocketAddr>("app", &args.app, "127.0.0.1:8080");
     let app_protocol = p.parse::<AppProtocol>("app-protocol", &args.app_protocol, "http");
+    let app_pool = p.parse::<usize>("app-pool-connections", &args.app_pool_connections, "32");
     let inbound = p.parse::<SocketAddr>("inbound", &args.inbound, addr);
     let outbound = p.parse::<SocketAddr>("outbound", &args.outbound, "127.0.0.1:15001");
     let admin = p.parse::<SocketAddr>("admin", &args.admin, "127.0.0.1:15000");
@@ -208,6 +216,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
         admin: admin.unwrap_or(([127, 0, 0, 1], 15000).into()),
         app: app.unwrap_or(([127, 0, 0, 1], 8080).into()),
         app_protocol: app_protocol.unwrap_or_default(),
+        app_pool_connections: app_pool.unwrap_or(DEFAULT_APP_POOL_CONNECTIONS),
         identity: Identity {
             workload: args.workload.clone().unwrap_or_default(),
             namespace: args.namespace.clone().unwrap_or_default(),

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
+use tokio::sync::OwnedSemaphorePermit;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -212,14 +213,21 @@ pub struct ResponseBody {
     inner: Inner,
     size: u64,
     completion: Option<Completion>,
+    /// The app pool's place this response's connection holds, given back when it ends.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl ResponseBody {
-    pub fn upstream(inner: Incoming, completion: Completion) -> ResponseBody {
+    pub fn upstream(
+        inner: Incoming,
+        completion: Completion,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> ResponseBody {
         ResponseBody {
             inner: Inner::Upstream(inner),
             size: 0,
             completion: Some(completion),
+            permit,
         }
     }
 
@@ -229,10 +237,12 @@ impl ResponseBody {
             inner: Inner::Local(Full::new(text)),
             size: 0,
             completion: Some(completion),
+            permit: None,
         }
     }
 
     fn finish(&mut self, flags: &'static str) {
+        self.permit = None;
         if let Some(mut c) = self.completion.take() {
             c.done(self.size, flags);
         }

@@ -171,6 +171,9 @@ pub fn endpoints(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|u| !u.is_empty())
 }
 
+/// Default of [`Options::app_pool_connections`].
+pub const DEFAULT_APP_POOL_CONNECTIONS: usize = 32;
+
 /// Everything [`crate::start`] needs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -180,6 +183,10 @@ pub struct Options {
     /// The local app the inbound listener forwards to.
     pub app: SocketAddr,
     pub app_protocol: AppProtocol,
+    /// Pooled HTTP/1.1 connections to the app, shared by HTTP/2 clients' streams (and by
+    /// HTTP/1.1 clients whose own connection is busy); 0: no limit. An HTTP/1.1 client's
+    /// connection keeps its own connection to the app and does not count.
+    pub app_pool_connections: usize,
     pub identity: Identity,
     /// Time allowed for the upstream's response headers; then 504 `UT`.
     pub upstream_timeout: Duration,
@@ -294,6 +301,7 @@ mod tests {
             outbound_ready_wait: Duration::from_secs(5),
             access_log: false,
             app_protocol: AppProtocol::Auto,
+            app_pool_connections: DEFAULT_APP_POOL_CONNECTIONS,
             report: ReportOptions::default(),
             check,
         }

@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type UpstreamClient = Client<HttpConnector, CountingBody>;
 
@@ -61,6 +62,8 @@ pub struct Shared {
     listeners: [SocketAddr; 2],
     http1: UpstreamClient,
     http2: UpstreamClient,
+    /// Caps the pooled HTTP/1.1 connections to the app (see [`Shared::with_app_pool`]).
+    app_pool: Option<Arc<Semaphore>>,
 }
 
 impl Shared {
@@ -103,6 +106,7 @@ impl Shared {
             listeners,
             http1,
             http2,
+            app_pool: None,
         }
     }
 }
@@ -118,24 +122,38 @@ enum Upstream {
 type Answer = Result<Result<Response<Incoming>, Upstream>, tokio::time::error::Elapsed>;
 
 /// Sends `req` over the shared pool (HTTP/2, host names to resolve, or a downstream
-/// connection whose own upstream connection is busy).
+/// connection whose own upstream connection is busy). A request for the app over HTTP/1.1
+/// first waits for a free place in the app's pool, and holds it until its response ends.
 async fn via_pool(
     shared: &Shared,
+    dir: Direction,
     http2: bool,
     authority: &str,
     mut req: Request<CountingBody>,
-) -> Answer {
+) -> (Answer, Option<OwnedSemaphorePermit>) {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
-        return Ok(Err(Upstream::BadTarget));
+        return (Ok(Err(Upstream::BadTarget)), None);
     };
     *req.uri_mut() = uri;
     let client = if http2 { &shared.http2 } else { &shared.http1 };
-    match tokio::time::timeout(shared.upstream_timeout, client.request(req)).await {
-        Ok(Ok(resp)) => Ok(Ok(resp)),
-        Ok(Err(e)) if e.is_connect() => Ok(Err(Upstream::Connect(e.to_string()))),
-        Ok(Err(e)) => Ok(Err(Upstream::Exchange(e.to_string()))),
-        Err(elapsed) => Err(elapsed),
+    let limit = shared
+        .app_pool
+        .as_ref()
+        .filter(|_| dir == Direction::Inbound && !http2);
+    let call = async {
+        let permit = match limit {
+            // never closed: acquiring only waits
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        (client.request(req).await, permit)
+    };
+    match tokio::time::timeout(shared.upstream_timeout, call).await {
+        Ok((Ok(resp), permit)) => (Ok(Ok(resp)), permit),
+        Ok((Err(e), _)) if e.is_connect() => (Ok(Err(Upstream::Connect(e.to_string()))), None),
+        Ok((Err(e), _)) => (Ok(Err(Upstream::Exchange(e.to_string()))), None),
+        Err(elapsed) => (Err(elapsed), None),
     }
 }
 
@@ -220,6 +238,16 @@ impl Shared {
 
     pub fn with_app_protocol(mut self, app_protocol: AppProtocol) -> Shared {
         self.app_protocol = app_protocol;
+        self
+    }
+
+    /// At most `connections` pooled HTTP/1.1 connections to the app (0: no limit). HTTP/2
+    /// clients' streams to an HTTP/1.1 app each need a connection of their own while they
+    /// run: uncapped, 320 concurrent streams open 320 connections (~30 KB each in hyper). A
+    /// stream finding them all busy waits for one, within the upstream timeout, as Envoy
+    /// queues requests at its cluster's connection limit.
+    pub fn with_app_pool(mut self, connections: usize) -> Shared {
+        self.app_pool = (connections > 0).then(|| Arc::new(Semaphore::new(connections)));
         self
     }
 
@@ -381,20 +409,24 @@ pub async fn handle(
         Direction::Outbound => authority.parse::<SocketAddr>().ok(),
     };
     let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
-    let answer = match addr.filter(|_| sequential && !http2) {
+    let (answer, permit) = match addr.filter(|_| sequential && !http2) {
         Some(addr) => {
             to_origin_form(req.uri_mut());
             let connect_timeout = shared.upstream_timeout.min(Duration::from_secs(5));
             let sent = conn.send(addr, connect_timeout, req);
             match tokio::time::timeout(shared.upstream_timeout, sent).await {
-                Ok(Ok(Ok(resp))) => Ok(Ok(resp)),
-                Ok(Ok(Err(Failure::Connect(e)))) => Ok(Err(Upstream::Connect(e.to_string()))),
-                Ok(Ok(Err(Failure::Exchange(e)))) => Ok(Err(Upstream::Exchange(e.to_string()))),
-                Ok(Err(busy)) => via_pool(&shared, http2, &authority, busy).await,
-                Err(elapsed) => Err(elapsed),
+                Ok(Ok(Ok(resp))) => (Ok(Ok(resp)), None),
+                Ok(Ok(Err(Failure::Connect(e)))) => {
+                    (Ok(Err(Upstream::Connect(e.to_string()))), None)
+                }
+                Ok(Ok(Err(Failure::Exchange(e)))) => {
+                    (Ok(Err(Upstream::Exchange(e.to_string()))), None)
+                }
+                Ok(Err(busy)) => via_pool(&shared, dir, http2, &authority, busy).await,
+                Err(elapsed) => (Err(elapsed), None),
             }
         }
-        None => via_pool(&shared, http2, &authority, req).await,
+        None => via_pool(&shared, dir, http2, &authority, req).await,
     };
     let failure = match answer {
         Ok(Ok(resp)) => {
@@ -409,7 +441,7 @@ pub async fn handle(
             }
             return Ok(Response::from_parts(
                 rparts,
-                ResponseBody::upstream(rbody, completion),
+                ResponseBody::upstream(rbody, completion, permit),
             ));
         }
         Ok(Err(Upstream::Connect(e))) => {

@@ -20,7 +20,10 @@ pub mod ready;
 pub mod report;
 pub mod upstream;
 
-pub use config::{AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions};
+pub use config::{
+    AppProtocol, CheckOptions, Direction, Identity, Options, ReportOptions,
+    DEFAULT_APP_POOL_CONNECTIONS,
+};
 pub use metrics::ProxyMetrics;
 
 use access_log::AccessLog;
@@ -129,6 +132,7 @@ pub async fn start(
         )
         .with_checker(checker)
         .with_app_protocol(opts.app_protocol)
+        .with_app_pool(opts.app_pool_connections)
         .with_readiness(ready, opts.outbound_ready_wait)
         .with_access_log(access_log.clone()),
     );

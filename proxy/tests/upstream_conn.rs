@@ -210,3 +210,91 @@ async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_on
     );
     proxy.stop().await;
 }
+
+/// A keep-alive HTTP/1.1 backend that takes `pause` per request; it counts the connections
+/// it accepted and the most requests it had in hand at once.
+async fn slow_backend(pause: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (accepted, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (count, peak) = (accepted.clone(), most.clone());
+    let busy = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let (busy, peak) = (busy.clone(), peak.clone());
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut r = BufReader::new(r);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match r.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line != "\r\n" => continue,
+                        Ok(_) => {}
+                    }
+                    let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(pause).await;
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if w.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, most)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_beyond_the_app_pool_wait_for_a_connection_instead_of_opening_more() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    let (app, accepted, most) = slow_backend(Duration::from_millis(20)).await;
+    let mut opts = options(app, None, "app-v1");
+    opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+    opts.app_pool_connections = 3;
+    let proxy = Proxy::start(opts).await;
+    let inbound = proxy.bound.inbound;
+    let stream = TcpStream::connect(inbound).await.expect("connect");
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    // 30 streams at once: uncapped, each would hold a connection of its own for 20 ms
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        let mut send = send.clone();
+        calls.push(tokio::spawn(async move {
+            let req = hyper::Request::get(format!("http://{inbound}/r/{i}"))
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let resp = send.send_request(req).await.expect("answer");
+            let status = resp.status().as_u16();
+            resp.into_body().collect().await.expect("body");
+            status
+        }));
+    }
+    for c in calls {
+        assert_eq!(
+            c.await.expect("stream"),
+            200,
+            "every waiting stream is answered"
+        );
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        3,
+        "the app had exactly as many requests at once as the pool allows"
+    );
+    // a freed place can be taken before hyper puts its connection back: a few more than 3
+    let opened = accepted.load(Ordering::SeqCst);
+    assert!(opened < 15, "30 streams, 3 at a time: {opened} connections");
+    proxy.stop().await;
+}

@@ -9,8 +9,8 @@
 
 mod demo_app;
 
-use crate::runtime;
 use clap::Args;
+use mixer::runtime;
 use mixer_policy::clock::SystemClock;
 use mixer_proxy::{AppProtocol, CheckOptions, Identity, ReportOptions};
 use mixer_telemetry::traces::cassandra::{CassandraConfig, SchemaOptions};
@@ -160,6 +160,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         admin: args.proxy_admin_addr,
         app: app_addr,
         app_protocol: AppProtocol::Auto,
+        app_pool_connections: mixer_proxy::DEFAULT_APP_POOL_CONNECTIONS,
         identity: Identity {
             workload: WORKLOAD.to_owned(),
             namespace: NAMESPACE.to_owned(),

@@ -194,6 +194,7 @@ pub fn options(app: SocketAddr, telemetry: Option<SocketAddr>, workload: &str) -
         outbound_ready_wait: Duration::from_secs(5),
         access_log: false,
         app_protocol: AppProtocol::Auto,
+        app_pool_connections: mixer_proxy::DEFAULT_APP_POOL_CONNECTIONS,
         report: ReportOptions {
             telemetry: telemetry.map(|a| format!("http://{a}")),
             batch_max_time: Duration::from_millis(100),
