@@ -4,9 +4,10 @@
 #
 # The backend is nginx (`return 200 "ok"`, one worker). The hops, each given one thread so
 # they compare per core: haproxy (nbthread 1), nginx (worker_processes 1, upstream
-# keepalive), `mixer proxy --worker-threads 1` with reports off, with reports on (to a
-# `mixer telemetry` running beside it), and, when CHECKS=1, with reports and policy checks on
-# (a `mixer policy` with a listchecker rule; the check cache is warm after the warm-up).
+# keepalive), `mixer-proxy --worker-threads 1` (the sidecar binary, `mixer proxy` alone)
+# with reports off, with reports on (to a `mixer telemetry` running beside it), and, when
+# CHECKS=1, with reports and policy checks on (a `mixer policy` with a listchecker rule; the
+# check cache is warm after the warm-up).
 # Placement: every hop on CPU 0; the backend, the load generator and the telemetry/policy
 # services on CPU 1 (they stand for the rest of the mesh).
 #
@@ -35,6 +36,8 @@ STREAMS=${STREAMS:-10}
 CHECKS=${CHECKS:-0}
 RESULTS=${RESULTS:-$ROOT/load-tests/RESULTS.md}
 MIXER=$ROOT/target/release/mixer
+# the sidecar binary (the same proxy as `mixer proxy`, mapping only its own code)
+MIXER_PROXY=$ROOT/target/release/mixer-proxy
 FORTIO=$HOME/.cache/mixer/bin/fortio
 HOP_CPU=0
 REST_CPU=1
@@ -152,9 +155,9 @@ start $REST_CPU telemetry "$MIXER" telemetry --grpc-addr 127.0.0.1:19091 \
 # HTTP/1.1 to the backend whatever the client speaks, as haproxy and nginx do
 proxy_flags=(--app 127.0.0.1:18080 --app-protocol http --namespace default
     --label app=bench-app --label version=v1 --worker-threads 1)
-start $HOP_CPU mixer-off "$MIXER" proxy "${proxy_flags[@]}" --workload bench-app --telemetry off \
+start $HOP_CPU mixer-off "$MIXER_PROXY" "${proxy_flags[@]}" --workload bench-app --telemetry off \
     --inbound 127.0.0.1:18085 --outbound 127.0.0.1:18185 --admin 127.0.0.1:18285
-start $HOP_CPU mixer-on "$MIXER" proxy "${proxy_flags[@]}" --workload bench-app \
+start $HOP_CPU mixer-on "$MIXER_PROXY" "${proxy_flags[@]}" --workload bench-app \
     --telemetry http://127.0.0.1:19091 \
     --inbound 127.0.0.1:18086 --outbound 127.0.0.1:18186 --admin 127.0.0.1:18286
 if [ "$CHECKS" = 1 ]; then
@@ -164,7 +167,7 @@ if [ "$CHECKS" = 1 ]; then
     start $REST_CPU policy "$MIXER" policy --config "$WORK/policy" \
         --grpc-addr 127.0.0.1:19092 --monitoring-addr 127.0.0.1:19015 --worker-threads 1
     wait_port 19092
-    start $HOP_CPU mixer-check "$MIXER" proxy "${proxy_flags[@]}" --workload bench-app-checked \
+    start $HOP_CPU mixer-check "$MIXER_PROXY" "${proxy_flags[@]}" --workload bench-app-checked \
         --telemetry http://127.0.0.1:19091 --policy http://127.0.0.1:19092 \
         --inbound 127.0.0.1:18087 --outbound 127.0.0.1:18187 --admin 127.0.0.1:18287
 fi

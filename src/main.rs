@@ -3,13 +3,12 @@
 
 mod bag_file;
 mod policy_cmd;
-mod proxy_cmd;
-mod runtime;
 mod telemetry_cmd;
 mod up;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
+use mixer::{init_logging, proxy_cmd};
 use mixer_attributes::referenced::{Condition, Referenced};
 use mixer_attributes::{expr, Vocabulary};
 use std::process::ExitCode;
@@ -96,17 +95,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 fn eval(expression: &str, bag_path: Option<&str>) -> Result<(), String> {

@@ -1,7 +1,7 @@
 //! `mixer policy`: flags and environment in, the policy crate does the rest.
 
-use crate::runtime;
 use clap::Args;
+use mixer::runtime;
 use mixer_attributes::expr::parse_duration;
 use mixer_policy::clock::SystemClock;
 use mixer_policy::server::{self, Options};

@@ -1,8 +1,8 @@
 //! `mixer telemetry` and `mixer validate`: flags and environment in, the telemetry crate does
 //! the rest.
 
-use crate::runtime;
 use clap::Args;
+use mixer::runtime;
 use mixer_attributes::expr::parse_duration;
 use mixer_telemetry::adapters::stdio::LogOptions;
 use mixer_telemetry::server::{self, Options};
