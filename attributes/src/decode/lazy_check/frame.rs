@@ -45,31 +45,36 @@ pub(super) fn small_message_entry(entry: &[u8]) -> Option<(u64, &[u8])> {
 #[inline(always)]
 pub(super) fn packed_entry(bytes: &[u8], tag: u8) -> Option<(u32, u32, &[u8])> {
     let (head, _) = bytes.split_first_chunk::<8>()?;
-    let [t, len, 0x08, k0, k1, k2, k3, k4] = *head else {
-        return None;
-    };
-    // the key: one byte, or two; then the value's tag and the value, one byte or two
-    let (key, v) = if k0 < 0x80 {
-        (u32::from(k0), [k1, k2, k3, k4])
-    } else if k1 < 0x80 {
-        (
-            u32::from(k0 & 0x7f) | u32::from(k1) << 7,
-            [k2, k3, k4, 0x80],
-        )
-    } else {
-        return None;
-    };
-    let (value, value_len) = match v {
-        [0x10, v0, ..] if v0 < 0x80 => (u32::from(v0), 1),
-        [0x10, v0, v1, _] if v1 < 0x80 => (u32::from(v0 & 0x7f) | u32::from(v1) << 7, 2),
-        _ => return None,
-    };
-    let key_len = 1 + usize::from(k0 >> 7);
-    let entry_len = 1 + key_len + 1 + value_len;
-    if t != tag || usize::from(len) != entry_len {
+    let w = u64::from_le_bytes(*head);
+    // byte 0 the field's tag, byte 1 its length, byte 2 the key's tag
+    if w & 0x00ff_00ff != u64::from(tag) | 0x0008_0000 {
         return None;
     }
-    Some((key, value, bytes.get(2 + entry_len..)?))
+    let (key, key_len) = two_byte_varint((w >> 24) as u16)?;
+    // from the value's tag on
+    let value = w >> (24 + 8 * key_len);
+    if value & 0xff != 0x10 {
+        return None;
+    }
+    let (value, value_len) = two_byte_varint((value >> 8) as u16)?;
+    let entry_len = 1 + key_len + 1 + value_len;
+    if (w >> 8) & 0xff != u64::from(entry_len) {
+        return None;
+    }
+    Some((key, value, bytes.get(2 + entry_len as usize..)?))
+}
+
+/// The varint at the start of two little-endian bytes, when it is one or two bytes long: its
+/// value and length.
+#[inline(always)]
+fn two_byte_varint(bytes: u16) -> Option<(u32, u32)> {
+    if bytes & 0x80 == 0 {
+        Some((u32::from(bytes & 0x7f), 1))
+    } else if bytes & 0x8000 == 0 {
+        Some((u32::from(bytes & 0x7f) | u32::from(bytes >> 8) << 7, 2))
+    } else {
+        None
+    }
 }
 
 /// A varint of one or two bytes, as [`Reader::varint`] reads it.

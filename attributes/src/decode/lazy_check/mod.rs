@@ -76,14 +76,6 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
 impl Drop for LazyCheck<'_> {
     /// Gives the buffers back to the thread, emptied, for its next scan.
     fn drop(&mut self) {
-        let mut slots = std::mem::take(&mut self.slots);
-        for (name, _) in &self.entries {
-            if let Name::Known(id) = name {
-                if let Some(slot) = slots.get_mut(id.index()) {
-                    *slot = 0;
-                }
-            }
-        }
         let entries = std::mem::take(&mut self.entries);
         let words = std::mem::take(&mut self.words);
         let pairs = std::mem::take(&mut self.pairs);
@@ -95,6 +87,10 @@ impl Drop for LazyCheck<'_> {
         {
             return;
         }
+        // one 512-byte fill: cheaper than clearing the slot of each entry (24 in a sidecar's
+        // Check)
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.fill(0);
         let scratch = Scratch {
             words: recycle(words),
             entries: recycle(entries),
