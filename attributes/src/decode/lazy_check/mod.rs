@@ -187,7 +187,8 @@ impl<'a> LazyCheck<'a> {
                 if len >= 0x80 {
                     break;
                 }
-                // both ends are char boundaries: the framing bytes are ASCII
+                // the word starts on a char boundary (its framing is ASCII); one ending inside a
+                // char is not UTF-8 on its own, and the full decoder rejects it too
                 let (field, rest) = text.split_at_checked(2 + usize::from(len))?;
                 self.words.push(field.get(2..)?);
                 text = rest;
