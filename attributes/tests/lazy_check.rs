@@ -182,3 +182,40 @@ fn a_duplicate_through_a_message_word_is_left_to_the_full_decoder() {
     );
     assert!(LazyCheck::scan(&bytes, vocab).is_none());
 }
+
+#[test]
+fn words_of_every_length_and_script_are_read_alike() {
+    // short ASCII words (read in one run), a word of ≥ 128 bytes (a two-byte length ends the
+    // run), non-ASCII words, and more short ones after them; maps of many pairs, whose last
+    // pairs sit at the end of their message
+    let long = "x".repeat(200);
+    for order in 0..3 {
+        let mut b = OwnedBag::new();
+        let mut strings = vec![
+            ("request.path", "/ratings/0".to_owned()),
+            ("request.method", "GET".to_owned()),
+            ("my.long", long.clone()),
+            ("my.accented", "café ünïcode".to_owned()),
+            ("source.uid", "kubernetes://reviews-v2".to_owned()),
+        ];
+        strings.rotate_left(order);
+        for (name, value) in strings {
+            b.set(name, OwnedValue::String(value));
+        }
+        let headers: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("x-h{i}"), format!("v{i}")))
+            .chain([(":method".to_owned(), "GET".to_owned())])
+            .collect();
+        b.set("request.headers", OwnedValue::StringMap(headers));
+        b.set(
+            "source.labels",
+            OwnedValue::StringMap(vec![("app".into(), "reviews".into())]),
+        );
+        b.set("destination.port", OwnedValue::Int64(9080));
+        let bytes = encode_check_request(b.iter(), 222, "", &[]);
+        assert!(
+            agrees(&bytes).expect("agrees"),
+            "order {order}: read lazily"
+        );
+    }
+}

@@ -20,8 +20,11 @@ use crate::bag::{Name, Stored};
 use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
 use crate::value::{Duration, Timestamp, Value};
 use crate::vocabulary::{AttrId, Vocabulary};
-use crate::wire::{zigzag32, Reader};
+use crate::wire::{zigzag32_encode, Reader};
+use frame::{after_words, each_field, next_field, packed_entry, small_entry, small_message_entry};
 use std::cell::Cell;
+
+mod frame;
 
 /// Attribute ids with a slot: names past it (large custom vocabularies) take the full decode.
 const SLOTS: usize = 512;
@@ -73,14 +76,6 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
 impl Drop for LazyCheck<'_> {
     /// Gives the buffers back to the thread, emptied, for its next scan.
     fn drop(&mut self) {
-        let mut slots = std::mem::take(&mut self.slots);
-        for (name, _) in &self.entries {
-            if let Name::Known(id) = name {
-                if let Some(slot) = slots.get_mut(id.index()) {
-                    *slot = 0;
-                }
-            }
-        }
         let entries = std::mem::take(&mut self.entries);
         let words = std::mem::take(&mut self.words);
         let pairs = std::mem::take(&mut self.pairs);
@@ -92,6 +87,10 @@ impl Drop for LazyCheck<'_> {
         {
             return;
         }
+        // one 512-byte fill: cheaper than clearing the slot of each entry (24 in a sidecar's
+        // Check)
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.fill(0);
         let scratch = Scratch {
             words: recycle(words),
             entries: recycle(entries),
@@ -174,39 +173,70 @@ impl<'a> LazyCheck<'a> {
     /// One `CompressedAttributes`: its words (which every encoder writes first), then the
     /// typed maps.
     fn attributes(&mut self, message: &'a [u8]) -> Option<()> {
-        let mut rest = message;
-        while let Some(Next {
-            number: 1,
-            rest: after,
-            ..
-        }) = next_field(rest)?
-        {
-            rest = after;
-        }
+        let rest = after_words(message)?;
         let head = message.get(..message.len() - rest.len())?;
         self.words(head)?;
-        each_field(rest, |n, payload| match n {
-            // a word after a typed map: the full decoder reads both passes
-            1 => None,
-            2..=9 => self.entry(n, payload?),
-            _ => Some(()),
+        self.maps(rest)
+    }
+
+    /// The leading word fields. One UTF-8 check covers the run of them framed in ASCII
+    /// (one-byte keys and lengths), read in a tight loop; the rest are checked one by one.
+    fn words(&mut self, mut head: &'a [u8]) -> Option<()> {
+        if let Ok(mut text) = std::str::from_utf8(head) {
+            while let [0x0a, len, ..] = *text.as_bytes() {
+                if len >= 0x80 {
+                    break;
+                }
+                // the word starts on a char boundary (its framing is ASCII); one ending inside a
+                // char is not UTF-8 on its own, and the full decoder rejects it too
+                let (field, rest) = text.split_at_checked(2 + usize::from(len))?;
+                self.words.push(field.get(2..)?);
+                text = rest;
+            }
+            head = text.as_bytes();
+        }
+        each_field(head, |_, payload| {
+            self.words.push(std::str::from_utf8(payload?).ok()?);
+            Some(())
         })
     }
 
-    /// The leading word fields. One UTF-8 check covers them all when their framing is ASCII
-    /// (one-byte keys and lengths); a word is checked on its own otherwise.
-    fn words(&mut self, head: &'a [u8]) -> Option<()> {
-        let text = std::str::from_utf8(head).ok();
-        each_field(head, |_, payload| {
-            let raw = payload?;
-            let start = raw.as_ptr() as usize - head.as_ptr() as usize;
-            let word = match text.and_then(|t| t.get(start..start + raw.len())) {
-                Some(word) => word,
-                None => std::str::from_utf8(raw).ok()?,
+    /// The typed maps after the words. A `strings` entry (by far the commonest field) framed
+    /// the common way is read here; every other field by [`Self::entry`].
+    fn maps(&mut self, mut rest: &'a [u8]) -> Option<()> {
+        loop {
+            if let Some((key, value, after)) = packed_entry(rest, 0x12) {
+                let stored = Stored::String(self.word(value)?);
+                self.set(self.name(key)?, stored)?;
+                rest = after;
+                continue;
+            }
+            rest = match *rest {
+                [] => return Some(()),
+                [0x12, len, ref tail @ ..] if len < 0x80 => {
+                    let (entry, after) = tail.split_at_checked(usize::from(len))?;
+                    match small_entry(entry, true) {
+                        Some((key, value)) => {
+                            let stored = Stored::String(self.word(value as u32)?);
+                            let name = self.name(key as u32)?;
+                            self.set(name, stored)?;
+                        }
+                        None => self.entry(2, entry)?,
+                    }
+                    after
+                }
+                _ => {
+                    let next = next_field(rest)??;
+                    match next.number {
+                        // a word after a typed map: the full decoder reads both passes
+                        1 => return None,
+                        n @ 2..=9 => self.entry(n, next.payload?)?,
+                        _ => {}
+                    }
+                    next.rest
+                }
             };
-            self.words.push(word);
-            Some(())
-        })
+        }
     }
 
     /// One entry of typed map `n` (2..=9), read as the full decoder reads it.
@@ -216,12 +246,12 @@ impl<'a> LazyCheck<'a> {
                 let (key, v) = small_entry(entry, n != 4)
                     .or_else(|| canonical_entry(entry, if n == 4 { 0x11 } else { 0x10 }))?;
                 let stored = match n {
-                    2 => Stored::String(self.word(zigzag32(v as u32))?),
+                    2 => Stored::String(self.word(v as u32)?),
                     3 => Stored::Int64(v as i64),
                     4 => Stored::Double(f64::from_bits(v)),
                     _ => Stored::Bool(v != 0),
                 };
-                (zigzag32(key as u32), stored)
+                (key as u32, stored)
             }
             8 | 9 => match small_message_entry(entry) {
                 Some((key, body)) => {
@@ -229,7 +259,7 @@ impl<'a> LazyCheck<'a> {
                         8 => Stored::Bytes(body),
                         _ => self.string_map(body)?,
                     };
-                    (zigzag32(key as u32), stored)
+                    (key as u32, stored)
                 }
                 None => self.message_entry(n, entry)?,
             },
@@ -239,9 +269,9 @@ impl<'a> LazyCheck<'a> {
         self.set(name, stored)
     }
 
-    /// An entry of typed map `n` (6..=9) read by the general rules.
+    /// An entry of typed map `n` (6..=9) read by the general rules; its key zigzag-encoded.
     #[inline(never)]
-    fn message_entry(&mut self, n: u32, entry: &'a [u8]) -> Option<(i32, Stored<'a>)> {
+    fn message_entry(&mut self, n: u32, entry: &'a [u8]) -> Option<(u32, Stored<'a>)> {
         let (key, value) = map_entry(entry).ok()?;
         let stored = match n {
             6 => {
@@ -258,49 +288,75 @@ impl<'a> LazyCheck<'a> {
                 None => &[],
             })?,
         };
-        Some((key, stored))
+        Some((zigzag32_encode(key), stored))
     }
 
-    /// A `StringMap` message's entries.
-    fn string_map(&mut self, body: &'a [u8]) -> Option<Stored<'a>> {
+    /// A `StringMap` message's entries; those framed the common way are read in a tight loop.
+    fn string_map(&mut self, mut body: &'a [u8]) -> Option<Stored<'a>> {
         let start = self.pairs.len() as u32;
-        each_field(body, |n, payload| {
-            if n != 1 {
-                return Some(());
+        loop {
+            if let Some((key, value, after)) = packed_entry(body, 0x0a) {
+                let pair = (self.word(key)?, self.word(value)?);
+                self.pairs.push(pair);
+                body = after;
+                continue;
             }
-            let payload = payload?;
-            let (k, v) = small_entry(payload, true).or_else(|| canonical_entry(payload, 0x10))?;
-            let pair = (
-                self.word(zigzag32(k as u32))?,
-                self.word(zigzag32(v as u32))?,
-            );
-            self.pairs.push(pair);
-            Some(())
-        })?;
+            body = match *body {
+                [] => break,
+                [0x0a, len, ref tail @ ..] if len < 0x80 => {
+                    let (entry, after) = tail.split_at_checked(usize::from(len))?;
+                    self.pair(entry)?;
+                    after
+                }
+                _ => {
+                    let next = next_field(body)??;
+                    if next.number == 1 {
+                        self.pair(next.payload?)?;
+                    }
+                    next.rest
+                }
+            };
+        }
         Some(Stored::StringMap {
             start,
             end: self.pairs.len() as u32,
         })
     }
 
-    /// The index rule of [`WordList::word`](super::WordList::word).
-    #[inline]
-    fn word(&self, index: i32) -> Option<&'a str> {
-        if index >= 0 {
-            GLOBAL_WORDS.get(index as usize).copied()
+    /// One `StringMap` entry: two word indexes.
+    #[inline(always)]
+    fn pair(&mut self, entry: &'a [u8]) -> Option<()> {
+        let (k, v) = match small_entry(entry, true) {
+            Some(kv) => kv,
+            None => canonical_entry(entry, 0x10)?,
+        };
+        let pair = (self.word(k as u32)?, self.word(v as u32)?);
+        self.pairs.push(pair);
+        Some(())
+    }
+
+    /// The index rule of [`WordList::word`](super::WordList::word) on an index as the wire
+    /// has it, zigzag-encoded (of a `sint32`: the varint's low 32 bits): even is global word
+    /// `z / 2`, odd is message word `z / 2` (index `-(z / 2) - 1`).
+    #[inline(always)]
+    fn word(&self, z: u32) -> Option<&'a str> {
+        let i = (z >> 1) as usize;
+        if z & 1 == 0 {
+            GLOBAL_WORDS.get(i).copied()
         } else {
-            self.words.get(!index as usize).copied()
+            self.words.get(i).copied()
         }
     }
 
-    /// A name as the full decoder resolves it: a global index is its own id.
-    #[inline]
-    fn name(&self, index: i32) -> Option<Name<'a>> {
-        if index >= 0 {
-            return ((index as usize) < GLOBAL_WORD_COUNT)
-                .then_some(Name::Known(AttrId(index as u32)));
+    /// A name, its index zigzag-encoded, as the full decoder resolves it: a global index is
+    /// its own id.
+    #[inline(always)]
+    fn name(&self, z: u32) -> Option<Name<'a>> {
+        let i = (z >> 1) as usize;
+        if z & 1 == 0 {
+            return (i < GLOBAL_WORD_COUNT).then_some(Name::Known(AttrId(i as u32)));
         }
-        let word = *self.words.get(!index as usize)?;
+        let word = *self.words.get(i)?;
         Some(match self.vocab.id(word) {
             Some(id) => Name::Known(id),
             None => Name::Unknown(word),
@@ -337,107 +393,6 @@ impl<'a> LazyCheck<'a> {
     fn value_of(&self, v: Stored<'a>) -> Value<'_> {
         v.value(&self.pairs)
     }
-}
-
-/// The commonest map entry — key, then varint value, each under 2^14 — as [`canonical_entry`]
-/// reads it, without a reader. `varint`: the value is a varint (not a `double`).
-#[inline(always)]
-fn small_entry(entry: &[u8], varint: bool) -> Option<(u64, u64)> {
-    let [0x08, ref rest @ ..] = *entry else {
-        return None;
-    };
-    let (key, rest) = small_varint(rest)?;
-    let [0x10, ref rest @ ..] = *rest else {
-        return None;
-    };
-    let (value, rest) = small_varint(rest)?;
-    (varint && rest.is_empty()).then_some((key, value))
-}
-
-/// The commonest entry of a map to a message or `bytes` — key under 2^14, then the value as
-/// a field 2 under 16 KiB — as [`map_entry`] reads it (and the value's bytes), without a reader:
-/// the key and the value's payload.
-#[inline(always)]
-fn small_message_entry(entry: &[u8]) -> Option<(u64, &[u8])> {
-    let [0x08, ref rest @ ..] = *entry else {
-        return None;
-    };
-    let (key, rest) = small_varint(rest)?;
-    let [0x12, ref rest @ ..] = *rest else {
-        return None;
-    };
-    let (len, payload) = small_varint(rest)?;
-    (payload.len() as u64 == len).then_some((key, payload))
-}
-
-/// A varint of one or two bytes, as [`Reader::varint`] reads it.
-#[inline(always)]
-fn small_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    match *bytes {
-        [b, ref rest @ ..] if b < 0x80 => Some((u64::from(b), rest)),
-        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
-            Some((u64::from(b0 & 0x7f) | (u64::from(b1) << 7), rest))
-        }
-        _ => None,
-    }
-}
-
-/// A field read off the front of some bytes: its number, its payload when it is
-/// length-delimited, and the bytes after it.
-struct Next<'a> {
-    number: u32,
-    payload: Option<&'a [u8]>,
-    rest: &'a [u8],
-}
-
-/// The first field of `bytes`; `Some(None)` at the end, `None` when it is malformed. Fields
-/// framed the way encoders write those under 16 KiB — a one-byte key, a one- or two-byte
-/// length — are read without a [`Reader`], with its result.
-#[inline(always)]
-fn next_field(bytes: &[u8]) -> Option<Option<Next<'_>>> {
-    let (key, len, tail) = match *bytes {
-        [] => return Some(None),
-        [key, len, ref tail @ ..] if len < 0x80 => (key, usize::from(len), tail),
-        [key, l0, l1, ref tail @ ..] if l0 >= 0x80 && l1 < 0x80 => {
-            (key, usize::from(l0 & 0x7f) | usize::from(l1) << 7, tail)
-        }
-        _ => return next_general(bytes).map(Some),
-    };
-    // wire type 2, field 1..=15, no continuation bit
-    if key & 0x87 != 0x02 || key < 0x08 {
-        return next_general(bytes).map(Some);
-    }
-    let (payload, rest) = tail.split_at_checked(len)?;
-    Some(Some(Next {
-        number: u32::from(key >> 3),
-        payload: Some(payload),
-        rest,
-    }))
-}
-
-#[inline(never)]
-fn next_general(bytes: &[u8]) -> Option<Next<'_>> {
-    let mut r = Reader::new(bytes);
-    let field = r.field()?.ok()?;
-    Some(Next {
-        number: field.number,
-        payload: field.bytes().ok(),
-        rest: r.remaining(),
-    })
-}
-
-/// Hands `f` every field of `bytes` (see [`next_field`]); `None` when one is malformed or `f`
-/// says so.
-#[inline(always)]
-fn each_field<'a>(
-    mut bytes: &'a [u8],
-    mut f: impl FnMut(u32, Option<&'a [u8]>) -> Option<()>,
-) -> Option<()> {
-    while let Some(next) = next_field(bytes)? {
-        f(next.number, next.payload)?;
-        bytes = next.rest;
-    }
-    Some(())
 }
 
 impl Attributes for LazyCheck<'_> {
