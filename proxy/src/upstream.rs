@@ -91,7 +91,7 @@ impl ConnUpstream {
         let in_use = InUse(self);
         let (mut sender, reused) = match taken {
             Some(h) if !h.sender.is_closed() => (h.sender, true),
-            _ => match connect(addr, connect_timeout).await {
+            _ => match Box::pin(connect(addr, connect_timeout)).await {
                 Ok(s) => (s, false),
                 Err(e) => return Ok(Err(Failure::Connect(e))),
             },
@@ -106,7 +106,7 @@ impl ConnUpstream {
                     // the kept connection closed while idle: a fresh one, once
                     tracing::debug!(error = %e, %addr, "kept upstream connection closed");
                     retried = true;
-                    match connect(addr, connect_timeout).await {
+                    match Box::pin(connect(addr, connect_timeout)).await {
                         Ok(s) => sender = s,
                         Err(e) => return Ok(Err(Failure::Connect(e))),
                     }
@@ -126,7 +126,7 @@ impl ConnUpstream {
                     Some(back) if !retried => {
                         retried = true;
                         req = back;
-                        match connect(addr, connect_timeout).await {
+                        match Box::pin(connect(addr, connect_timeout)).await {
                             Ok(s) => sender = s,
                             Err(e) => return Ok(Err(Failure::Connect(e))),
                         }
@@ -138,6 +138,10 @@ impl ConnUpstream {
     }
 }
 
+/// Callers box this future: a connection is made once per many requests, and kept inline its
+/// state (the TCP connect and the HTTP/1.1 handshake) made every request's future, which
+/// lives as long as the request, 360 bytes larger (3.7 KB → 3.3 KB; 320 streams in flight
+/// under h2load hold 320 of them).
 async fn connect(
     addr: SocketAddr,
     timeout: Duration,
