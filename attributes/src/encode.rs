@@ -12,24 +12,25 @@
 //! Bytes are written directly; tests read them back with prost.
 
 use crate::decode::QuotaParams;
-use crate::dictionary::GLOBAL_WORD_COUNT;
+use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
 use crate::owned_bag::{LayeredBag, OwnedBag};
 use crate::value::Value;
-use crate::vocabulary::Vocabulary;
 use crate::wire::{put_key, put_len_field, put_varint, varint_len, zigzag32_encode, WireType};
 use rustc_hash::{FxHashMap, FxHasher};
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::hash::Hasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Word → index assignment for one message word list.
 #[derive(Debug, Default)]
 struct Words {
     list: Vec<String>,
-    /// Words in `list` by their hash. Two words of one hash: the second is not deduplicated
-    /// (a word list may repeat a word; each index still names the right one).
+    /// The global words below `global_count` (index ≥ 0) and the words in `list` (index < 0),
+    /// by their hash: one hash and one probe place any word. Two words of one hash: the
+    /// second is not deduplicated (a word list may repeat a word; each index still names the
+    /// right one).
     slots: FxHashMap<u64, i32>,
-    global_count: usize,
     /// For batches only: what the previous bag had where.
     memo: Option<Memo>,
 }
@@ -41,6 +42,10 @@ struct Words {
 #[derive(Debug, Default)]
 struct Memo {
     by_attr: Vec<Vec<(String, i32)>>,
+    /// By attribute: the address and length of the `&'static str` its name last was, and the
+    /// name's index. A static string's bytes never change, so the same address and length is
+    /// the same name, known without reading it.
+    statics: Vec<(usize, usize, i32)>,
     attr: usize,
     place: usize,
 }
@@ -52,7 +57,7 @@ const MEMO_PLACES: usize = 64;
 impl Words {
     fn new(global_word_count: usize) -> Words {
         Words {
-            global_count: global_word_count.min(GLOBAL_WORD_COUNT),
+            slots: global_slots(global_word_count.min(GLOBAL_WORD_COUNT)),
             ..Words::default()
         }
     }
@@ -103,24 +108,47 @@ impl Words {
         i
     }
 
-    fn lookup(&mut self, word: &str) -> i32 {
-        if let Some(id) = Vocabulary::builtin().id(word) {
-            if id.index() < self.global_count {
-                return id.0 as i32;
+    /// Attribute `attr`'s name when it is a `&'static str` (what the proxy's bags hold):
+    /// after the first bag, an address comparison instead of reading the name.
+    fn static_name(&mut self, attr: usize, name: &'static str) -> i32 {
+        self.attribute(attr);
+        let at = (name.as_ptr() as usize, name.len());
+        if let Some(m) = &mut self.memo {
+            if let Some(&(ptr, len, i)) = m.statics.get(attr) {
+                if (ptr, len) == at {
+                    m.place = 1;
+                    return i;
+                }
             }
         }
-        let mut h = FxHasher::default();
-        h.write(word.as_bytes());
-        self.message_word(word, h.finish())
+        let i = self.index(name);
+        if let Some(m) = &mut self.memo {
+            if attr < MEMO_ATTRS {
+                if m.statics.len() <= attr {
+                    m.statics.resize(attr + 1, (0, 0, 0));
+                }
+                m.statics[attr] = (at.0, at.1, i);
+            }
+        }
+        i
     }
 
-    /// `word`'s index in the message word list, added when new; `hash` is its hash.
+    fn lookup(&mut self, word: &str) -> i32 {
+        self.message_word(word, word_hash(word))
+    }
+
+    /// `word`'s index: a global word's, or its place in the message word list, where it is
+    /// added when new; `hash` is its hash.
     fn message_word(&mut self, word: &str, hash: u64) -> i32 {
         let i = -(self.list.len() as i32) - 1;
         match self.slots.entry(hash) {
             Entry::Occupied(slot) => {
                 let at = *slot.get();
-                if self.list[(-at - 1) as usize] == word {
+                let known = match usize::try_from(at) {
+                    Ok(global) => GLOBAL_WORDS[global],
+                    Err(_) => &self.list[(-at - 1) as usize],
+                };
+                if known == word {
                     return at;
                 }
             }
@@ -130,6 +158,30 @@ impl Words {
         }
         self.list.push(word.to_owned());
         i
+    }
+}
+
+fn word_hash(word: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(word.as_bytes());
+    h.finish()
+}
+
+/// The first `count` global words by hash, the table every word list starts from (a copy of
+/// one built once for the whole dictionary, the count every batch uses).
+fn global_slots(count: usize) -> FxHashMap<u64, i32> {
+    fn build(count: usize) -> FxHashMap<u64, i32> {
+        let mut slots = FxHashMap::default();
+        for (i, w) in GLOBAL_WORDS[..count].iter().enumerate() {
+            slots.entry(word_hash(w)).or_insert(i as i32);
+        }
+        slots
+    }
+    static WHOLE: OnceLock<FxHashMap<u64, i32>> = OnceLock::new();
+    match count {
+        0 => FxHashMap::default(),
+        GLOBAL_WORD_COUNT => WHOLE.get_or_init(|| build(GLOBAL_WORD_COUNT)).clone(),
+        n => build(n),
     }
 }
 
@@ -177,7 +229,12 @@ impl Maps {
     fn add(&mut self, n: usize, name: &str, value: Value<'_>, words: &mut Words) {
         words.attribute(n);
         let key = words.index(name);
-        // fixed-size entries are built on the stack and copied once
+        self.add_keyed(key, value, words);
+    }
+
+    /// Adds an attribute whose name is word `key` (its value's words come next in `words`).
+    fn add_keyed(&mut self, key: i32, value: Value<'_>, words: &mut Words) {
+        // fixed-size entries are built on the stack, tag and length included, and copied once
         let mut e = Scratch::default();
         e.byte(0x08);
         e.varint(u64::from(zigzag32_encode(key)));
@@ -223,18 +280,14 @@ impl Maps {
                     pair.varint(u64::from(zigzag32_encode(words.index(k))));
                     pair.byte(0x10);
                     pair.varint(u64::from(zigzag32_encode(words.index(v))));
-                    inner.push(0x0a);
-                    inner.push(pair.len as u8);
-                    inner.extend_from_slice(pair.as_slice());
+                    inner.extend_from_slice(pair.framed(0x0a));
                 }
                 put_long_entry(&mut self.by_field[7], 9, &e, inner);
                 return;
             }
         };
         // fields 2..=7 and entries under 128 bytes: one byte each for tag and length
-        let buf = &mut self.by_field[field - 2];
-        buf.extend_from_slice(&[((field as u8) << 3) | 2, e.len as u8]);
-        buf.extend_from_slice(e.as_slice());
+        self.by_field[field - 2].extend_from_slice(e.framed(((field as u8) << 3) | 2));
     }
 
     /// The encoded size of the maps.
@@ -247,24 +300,28 @@ impl Maps {
 /// `key`, then the value as field 2.
 fn put_long_entry(buf: &mut Vec<u8>, field: u32, key: &Scratch, value: &[u8]) {
     put_key(buf, field, WireType::Len);
-    let len = key.len + 1 + varint_len(value.len() as u64) + value.len();
+    let len = key.size() + 1 + varint_len(value.len() as u64) + value.len();
     put_varint(buf, len as u64);
     buf.extend_from_slice(key.as_slice());
     put_len_field(buf, 2, value);
 }
 
 /// A map entry of fixed-size parts, built on the stack: key and value tags, varints, and
-/// the 8 bytes of a double or a timestamp's two varints (at most 35 bytes in all).
+/// the 8 bytes of a double or a timestamp's two varints (at most 35 bytes in all), after two
+/// bytes kept for the entry's own tag and length.
 struct Scratch {
-    buf: [u8; 40],
+    buf: [u8; 42],
     len: usize,
 }
+
+/// Where an entry's parts start in [`Scratch`].
+const FRAME: usize = 2;
 
 impl Default for Scratch {
     fn default() -> Scratch {
         Scratch {
-            buf: [0; 40],
-            len: 0,
+            buf: [0; 42],
+            len: FRAME,
         }
     }
 }
@@ -311,8 +368,21 @@ impl Scratch {
         }
     }
 
+    /// The entry's parts.
     fn as_slice(&self) -> &[u8] {
+        &self.buf[FRAME..self.len]
+    }
+
+    /// The whole entry: `tag`, the length (under 128), then the parts.
+    fn framed(&mut self, tag: u8) -> &[u8] {
+        self.buf[0] = tag;
+        self.buf[1] = (self.len - FRAME) as u8;
         &self.buf[..self.len]
+    }
+
+    /// The size of the entry's parts.
+    fn size(&self) -> usize {
+        self.len - FRAME
     }
 }
 
@@ -409,8 +479,17 @@ impl ReportBatch {
                     .push((shared.clone(), self.maps.by_field.clone()));
             }
         }
-        self.maps
-            .add_all(shared.len(), bag.own().iter(), &mut self.words);
+        for (n, (name, value)) in bag.own().entries().enumerate() {
+            let attr = shared.len() + n;
+            let key = match name {
+                Cow::Borrowed(name) => self.words.static_name(attr, name),
+                Cow::Owned(name) => {
+                    self.words.attribute(attr);
+                    self.words.index(name)
+                }
+            };
+            self.maps.add_keyed(key, value.as_value(), &mut self.words);
+        }
         self.close_set();
     }
 
@@ -480,6 +559,24 @@ pub fn encode_check_request<'b>(
 #[cfg(test)]
 mod tests {
     use super::Words;
+    use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
+
+    #[test]
+    fn global_words_are_found_below_the_count_and_only_there() {
+        for count in [GLOBAL_WORD_COUNT, 111, 0] {
+            let mut w = Words::new(count);
+            for (i, word) in GLOBAL_WORDS.iter().enumerate() {
+                let at = w.lookup(word);
+                if i < count {
+                    assert_eq!(at, i as i32, "{word} with {count} global words");
+                } else {
+                    assert!(at < 0, "{word} is a message word with {count} global words");
+                    assert_eq!(w.list[(-at - 1) as usize], *word);
+                }
+            }
+            assert_eq!(w.list.len(), GLOBAL_WORD_COUNT - count);
+        }
+    }
 
     #[test]
     fn words_of_one_hash_each_keep_their_own_index() {

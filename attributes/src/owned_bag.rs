@@ -66,6 +66,12 @@ impl OwnedBag {
         self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_value()))
     }
 
+    /// The entries as stored: a name that is a `&'static str` says so (an encoder can know it
+    /// by its address).
+    pub fn entries(&self) -> impl Iterator<Item = (&Cow<'static, str>, &OwnedValue)> + '_ {
+        self.entries.iter().map(|(n, v)| (n, v))
+    }
+
     /// Entries sorted by name: a canonical form for comparisons.
     pub fn sorted(mut self) -> OwnedBag {
         self.entries.sort_by(|a, b| a.0.cmp(&b.0));

@@ -252,3 +252,46 @@ fn one_decoder_serves_many_bags() {
     let bag = bag.recycle(vocab);
     assert!(bag.is_empty());
 }
+
+#[test]
+fn static_names_are_told_apart_by_address_and_length() {
+    // The batch knows a `&'static str` name by its address and length after the first bag;
+    // the same place may hold another static name next time, a shorter slice of the same
+    // bytes, or a name that is not static at all.
+    const PATH: &str = "request.path";
+    const HOST: &str = "request.host";
+    let prefix: &'static str = &PATH[..7]; // "request": same address as PATH
+    let shared = std::sync::Arc::new(
+        [("source.workload.name", OwnedValue::String("w".into()))]
+            .into_iter()
+            .collect::<OwnedBag>(),
+    );
+    let own = |names: &[&'static str]| {
+        let mut bag = LayeredBag::with_capacity(shared.clone(), names.len() + 1);
+        for (i, n) in names.iter().enumerate() {
+            bag.push_new(n, OwnedValue::String(format!("v{i}")));
+        }
+        bag
+    };
+    let mut bags = vec![
+        own(&[PATH, HOST]),
+        own(&[PATH, HOST]),
+        own(&[HOST, PATH]),
+        own(&[prefix, PATH]),
+        own(&[PATH, prefix]),
+    ];
+    let mut owned_name = own(&[PATH]);
+    owned_name.set(
+        String::from("request.method"),
+        OwnedValue::String("GET".into()),
+    );
+    bags.push(owned_name);
+    bags.push(own(&[PATH, HOST]));
+    let mut batch = ReportBatch::new();
+    for b in &bags {
+        batch.push_layered(b);
+    }
+    let bytes = batch.finish();
+    let expected: Vec<OwnedBag> = bags.iter().map(|b| b.flatten().sorted()).collect();
+    assert_eq!(decode_report(&bytes).expect("decodes"), expected);
+}
