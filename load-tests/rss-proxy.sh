@@ -6,13 +6,14 @@
 # An nginx `ok` backend and `mixer telemetry` (CPU 1) and the proxy (one worker thread, CPU 0);
 # `h2load -c CONNECTIONS -m STREAMS` for SECS seconds against the inbound listener. Prints the
 # rate, the proxy's peak RSS (VmHWM), its RSS split at the end (anonymous / file-backed), and
-# the most bags its report queue held.
+# the most bags its report queue held. CHECKS=1 adds `mixer policy` (CPU 1) with the demo's
+# listchecker rule, and the proxy checks every request (the cache is warm after the first).
 #
 # Usage: load-tests/rss-proxy.sh MIXER PROXY on|off [proxy flags …]
 #   MIXER: the `mixer` binary (runs telemetry); PROXY: `mixer-proxy`, or `"$MIXER proxy"`
 #   on|off: reports; e.g. load-tests/rss-proxy.sh target/release/mixer \
 #       target/release/mixer-proxy on --app-pool-connections 16
-# Environment: CONNECTIONS=32 STREAMS=10 SECS=8
+# Environment: CONNECTIONS=32 STREAMS=10 SECS=8 CHECKS=0
 # Loopback only (ports 38080–39422); stops what it started.
 set -euo pipefail
 MIXER=${1:?usage: rss-proxy.sh MIXER PROXY on|off [proxy flags]}
@@ -22,6 +23,8 @@ shift 3
 CONNECTIONS=${CONNECTIONS:-32}
 STREAMS=${STREAMS:-10}
 SECS=${SECS:-8}
+CHECKS=${CHECKS:-0}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 for tool in nginx h2load curl taskset; do
     command -v "$tool" >/dev/null || { echo "rss-proxy: $tool is needed" >&2; exit 1; }
 done
@@ -49,11 +52,22 @@ taskset -c 1 "$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0
 PIDS+=($!)
 telemetry=off
 [ "$REPORTS" = on ] && telemetry=http://127.0.0.1:39091
+workload=bench-app
+policy=()
+if [ "$CHECKS" = 1 ]; then
+    mkdir -p "$W/policy"
+    sed 's/demo-app/bench-app-checked/' "$REPO/src/up/policy.yaml" >"$W/policy/policy.yaml"
+    taskset -c 1 "$MIXER" policy --config "$W/policy" --grpc-addr 127.0.0.1:39092 \
+        --monitoring-addr 127.0.0.1:39015 --worker-threads 1 >"$W/policy.log" 2>&1 &
+    PIDS+=($!)
+    workload=bench-app-checked
+    policy=(--policy http://127.0.0.1:39092)
+fi
 sleep 1
 # shellcheck disable=SC2086 # PROXY may be "mixer proxy"
 taskset -c 0 $PROXY --app 127.0.0.1:38080 --app-protocol http --namespace default \
-    --label app=bench-app --label version=v1 --worker-threads 1 --workload bench-app \
-    --telemetry "$telemetry" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
+    --label app=bench-app --label version=v1 --worker-threads 1 --workload "$workload" \
+    --telemetry "$telemetry" "${policy[@]}" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
     --admin 127.0.0.1:38286 "$@" >"$W/proxy.log" 2>&1 &
 P=$!
 PIDS+=("$P")
@@ -75,6 +89,6 @@ hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$P/status")
 rss=$(awk '/^Rss:/ {print $2}' "/proc/$P/smaps_rollup")
 anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$P/smaps_rollup")
 dropped=$(curl -s 127.0.0.1:38286/metrics | awk '/^mixer_proxy_reports_dropped_total/ {s += $2} END {print s + 0}')
-echo "reports $REPORTS $*: $rate req/s; peak RSS $((hwm / 1024)).$((hwm % 1024 * 10 / 1024)) MB;" \
+echo "reports $REPORTS, checks $CHECKS $*: $rate req/s; peak RSS $((hwm / 1024)).$((hwm % 1024 * 10 / 1024)) MB;" \
     "at the end $((rss / 1024)) MB ($((anon / 1024)) MB anonymous, $(((rss - anon) / 1024)) MB file);" \
     "report queue at most $queue bags; reports dropped $dropped"

@@ -65,6 +65,17 @@ pub struct ProxyArgs {
         value_delimiter = ','
     )]
     policy_skip_paths: Vec<String>,
+    /// A quota every checked request asks for, `NAME[=CHARGE]` (charge 1 by default), as
+    /// Istio's QuotaSpec gives it (e.g. `requestcountquota` for the memquota or redisquota
+    /// rule of that instance); repeat the flag (comma-separated in the environment). There is
+    /// no quota cache: such requests always call the policy service; one granted nothing is
+    /// answered 429.
+    #[arg(
+        long = "policy-quota",
+        env = "MIXER_PROXY_POLICY_QUOTAS",
+        value_delimiter = ','
+    )]
+    policy_quotas: Vec<String>,
     /// Name of the workload this proxy runs beside.
     #[arg(long, env = "MIXER_PROXY_WORKLOAD")]
     workload: Option<String>,
@@ -201,6 +212,26 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let policy_retries = p.parse::<u32>("policy-retries", &args.policy_retries, "2");
     let policy_cache = p.parse::<usize>("policy-cache", &args.policy_cache, "10000");
     let policy = (args.policy != "off").then(|| args.policy.clone());
+    let mut quotas = Vec::new();
+    for q in args
+        .policy_quotas
+        .iter()
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+    {
+        let (name, charge) = match q.split_once('=') {
+            Some((name, charge)) => (name.trim(), charge.trim().parse::<i64>().ok()),
+            None => (q, Some(1)),
+        };
+        match charge {
+            Some(charge) if charge >= 1 && !name.is_empty() => {
+                quotas.push((name.to_owned(), charge))
+            }
+            _ => p.0.push(format!(
+                "--policy-quota {q:?}: not NAME or NAME=CHARGE with a charge of at least 1 (e.g. --policy-quota requestcountquota=1)"
+            )),
+        }
+    }
     let telemetry = (args.telemetry != "off").then(|| args.telemetry.clone());
     if args.workload.is_none() {
         p.0.push("--workload is required (e.g. --workload reviews-v1)".to_owned());
@@ -253,6 +284,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .collect(),
+            quotas,
             ..check_defaults
         },
     };

@@ -24,6 +24,8 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "many",
         "--sampling",
         "200",
+        "--policy-quota",
+        "requestcountquota=0",
     ];
     let (code, lean) = run(env!("CARGO_BIN_EXE_mixer-proxy"), &bad);
     assert_eq!(code, Some(1), "{lean}");
@@ -33,6 +35,7 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "--app-pool-connections \"many\"",
         "--workload is required",
         "--namespace is required",
+        "--policy-quota \"requestcountquota=0\": not NAME or NAME=CHARGE",
     ] {
         assert!(lean.contains(needle), "{needle:?} not in:\n{lean}");
     }

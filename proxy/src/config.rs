@@ -117,6 +117,11 @@ pub struct CheckOptions {
     pub outbound: bool,
     /// URL path prefixes never checked (per-route `disable_check_calls`).
     pub skip_paths: Vec<String>,
+    /// Quotas every checked request asks for, by name with their charge (what Istio's
+    /// QuotaSpec rules bound to the service give the proxy). Istio's quota cache is off
+    /// (`disable_quota_cache`): each such request asks the policy service, even when its
+    /// precondition is cached.
+    pub quotas: Vec<(String, i64)>,
 }
 
 impl Default for CheckOptions {
@@ -131,6 +136,7 @@ impl Default for CheckOptions {
             cache_entries: 10_000,
             outbound: false,
             skip_paths: Vec::new(),
+            quotas: Vec::new(),
         }
     }
 }
@@ -256,6 +262,16 @@ impl Options {
                 ));
             }
         }
+        for (name, charge) in &c.quotas {
+            if name.is_empty() || *charge < 1 {
+                out.push(format!(
+                    "policy quota: {name:?} charge {charge}: needs a name and a charge of at least 1 (e.g. --policy-quota requestcountquota=1)"
+                ));
+            }
+        }
+        if !c.quotas.is_empty() && c.policy.is_none() {
+            out.push("policy quota: quotas are asked of the policy service, and --policy is off (e.g. --policy http://127.0.0.1:9092)".to_owned());
+        }
         for (name, v) in [
             ("report queue", r.queue_capacity),
             ("report batch max entries", r.batch_max_entries),
@@ -332,5 +348,24 @@ mod tests {
         let problems = opts(bad).problems();
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems[0].starts_with("policy: \"grpc://policy:9092\" is not an http:// URI"));
+    }
+
+    #[test]
+    fn quotas_need_a_charge_and_a_policy_service() {
+        let quotas = |policy: Option<&str>, quotas: &[(&str, i64)]| {
+            opts(CheckOptions {
+                policy: policy.map(str::to_owned),
+                quotas: quotas.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+                ..CheckOptions::default()
+            })
+            .problems()
+        };
+        let policy = Some("http://127.0.0.1:9092");
+        assert!(quotas(policy, &[("requestcountquota", 1)]).is_empty());
+        let problems = quotas(None, &[("requestcountquota", 1), ("", 1), ("q", 0)]);
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].starts_with("policy quota: \"\" charge 1"));
+        assert!(problems[1].starts_with("policy quota: \"q\" charge 0"));
+        assert!(problems[2].contains("--policy is off"));
     }
 }

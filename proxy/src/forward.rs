@@ -9,7 +9,7 @@
 use crate::access_log::AccessLog;
 use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
-use crate::check::{directive, Checker, Decision};
+use crate::check::{directive, Checker, Decision, Verdict};
 use crate::config::{AppProtocol, Direction, Identity};
 use crate::headers::{propagate_trace, strip_hop_by_hop};
 use crate::metrics::ProxyMetrics;
@@ -372,7 +372,7 @@ pub async fn handle(
     };
     if let Some(verdict) = &verdict {
         let decision = &verdict.decision;
-        note_check(&mut completion, decision, verdict.cache_hit);
+        note_check(&mut completion, verdict);
         if let Some(answer) = check_answer(decision) {
             return Ok(local_answer(answer, completion, response_ops_of(decision)));
         }
@@ -475,9 +475,13 @@ pub async fn handle(
 }
 
 /// Adds what the check came to to the bag, as Istio's proxy reports it.
-fn note_check(completion: &mut Completion, decision: &Decision, cache_hit: bool) {
+fn note_check(completion: &mut Completion, verdict: &Verdict) {
+    let decision = &verdict.decision;
     let bag = completion.bag_mut();
-    bag.set("check.cache_hit", OwnedValue::Bool(cache_hit));
+    bag.set("check.cache_hit", OwnedValue::Bool(verdict.cache_hit));
+    if verdict.quotas {
+        bag.set("quota.cache_hit", OwnedValue::Bool(false));
+    }
     if !decision.is_ok() {
         bag.set(
             "check.error_code",

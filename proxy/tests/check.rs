@@ -249,6 +249,7 @@ async fn route_directives_edit_headers_or_answer_directly_and_the_bag_says_how_i
     assert_eq!(get(1, "check.cache_hit"), Some(OwnedValue::Bool(true)));
     assert_eq!(get(2, "response.code"), Some(OwnedValue::Int64(302)));
     assert_eq!(get(0, "check.error_code"), None, "allowed");
+    assert_eq!(get(0, "quota.cache_hit"), None, "no quota asked for");
     let flags = |i: usize| get(i, "context.proxy_error_code");
     assert_eq!(flags(2), Some(OwnedValue::String("-".into())));
     assert_eq!(
@@ -299,4 +300,96 @@ async fn a_denial_carries_its_error_into_the_report() {
     );
     proxy.stop().await;
     policy.stop().await;
+}
+
+/// istio.io "Enabling Rate Limits" through the sidecar: a memquota of 3 requests a window
+/// for the destination, and the proxy asking for `requestcountquota` on every request.
+const RATE_LIMIT: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: {name: quotahandler, namespace: istio-system}
+spec:
+  compiledAdapter: memquota
+  params:
+    quotas:
+    - {name: requestcountquota.instance.istio-system, maxAmount: 3, validDuration: 60s}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: {name: requestcountquota, namespace: istio-system}
+spec:
+  compiledTemplate: quota
+  params:
+    dimensions:
+      destination: destination.labels["app"] | destination.service.name | "unknown"
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: {name: quota, namespace: istio-system}
+spec:
+  actions: [{handler: quotahandler, instances: [requestcountquota]}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_the_sidecar_asks_for_rate_limit_the_destination() {
+    let app = App::start().await;
+    let policy = Policy::start("rate-limit", RATE_LIMIT).await;
+    let mut opts = options(app.addr, None, "ratings-v1");
+    opts.check.policy = Some(policy.uri());
+    opts.check.quotas = vec![("requestcountquota".into(), 1)];
+    let proxy = Proxy::start(opts).await;
+
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        let a = send(proxy.bound.inbound, &get(&format!("/ratings/{i}"))).await;
+        answers.push((a.status, a.body));
+    }
+    let limited = (
+        429,
+        "RESOURCE_EXHAUSTED:Quota is exhausted for: requestcountquota".to_owned(),
+    );
+    let ok = (200, "ok".to_owned());
+    assert_eq!(
+        answers,
+        [ok.clone(), ok.clone(), ok, limited.clone(), limited],
+        "3 a window (the policy service's clock stands still)"
+    );
+    assert_eq!(app.count(), 3, "limited requests never reach the app");
+    assert_eq!(proxy.metrics.checks(CheckResult::Denied), 2);
+    proxy.stop().await;
+    policy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_asked_for_quota_says_so_in_its_bag() {
+    let app = App::start().await;
+    let mixer = Arc::new(ScriptedMixer::default());
+    let (addr, _stop) = serve(mixer.clone()).await;
+    let mut opts = options(app.addr, Some(addr), "ratings-v1");
+    opts.check.policy = Some(format!("http://{addr}"));
+    opts.check.quotas = vec![("requestcountquota".into(), 1)];
+    let proxy = Proxy::start(opts).await;
+    for _ in 0..2 {
+        // the scripted Mixer answers no quota: a missing result lets the request through
+        let a = send(proxy.bound.inbound, &get("/ratings/1")).await;
+        assert_eq!(a.status, 200);
+    }
+    assert_eq!(
+        mixer.checks.load(SeqCst),
+        2,
+        "a cached OK still asks for quota"
+    );
+    let bags = mixer.bags(2).await;
+    for (i, hit) in [(0, false), (1, true)] {
+        assert_eq!(
+            bags[i].get_by_name("check.cache_hit"),
+            Some(&OwnedValue::Bool(hit))
+        );
+        assert_eq!(
+            bags[i].get_by_name("quota.cache_hit"),
+            Some(&OwnedValue::Bool(false)),
+            "no quota cache"
+        );
+    }
+    proxy.stop().await;
 }

@@ -8,6 +8,13 @@
 //! status and `CODE:message`, [`status`]) and an optional route directive ([`directive`]).
 //! A cached answer running out is refreshed in the background by the request that finds it
 //! ([`cache::Hit::refresh`]), so steady traffic does not wait on the service.
+//!
+//! Quotas (`CheckOptions::quotas`) are asked for on every checked request, with
+//! `best_effort = false`, as Istio's client does with its quota cache off: a cached denial
+//! answers at once, a cached OK still calls the service for the quotas. A quota granted
+//! nothing denies the request with RESOURCE_EXHAUSTED "Quota is exhausted for: NAME" (429);
+//! a quota passes when the call failed, its status is UNAVAILABLE, or anything was granted.
+//! A refresh in the background asks for no quota.
 
 pub mod cache;
 pub mod directive;
@@ -15,7 +22,7 @@ mod lru;
 pub mod status;
 pub mod transport;
 
-pub use cache::{CheckCache, Decision, Hit, NotCached};
+pub use cache::{code, CheckCache, Decision, Hit, NotCached};
 pub use transport::{CallError, CheckFn};
 
 use crate::config::{CheckOptions, Direction};
@@ -23,6 +30,7 @@ use crate::headers::uuid_v4;
 use crate::metrics::{CheckResult, ProxyMetrics};
 use crate::report::backoff;
 use bytes::Bytes;
+use mixer_attributes::decode::QuotaParams;
 use mixer_attributes::dictionary::GLOBAL_WORD_COUNT;
 use mixer_attributes::encode::encode_check_request;
 use mixer_attributes::LayeredBag;
@@ -36,6 +44,9 @@ pub struct Verdict {
     pub decision: Arc<Decision>,
     /// Answered from the check cache (`check.cache_hit`).
     pub cache_hit: bool,
+    /// Quotas were asked for (the bag then says `quota.cache_hit`, always false: no quota
+    /// cache).
+    pub quotas: bool,
 }
 
 /// The sidecar's Check client: shared by every request.
@@ -109,28 +120,38 @@ impl Checker {
             .any(|p| url_path.starts_with(p.as_str()))
     }
 
-    /// Checks `bag`: from the cache, else by calling the policy service.
+    /// Checks `bag`: from the cache, else by calling the policy service; quotas always call.
     pub async fn check(&self, bag: &LayeredBag) -> Verdict {
         let me = &self.inner;
+        let quotas = !me.opts.quotas.is_empty();
         if let Some(hit) = me.cache.find(bag, Instant::now()) {
             me.metrics.check_cache_hits.inc();
-            me.metrics.check_result(result_of(&hit.decision));
             if hit.refresh {
                 self.refresh(bag);
             }
+            let decision = if quotas && hit.decision.is_ok() {
+                // the precondition is cached; the quotas are not
+                let answer = me.call(bag, true).await;
+                me.with_quotas(hit.decision, answer.as_ref().ok())
+            } else {
+                hit.decision
+            };
+            me.metrics.check_result(result_of(&decision));
             return Verdict {
-                decision: hit.decision,
+                decision,
                 cache_hit: true,
+                quotas,
             };
         }
         if me.cache.is_enabled() {
             me.metrics.check_cache_misses.inc();
         }
-        let answer = me.call(bag).await;
+        let answer = me.call(bag, quotas).await;
         let decision = me.decide(bag, answer);
         Verdict {
             decision,
             cache_hit: false,
+            quotas,
         }
     }
 
@@ -144,7 +165,7 @@ impl Checker {
         let bag = bag.clone();
         me.metrics.check_refreshes.inc();
         rt.spawn(async move {
-            match me.call(&bag).await {
+            match me.call(&bag, false).await {
                 Ok(response) => {
                     me.store(&bag, &response);
                 }
@@ -157,18 +178,36 @@ impl Checker {
 }
 
 impl Inner {
-    /// One Check call for `bag` (retries included), timed.
-    async fn call(&self, bag: &LayeredBag) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
+    /// One Check call for `bag` (retries included), timed; with the configured quotas when
+    /// `quotas`.
+    async fn call(
+        &self,
+        bag: &LayeredBag,
+        quotas: bool,
+    ) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
         let dedup = format!(
             "{}{}",
             self.dedup_base,
             self.dedup_next.fetch_add(1, Relaxed)
         );
+        let asked: Vec<QuotaParams<'_>> = match quotas {
+            true => self
+                .opts
+                .quotas
+                .iter()
+                .map(|(name, charge)| QuotaParams {
+                    name,
+                    amount: *charge,
+                    best_effort: false,
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         let request = Bytes::from(encode_check_request(
             bag.iter(),
             GLOBAL_WORD_COUNT,
             &dedup,
-            &[],
+            &asked,
         ));
         let started = Instant::now();
         let answer = self.call_with_retries(request).await;
@@ -202,6 +241,7 @@ impl Inner {
         match answer {
             Ok(response) => {
                 let decision = self.store(bag, &response);
+                let decision = self.with_quotas(decision, Some(&response));
                 self.metrics.check_result(result_of(&decision));
                 decision
             }
@@ -221,6 +261,33 @@ impl Inner {
                 self.metrics.check_result(CheckResult::FailedOpen);
                 Arc::new(Decision::ok())
             }
+        }
+    }
+
+    /// `decision`, unless it allows and a configured quota in `response` was granted nothing
+    /// (spec §8.2: a quota passes on a failed call, an UNAVAILABLE status, or any grant).
+    fn with_quotas(
+        &self,
+        decision: Arc<Decision>,
+        response: Option<&mixer_proto::mixer::CheckResponse>,
+    ) -> Arc<Decision> {
+        let Some(response) = response.filter(|_| decision.is_ok()) else {
+            return decision;
+        };
+        let exhausted = self.opts.quotas.iter().find(|(name, _)| {
+            response.quotas.get(name).is_some_and(|q| {
+                q.granted_amount <= 0
+                    && q.status
+                        .as_ref()
+                        .is_none_or(|s| s.code != code::UNAVAILABLE)
+            })
+        });
+        match exhausted {
+            Some((name, _)) => Arc::new(Decision::denied(
+                code::RESOURCE_EXHAUSTED,
+                format!("Quota is exhausted for: {name}"),
+            )),
+            None => decision,
         }
     }
 

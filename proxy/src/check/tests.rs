@@ -383,22 +383,31 @@ fn internal_is_ok_when_failing_open_and_a_missing_precondition_is_invalid() {
 struct Scripted {
     answers: Mutex<Vec<Result<CheckResponse, CallError>>>,
     seen: Mutex<Vec<String>>,
+    /// Per call, the quotas asked for: name, amount, best effort.
+    quotas: Mutex<Vec<Vec<(String, i64, bool)>>>,
 }
 
 fn scripted(answers: Vec<Result<CheckResponse, CallError>>) -> (CheckFn, Arc<Scripted>) {
     let script = Arc::new(Scripted {
         answers: Mutex::new(answers.into_iter().rev().collect()),
         seen: Mutex::new(Vec::new()),
+        quotas: Mutex::new(Vec::new()),
     });
     let s2 = script.clone();
     let call: CheckFn = Arc::new(move |bytes: Bytes| {
         let view = mixer_attributes::decode::CheckRequestView::parse(
             &bytes,
             mixer_attributes::Vocabulary::builtin(),
-        )
-        .map(|v| v.deduplication_id().to_owned())
-        .unwrap_or_default();
-        s2.seen.lock().expect("lock").push(view);
+        );
+        let (dedup, quotas) = view
+            .map(|v| {
+                let q = v.quotas().iter();
+                let q = q.map(|q| (q.name.to_owned(), q.amount, q.best_effort));
+                (v.deduplication_id().to_owned(), q.collect())
+            })
+            .unwrap_or_default();
+        s2.seen.lock().expect("lock").push(dedup);
+        s2.quotas.lock().expect("lock").push(quotas);
         let next = s2
             .answers
             .lock()
@@ -577,4 +586,104 @@ fn outbound_and_skipped_paths_are_not_checked_by_default() {
     assert!(c.applies(Direction::Inbound, "/api"));
     assert!(!c.applies(Direction::Inbound, "/healthz/live"));
     assert!(!c.applies(Direction::Outbound, "/api"));
+}
+
+/// An answer allowing (cacheable, 10 uses) with `granted` of quota `requestcount`, or a
+/// quota result of `status` when given.
+fn allow_with_quota(granted: i64, status: Option<i32>) -> CheckResponse {
+    let mut answer = allow(10);
+    answer.quotas.insert(
+        "requestcount".into(),
+        mixer_proto::mixer::check_response::QuotaResult {
+            valid_duration: None,
+            granted_amount: granted,
+            referenced_attributes: None,
+            status: status.map(|code| Status {
+                code,
+                message: String::new(),
+                details: vec![],
+            }),
+        },
+    );
+    answer
+}
+
+fn with_quota() -> CheckOptions {
+    CheckOptions {
+        quotas: vec![("requestcount".into(), 2)],
+        ..CheckOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn quotas_are_asked_on_every_request_and_exhausted_ones_deny_with_429() {
+    let (call, script) = scripted(vec![
+        Ok(allow_with_quota(2, Some(0))),
+        Ok(allow_with_quota(1, Some(0))),
+        Ok(allow_with_quota(0, Some(0))),
+        Ok(allow_with_quota(0, Some(code::UNAVAILABLE))),
+        Err(CallError::send_error()),
+    ]);
+    let (c, m) = checker(with_quota(), call);
+    let req = bag("/a", "w", "v1");
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(c.check(&req).await);
+    }
+    let seen: Vec<(i32, bool, bool)> = verdicts
+        .iter()
+        .map(|v| (v.decision.code, v.cache_hit, v.quotas))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (code::OK, false, true),
+            // the precondition is cached, the quota still asked for: a part granted passes
+            (code::OK, true, true),
+            (code::RESOURCE_EXHAUSTED, true, true),
+            // an unavailable quota backend, or no answer at all, lets the request through
+            (code::OK, true, true),
+            (code::OK, true, true),
+        ]
+    );
+    assert_eq!(
+        verdicts[2].decision.message,
+        "Quota is exhausted for: requestcount"
+    );
+    let asked = script.quotas.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 5, "one call per request");
+    assert!(asked
+        .iter()
+        .all(|q| q == &[("requestcount".to_owned(), 2, false)]));
+    assert_eq!(m.checks(CheckResult::Denied), 1);
+    assert_eq!(m.checks(CheckResult::Ok), 4);
+}
+
+#[tokio::test]
+async fn a_cached_denial_answers_without_asking_for_quota() {
+    let denied = CheckResponse {
+        precondition: Some(precondition(7, path_and_version(), LONG, 10)),
+        quotas: Default::default(),
+    };
+    let (call, script) = scripted(vec![Ok(denied)]);
+    let (c, _) = checker(with_quota(), call);
+    let req = bag("/a", "w", "v1");
+    let first = c.check(&req).await;
+    let second = c.check(&req).await;
+    assert_eq!((first.decision.code, first.cache_hit), (7, false));
+    assert_eq!((second.decision.code, second.cache_hit), (7, true));
+    assert_eq!(
+        script.quotas.lock().expect("lock").len(),
+        1,
+        "no second call"
+    );
+}
+
+#[tokio::test]
+async fn without_quotas_none_are_asked_for() {
+    let (call, script) = scripted(vec![Ok(allow(10))]);
+    let (c, _) = checker(CheckOptions::default(), call);
+    let v = c.check(&bag("/a", "w", "v1")).await;
+    assert!(!v.quotas);
+    assert_eq!(*script.quotas.lock().expect("lock"), [Vec::new()]);
 }
