@@ -20,24 +20,12 @@ for tool in nginx h2load valgrind curl; do
     command -v "$tool" >/dev/null || { echo "callgrind-proxy: $tool is needed" >&2; exit 1; }
 done
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-W=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+# shellcheck source=load-tests/proxy-lib.sh
+. "$(dirname "$0")/proxy-lib.sh"
 
-cat >"$W/backend.conf" <<EOC
-daemon off; worker_processes 1; pid $W/backend.pid; error_log $W/backend.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
- client_body_temp_path $W/b-body; proxy_temp_path $W/b-proxy; fastcgi_temp_path $W/b-fcgi;
- uwsgi_temp_path $W/b-uwsgi; scgi_temp_path $W/b-scgi;
- server { listen 127.0.0.1:38080; location / { default_type text/plain; return 200 "ok\n"; } } }
-EOC
-nginx -c "$W/backend.conf" -e "$W/backend.err" &
-PIDS+=($!)
+ok_backend 38080
+# kept after the run (the scratch directory is not), for callgrind_annotate
+CG=$(mktemp --suffix=.callgrind)
 "$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
     --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 >"$W/telemetry.log" 2>&1 &
 PIDS+=($!)
@@ -55,7 +43,7 @@ if [ "$CHECKS" = 1 ]; then
     policy=(--policy http://127.0.0.1:39092)
 fi
 sleep 1
-valgrind --tool=callgrind --callgrind-out-file="$W/callgrind.out" "$MIXER" proxy \
+valgrind --tool=callgrind --callgrind-out-file="$CG" "$MIXER" proxy \
     --app 127.0.0.1:38080 --app-protocol http --namespace default --label app=bench-app \
     --label version=v1 --worker-threads 1 --workload "$workload" --telemetry "$telemetry" \
     "${policy[@]}" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
@@ -71,6 +59,6 @@ sleep 2
 # SIGINT: the proxy drains and exits, and callgrind writes its totals
 kill -INT "$PROXY"
 wait "$PROXY" 2>/dev/null || true
-total=$(awk '/^(summary|totals):/ {print $2; exit}' "$W/callgrind.out")
+total=$(awk '/^(summary|totals):/ {print $2; exit}' "$CG")
 echo "reports $REPORTS, checks $CHECKS: $total instructions, $((total / N)) per request"
-echo "callgrind file: $W/callgrind.out"
+echo "callgrind file: $CG"

@@ -28,25 +28,10 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 for tool in nginx h2load curl taskset; do
     command -v "$tool" >/dev/null || { echo "rss-proxy: $tool is needed" >&2; exit 1; }
 done
-W=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
+# shellcheck source=load-tests/proxy-lib.sh
+. "$(dirname "$0")/proxy-lib.sh"
 
-cat >"$W/backend.conf" <<EOC
-daemon off; worker_processes 1; pid $W/backend.pid; error_log $W/backend.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
- client_body_temp_path $W/b-body; proxy_temp_path $W/b-proxy; fastcgi_temp_path $W/b-fcgi;
- uwsgi_temp_path $W/b-uwsgi; scgi_temp_path $W/b-scgi;
- server { listen 127.0.0.1:38080; location / { default_type text/plain; return 200 "ok\n"; } } }
-EOC
-taskset -c 1 nginx -c "$W/backend.conf" -e "$W/backend.err" &
-PIDS+=($!)
+ok_backend 38080 1
 taskset -c 1 "$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
     --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 >"$W/telemetry.log" 2>&1 &
 PIDS+=($!)
