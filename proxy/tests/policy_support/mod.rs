@@ -40,6 +40,8 @@ fn local() -> SocketAddr {
 pub struct Policy {
     pub grpc: SocketAddr,
     pub service: Arc<PolicyService>,
+    /// The config directory, removed on stop.
+    dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), server::StartError>>>,
 }
@@ -54,7 +56,7 @@ impl Policy {
         let opts = Options {
             grpc_addr: local(),
             monitoring_addr: local(),
-            config_dir: Some(dir),
+            config_dir: Some(dir.clone()),
             reload_interval: Duration::from_secs(60),
             max_message_size: 1024 * 1024,
             max_concurrent_streams: 1024,
@@ -72,6 +74,7 @@ impl Policy {
         Policy {
             grpc: bound.grpc,
             service,
+            dir,
             stop: Some(tx),
             task: Some(tokio::spawn(run)),
         }
@@ -88,6 +91,7 @@ impl Policy {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -83,12 +83,27 @@ fn file_params(path: &Path, extra: &str) -> String {
     )
 }
 
-/// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test ends (passed or not).
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("mixer-stdio-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
+}
+
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn s(v: &str) -> OwnedValue {
