@@ -167,16 +167,12 @@ async fn an_upstream_closing_silently_between_requests_is_reconnected() {
     proxy.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_one_each() {
+/// Sends GETs for `paths` all at once, each on its own stream of one h2c connection to
+/// `proxy`; returns the statuses in `paths` order.
+async fn h2_gets_at_once(proxy: SocketAddr, paths: Vec<String>) -> Vec<u16> {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};
-    let (app, accepted) = backend(Close::Never).await;
-    let mut opts = options(app, None, "app-v1");
-    opts.app_protocol = mixer_proxy::AppProtocol::Http1;
-    let proxy = Proxy::start(opts).await;
-    let inbound = proxy.bound.inbound;
-    let stream = TcpStream::connect(inbound).await.expect("connect");
+    let stream = TcpStream::connect(proxy).await.expect("connect");
     let (send, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(stream),
@@ -184,24 +180,37 @@ async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_on
     .await
     .expect("h2c handshake");
     tokio::spawn(conn);
-    // 10 streams at a time, 5 rounds, on one HTTP/2 connection
+    let mut calls = Vec::new();
+    for path in paths {
+        let mut send = send.clone();
+        calls.push(tokio::spawn(async move {
+            let req = hyper::Request::get(format!("http://{proxy}{path}"))
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let resp = send.send_request(req).await.expect("answer");
+            let status = resp.status().as_u16();
+            resp.into_body().collect().await.expect("body");
+            status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.expect("stream"));
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_one_each() {
+    let (app, accepted) = backend(Close::Never).await;
+    let mut opts = options(app, None, "app-v1");
+    opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+    let proxy = Proxy::start(opts).await;
+    // 10 streams at a time, 5 rounds
     for round in 0..5 {
-        let mut calls = Vec::new();
-        for i in 0..10 {
-            let mut send = send.clone();
-            calls.push(tokio::spawn(async move {
-                let req = hyper::Request::get(format!("http://{inbound}/r/{round}/{i}"))
-                    .body(Empty::<Bytes>::new())
-                    .expect("request");
-                let resp = send.send_request(req).await.expect("answer");
-                let status = resp.status().as_u16();
-                resp.into_body().collect().await.expect("body");
-                status
-            }));
-        }
-        for c in calls {
-            assert_eq!(c.await.expect("stream"), 200);
-        }
+        let paths = (0..10).map(|i| format!("/r/{round}/{i}")).collect();
+        let statuses = h2_gets_at_once(proxy.bound.inbound, paths).await;
+        assert_eq!(statuses, [200; 10]);
     }
     let opened = accepted.load(Ordering::SeqCst);
     assert!(
@@ -251,43 +260,15 @@ async fn slow_backend(pause: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<Ato
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_streams_beyond_the_app_pool_wait_for_a_connection_instead_of_opening_more() {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Empty};
     let (app, accepted, most) = slow_backend(Duration::from_millis(20)).await;
     let mut opts = options(app, None, "app-v1");
     opts.app_protocol = mixer_proxy::AppProtocol::Http1;
     opts.app_pool_connections = 3;
     let proxy = Proxy::start(opts).await;
-    let inbound = proxy.bound.inbound;
-    let stream = TcpStream::connect(inbound).await.expect("connect");
-    let (send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2c handshake");
-    tokio::spawn(conn);
     // 30 streams at once: uncapped, each would hold a connection of its own for 20 ms
-    let mut calls = Vec::new();
-    for i in 0..30 {
-        let mut send = send.clone();
-        calls.push(tokio::spawn(async move {
-            let req = hyper::Request::get(format!("http://{inbound}/r/{i}"))
-                .body(Empty::<Bytes>::new())
-                .expect("request");
-            let resp = send.send_request(req).await.expect("answer");
-            let status = resp.status().as_u16();
-            resp.into_body().collect().await.expect("body");
-            status
-        }));
-    }
-    for c in calls {
-        assert_eq!(
-            c.await.expect("stream"),
-            200,
-            "every waiting stream is answered"
-        );
-    }
+    let paths = (0..30).map(|i| format!("/r/{i}")).collect();
+    let statuses = h2_gets_at_once(proxy.bound.inbound, paths).await;
+    assert_eq!(statuses, [200; 30], "every waiting stream is answered");
     assert_eq!(
         most.load(Ordering::SeqCst),
         3,
