@@ -11,7 +11,7 @@ use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
 use crate::check::{directive, Checker, Decision, Verdict};
 use crate::config::{AppProtocol, Direction, Identity};
-use crate::headers::{propagate_trace, strip_hop_by_hop};
+use crate::headers::{propagate_trace, strip_hop_by_hop, unpin_values};
 use crate::metrics::ProxyMetrics;
 use crate::ready::Ready;
 use crate::report::Reporter;
@@ -408,6 +408,10 @@ pub async fn handle(
         Direction::Inbound => Some(shared.app),
         Direction::Outbound => authority.parse::<SocketAddr>().ok(),
     };
+    if http2 && sequential {
+        // out over HTTP/2 from an HTTP/1.1 connection's buffer
+        unpin_values(&mut parts.headers);
+    }
     let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
     let (answer, permit) = match addr.filter(|_| sequential && !http2) {
         Some(addr) => {
@@ -432,6 +436,10 @@ pub async fn handle(
         Ok(Ok(resp)) => {
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
+            if !sequential {
+                // back over HTTP/2: see unpin_values
+                unpin_values(&mut rparts.headers);
+            }
             directive::apply(&mut rparts.headers, response_ops);
             rparts.version = Version::HTTP_11;
             completion.code = rparts.status.as_u16();
