@@ -5,6 +5,7 @@
 use crate::access_log::AccessLog;
 use crate::attrs::{self, Outcome};
 use crate::config::Direction;
+use crate::headers::unpin_values;
 use crate::metrics::ProxyMetrics;
 use crate::report::Reporter;
 use bytes::Bytes;
@@ -249,6 +250,18 @@ impl ResponseBody {
     }
 }
 
+/// Trailers with values of their own ([`unpin_values`]: they may go out over HTTP/2, as a
+/// gRPC response's do); a trailer frame is one per response at most, so always.
+fn unpin_trailers(frame: Frame<Bytes>) -> Frame<Bytes> {
+    match frame.into_trailers() {
+        Ok(mut trailers) => {
+            unpin_values(&mut trailers);
+            Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -261,7 +274,7 @@ impl Body for ResponseBody {
         let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
             Inner::Upstream(b) => Pin::new(b)
                 .poll_frame(cx)
-                .map(|f| f.map(|r| r.map_err(BoxError::from))),
+                .map(|f| f.map(|r| r.map(unpin_trailers).map_err(BoxError::from))),
             Inner::Local(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|never| match never {}))),

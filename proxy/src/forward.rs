@@ -408,8 +408,9 @@ pub async fn handle(
         Direction::Inbound => Some(shared.app),
         Direction::Outbound => authority.parse::<SocketAddr>().ok(),
     };
-    if http2 && sequential {
-        // out over HTTP/2 from an HTTP/1.1 connection's buffer
+    if http2 {
+        // out over HTTP/2: see unpin_values (an HTTP/2 downstream's values are slices of
+        // its connection's read buffer too)
         unpin_values(&mut parts.headers);
     }
     let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
