@@ -19,41 +19,18 @@ CHECKS=${CHECKS:-0}
 for tool in nginx h2load valgrind curl; do
     command -v "$tool" >/dev/null || { echo "callgrind-proxy: $tool is needed" >&2; exit 1; }
 done
-REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=load-tests/proxy-lib.sh
 . "$(dirname "$0")/proxy-lib.sh"
 
 ok_backend 38080
 # kept after the run (the scratch directory is not), for callgrind_annotate
 CG=$(mktemp --suffix=.callgrind)
-"$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
-    --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 >"$W/telemetry.log" 2>&1 &
-PIDS+=($!)
-telemetry=off
-[ "$REPORTS" = on ] && telemetry=http://127.0.0.1:39091
-workload=bench-app
-policy=()
-if [ "$CHECKS" = 1 ]; then
-    mkdir -p "$W/policy"
-    sed 's/demo-app/bench-app-checked/' "$REPO/src/up/policy.yaml" >"$W/policy/policy.yaml"
-    "$MIXER" policy --config "$W/policy" --grpc-addr 127.0.0.1:39092 \
-        --monitoring-addr 127.0.0.1:39015 --worker-threads 1 >"$W/policy.log" 2>&1 &
-    PIDS+=($!)
-    workload=bench-app-checked
-    policy=(--policy http://127.0.0.1:39092)
-fi
-sleep 1
-valgrind --tool=callgrind --callgrind-out-file="$CG" "$MIXER" proxy \
-    --app 127.0.0.1:38080 --app-protocol http --namespace default --label app=bench-app \
-    --label version=v1 --worker-threads 1 --workload "$workload" --telemetry "$telemetry" \
-    "${policy[@]}" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
-    --admin 127.0.0.1:38286 >"$W/proxy.log" 2>&1 &
+mixer_services "$MIXER" "$REPORTS" "$CHECKS"
+valgrind --tool=callgrind --callgrind-out-file="$CG" "$MIXER" proxy "${PROXY_ARGS[@]}" \
+    >"$W/proxy.log" 2>&1 &
 PROXY=$!
 PIDS+=("$PROXY")
-for _ in $(seq 1 120); do
-    curl -sf -o /dev/null 127.0.0.1:38286/readyz && break
-    sleep 0.5
-done
+proxy_ready 120
 h2load --h1 -n "$N" -c 8 -m 1 http://127.0.0.1:38086/ | grep -E "^requests:"
 sleep 2
 # SIGINT: the proxy drains and exits, and callgrind writes its totals

@@ -24,7 +24,6 @@ CONNECTIONS=${CONNECTIONS:-32}
 STREAMS=${STREAMS:-10}
 SECS=${SECS:-8}
 CHECKS=${CHECKS:-0}
-REPO=$(cd "$(dirname "$0")/.." && pwd)
 for tool in nginx h2load curl taskset; do
     command -v "$tool" >/dev/null || { echo "rss-proxy: $tool is needed" >&2; exit 1; }
 done
@@ -32,34 +31,12 @@ done
 . "$(dirname "$0")/proxy-lib.sh"
 
 ok_backend 38080 1
-taskset -c 1 "$MIXER" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
-    --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 >"$W/telemetry.log" 2>&1 &
-PIDS+=($!)
-telemetry=off
-[ "$REPORTS" = on ] && telemetry=http://127.0.0.1:39091
-workload=bench-app
-policy=()
-if [ "$CHECKS" = 1 ]; then
-    mkdir -p "$W/policy"
-    sed 's/demo-app/bench-app-checked/' "$REPO/src/up/policy.yaml" >"$W/policy/policy.yaml"
-    taskset -c 1 "$MIXER" policy --config "$W/policy" --grpc-addr 127.0.0.1:39092 \
-        --monitoring-addr 127.0.0.1:39015 --worker-threads 1 >"$W/policy.log" 2>&1 &
-    PIDS+=($!)
-    workload=bench-app-checked
-    policy=(--policy http://127.0.0.1:39092)
-fi
-sleep 1
+mixer_services "$MIXER" "$REPORTS" "$CHECKS" 1
 # shellcheck disable=SC2086 # PROXY may be "mixer proxy"
-taskset -c 0 $PROXY --app 127.0.0.1:38080 --app-protocol http --namespace default \
-    --label app=bench-app --label version=v1 --worker-threads 1 --workload "$workload" \
-    --telemetry "$telemetry" "${policy[@]}" --inbound 127.0.0.1:38086 --outbound 127.0.0.1:38186 \
-    --admin 127.0.0.1:38286 "$@" >"$W/proxy.log" 2>&1 &
+taskset -c 0 $PROXY "${PROXY_ARGS[@]}" "$@" >"$W/proxy.log" 2>&1 &
 P=$!
 PIDS+=("$P")
-for _ in $(seq 1 60); do
-    curl -sf -o /dev/null 127.0.0.1:38286/readyz && break
-    sleep 0.5
-done
+proxy_ready
 taskset -c 1 h2load -c"$CONNECTIONS" -m"$STREAMS" -D"$SECS" http://127.0.0.1:38086/ >"$W/h2load.txt" &
 H=$!
 queue=0
