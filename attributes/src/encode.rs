@@ -108,6 +108,12 @@ impl Words {
         i
     }
 
+    /// Attribute `attr`'s name.
+    fn name(&mut self, attr: usize, name: &str) -> i32 {
+        self.attribute(attr);
+        self.index(name)
+    }
+
     /// Attribute `attr`'s name when it is a `&'static str` (what the proxy's bags hold):
     /// after the first bag, an address comparison instead of reading the name.
     fn static_name(&mut self, attr: usize, name: &'static str) -> i32 {
@@ -179,7 +185,6 @@ fn global_slots(count: usize) -> FxHashMap<u64, i32> {
     }
     static WHOLE: OnceLock<FxHashMap<u64, i32>> = OnceLock::new();
     match count {
-        0 => FxHashMap::default(),
         GLOBAL_WORD_COUNT => WHOLE.get_or_init(|| build(GLOBAL_WORD_COUNT)).clone(),
         n => build(n),
     }
@@ -227,8 +232,7 @@ impl Maps {
 
     /// Adds attribute `n` of its bag to its typed map.
     fn add(&mut self, n: usize, name: &str, value: Value<'_>, words: &mut Words) {
-        words.attribute(n);
-        let key = words.index(name);
+        let key = words.name(n, name);
         self.add_keyed(key, value, words);
     }
 
@@ -481,14 +485,13 @@ impl ReportBatch {
         }
         for (n, (name, value)) in bag.own().entries().enumerate() {
             let attr = shared.len() + n;
-            let key = match name {
-                Cow::Borrowed(name) => self.words.static_name(attr, name),
-                Cow::Owned(name) => {
-                    self.words.attribute(attr);
-                    self.words.index(name)
+            match name {
+                Cow::Borrowed(name) => {
+                    let key = self.words.static_name(attr, name);
+                    self.maps.add_keyed(key, value.as_value(), &mut self.words);
                 }
-            };
-            self.maps.add_keyed(key, value.as_value(), &mut self.words);
+                Cow::Owned(name) => self.maps.add(attr, name, value.as_value(), &mut self.words),
+            }
         }
         self.close_set();
     }
