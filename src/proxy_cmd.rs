@@ -55,6 +55,10 @@ pub struct ProxyArgs {
     /// Check cache entries; 0 turns the cache off.
     #[arg(long, env = "MIXER_PROXY_POLICY_CACHE", default_value = "10000")]
     policy_cache: String,
+    /// Check calls in flight at most; a request that misses the check cache beyond them
+    /// waits (within --policy-timeout), then looks the cache up again.
+    #[arg(long, env = "MIXER_PROXY_POLICY_MAX_REQUESTS", default_value = "64")]
+    policy_max_requests: String,
     /// Check outbound requests too (Istio's enableClientSidePolicyCheck).
     #[arg(long, env = "MIXER_PROXY_POLICY_OUTBOUND")]
     policy_outbound: bool,
@@ -211,6 +215,8 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let policy_timeout = p.duration("policy-timeout", &args.policy_timeout);
     let policy_retries = p.parse::<u32>("policy-retries", &args.policy_retries, "2");
     let policy_cache = p.parse::<usize>("policy-cache", &args.policy_cache, "10000");
+    let policy_max_requests =
+        p.parse::<usize>("policy-max-requests", &args.policy_max_requests, "64");
     let policy = (args.policy != "off").then(|| args.policy.clone());
     let mut quotas = Vec::new();
     for q in args
@@ -277,6 +283,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
             timeout: policy_timeout.unwrap_or(check_defaults.timeout),
             retries: policy_retries.unwrap_or(check_defaults.retries),
             cache_entries: policy_cache.unwrap_or(check_defaults.cache_entries),
+            max_requests: policy_max_requests.unwrap_or(check_defaults.max_requests),
             outbound: args.policy_outbound,
             skip_paths: args
                 .policy_skip_paths

@@ -26,6 +26,8 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "200",
         "--policy-quota",
         "requestcountquota=0",
+        "--policy-max-requests",
+        "0",
     ];
     let (code, lean) = run(env!("CARGO_BIN_EXE_mixer-proxy"), &bad);
     assert_eq!(code, Some(1), "{lean}");
@@ -36,6 +38,7 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "--workload is required",
         "--namespace is required",
         "--policy-quota \"requestcountquota=0\": not NAME or NAME=CHARGE",
+        "policy max requests: must be at least 1",
     ] {
         assert!(lean.contains(needle), "{needle:?} not in:\n{lean}");
     }

@@ -122,6 +122,12 @@ pub struct CheckOptions {
     /// (`disable_quota_cache`): each such request asks the policy service, even when its
     /// precondition is cached.
     pub quotas: Vec<(String, i64)>,
+    /// Check calls in flight at most (64), as Envoy bounds a cluster's requests. A request
+    /// that misses the cache while every slot is taken waits, within the call's deadline, and
+    /// looks the cache up again when it gets one: the answer a call before it brought back
+    /// may serve it (a cold cache under many concurrent requests makes a few calls, not one
+    /// per request).
+    pub max_requests: usize,
 }
 
 impl Default for CheckOptions {
@@ -137,6 +143,7 @@ impl Default for CheckOptions {
             outbound: false,
             skip_paths: Vec::new(),
             quotas: Vec::new(),
+            max_requests: 64,
         }
     }
 }
@@ -248,6 +255,11 @@ impl Options {
                     "policy: {p:?} is not an http:// URI (e.g. --policy http://127.0.0.1:9092)"
                 ));
             }
+        }
+        if c.max_requests == 0 {
+            out.push(
+                "policy max requests: must be at least 1 (e.g. --policy-max-requests 64)".into(),
+            );
         }
         if c.retry_base > c.retry_max {
             out.push(format!(

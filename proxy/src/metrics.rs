@@ -71,6 +71,8 @@ pub struct ProxyMetrics {
     pub check_retries: Counter,
     /// Cached answers refreshed in the background before they ran out.
     pub check_refreshes: Counter,
+    /// Checks that found every call slot taken until their deadline.
+    pub check_slot_timeouts: Counter,
     /// Time of the Check calls that went to the policy service (retries included).
     pub check_duration: Histogram,
     /// Access log lines queued for stdout / dropped because the queue was full.
@@ -95,6 +97,7 @@ impl Default for ProxyMetrics {
             check_cache_misses: Counter::default(),
             check_retries: Counter::default(),
             check_refreshes: Counter::default(),
+            check_slot_timeouts: Counter::default(),
             check_duration: Histogram::new(CHECK_BOUNDS),
             access_log_written: Counter::default(),
             access_log_dropped: Counter::default(),
@@ -256,7 +259,7 @@ impl ProxyMetrics {
         for (i, (_, rn)) in RESULTS.iter().enumerate() {
             let _ = writeln!(out, "{name}{{result=\"{rn}\"}} {}", self.checks[i].get());
         }
-        let simple: [(&str, &str, u64); 4] = [
+        let simple: [(&str, &str, u64); 5] = [
             (
                 "mixer_proxy_check_cache_hits_total",
                 "Checks answered from the check cache.",
@@ -276,6 +279,11 @@ impl ProxyMetrics {
                 "mixer_proxy_check_refreshes_total",
                 "Cached check answers refreshed in the background before they ran out.",
                 self.check_refreshes.get(),
+            ),
+            (
+                "mixer_proxy_check_slot_timeouts_total",
+                "Checks that waited their whole deadline for one of --policy-max-requests call slots.",
+                self.check_slot_timeouts.get(),
             ),
         ];
         for (name, help, v) in simple {

@@ -8,6 +8,9 @@
 //! status and `CODE:message`, [`status`]) and an optional route directive ([`directive`]).
 //! A cached answer running out is refreshed in the background by the request that finds it
 //! ([`cache::Hit::refresh`]), so steady traffic does not wait on the service.
+//! At most `max_requests` calls are in flight: a miss beyond them waits for a slot, within
+//! the call deadline, and looks the cache up again before calling, so a cold cache under many
+//! concurrent requests costs a few calls (and their memory), not one per request.
 //!
 //! Quotas (`CheckOptions::quotas`) are asked for on every checked request, with
 //! `best_effort = false`, as Istio's client does with its quota cache off: a cached denial
@@ -37,6 +40,7 @@ use mixer_attributes::LayeredBag;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// What the request path learns from a check.
 #[derive(Clone, Debug)]
@@ -62,6 +66,8 @@ struct Inner {
     call: CheckFnDebug,
     dedup_base: String,
     dedup_next: AtomicU64,
+    /// `max_requests` permits: one per Check call in flight.
+    slots: Semaphore,
     metrics: Arc<ProxyMetrics>,
 }
 
@@ -80,11 +86,12 @@ impl Checker {
         Checker {
             inner: Arc::new(Inner {
                 cache: CheckCache::new(opts.cache_entries),
-                opts,
                 call: CheckFnDebug(call),
                 dedup_base: uuid_v4(),
                 dedup_next: AtomicU64::new(0),
+                slots: Semaphore::new(opts.max_requests.max(1)),
                 metrics,
+                opts,
             }),
         }
     }
@@ -125,32 +132,54 @@ impl Checker {
         let me = &self.inner;
         let quotas = !me.opts.quotas.is_empty();
         if let Some(hit) = me.cache.find(bag, Instant::now()) {
-            me.metrics.check_cache_hits.inc();
-            if hit.refresh {
-                self.refresh(bag);
+            return self.answer_hit(bag, hit, quotas).await;
+        }
+        // a miss: wait for a call slot, then look again (a call that held it may have
+        // brought the answer)
+        let slot = me.slot().await;
+        if slot.is_ok() {
+            if let Some(hit) = me.cache.find(bag, Instant::now()) {
+                drop(slot);
+                return self.answer_hit(bag, hit, quotas).await;
             }
-            let decision = if quotas && hit.decision.is_ok() {
-                // the precondition is cached; the quotas are not
-                let answer = me.call(bag, true).await;
-                me.with_quotas(hit.decision, answer.as_ref().ok())
-            } else {
-                hit.decision
-            };
-            me.metrics.check_result(result_of(&decision));
-            return Verdict {
-                decision,
-                cache_hit: true,
-                quotas,
-            };
         }
         if me.cache.is_enabled() {
             me.metrics.check_cache_misses.inc();
         }
-        let answer = me.call(bag, quotas).await;
+        let answer = match slot {
+            Ok(_slot) => me.call(bag, quotas).await,
+            Err(e) => Err(e),
+        };
         let decision = me.decide(bag, answer);
         Verdict {
             decision,
             cache_hit: false,
+            quotas,
+        }
+    }
+
+    /// The verdict of a cache hit: the cached decision, after a call for the quotas when
+    /// there are any and it allows.
+    async fn answer_hit(&self, bag: &LayeredBag, hit: Hit, quotas: bool) -> Verdict {
+        let me = &self.inner;
+        me.metrics.check_cache_hits.inc();
+        if hit.refresh {
+            self.refresh(bag);
+        }
+        let decision = if quotas && hit.decision.is_ok() {
+            // the precondition is cached; the quotas are not
+            let answer = match me.slot().await {
+                Ok(_slot) => me.call(bag, true).await,
+                Err(e) => Err(e),
+            };
+            me.with_quotas(hit.decision, answer.as_ref().ok())
+        } else {
+            hit.decision
+        };
+        me.metrics.check_result(result_of(&decision));
+        Verdict {
+            decision,
+            cache_hit: true,
             quotas,
         }
     }
@@ -165,7 +194,11 @@ impl Checker {
         let bag = bag.clone();
         me.metrics.check_refreshes.inc();
         rt.spawn(async move {
-            match me.call(&bag, false).await {
+            let answer = match me.slot().await {
+                Ok(_slot) => me.call(&bag, false).await,
+                Err(e) => Err(e),
+            };
+            match answer {
                 Ok(response) => {
                     me.store(&bag, &response);
                 }
@@ -178,8 +211,29 @@ impl Checker {
 }
 
 impl Inner {
+    /// One of the `max_requests` call slots, waited for within the call deadline; a call is
+    /// made while holding one. None free in time is a transient UNAVAILABLE, which the fail
+    /// policy decides like any other failed call.
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, CallError> {
+        let wait = tokio::time::timeout(self.opts.timeout, self.slots.acquire());
+        match wait.await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                self.metrics.check_slot_timeouts.inc();
+                Err(CallError {
+                    code: code::UNAVAILABLE,
+                    message: format!(
+                        "no Check call slot free within {:?} (--policy-max-requests {})",
+                        self.opts.timeout, self.opts.max_requests
+                    ),
+                    transient: true,
+                })
+            }
+        }
+    }
+
     /// One Check call for `bag` (retries included), timed; with the configured quotas when
-    /// `quotas`.
+    /// `quotas`. The caller holds a slot ([`Inner::slot`]).
     async fn call(
         &self,
         bag: &LayeredBag,

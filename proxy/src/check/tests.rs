@@ -687,3 +687,92 @@ async fn without_quotas_none_are_asked_for() {
     assert!(!v.quotas);
     assert_eq!(*script.quotas.lock().expect("lock"), [Vec::new()]);
 }
+
+/// A transport whose calls wait for `gate` to let them through, then allow; counts its calls.
+fn gated(gate: Arc<tokio::sync::Semaphore>) -> (CheckFn, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let call: CheckFn = Arc::new(move |_bytes: Bytes| {
+        counted.fetch_add(1, Relaxed);
+        let gate = gate.clone();
+        Box::pin(async move {
+            gate.acquire().await.expect("gate open").forget();
+            Ok(allow(100))
+        })
+    });
+    (call, calls)
+}
+
+#[tokio::test]
+async fn concurrent_misses_beyond_the_slots_wait_and_are_answered_from_the_cache() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (call, calls) = gated(gate.clone());
+    let opts = CheckOptions {
+        max_requests: 2,
+        ..CheckOptions::default()
+    };
+    let (c, m) = checker(opts, call);
+    let c = Arc::new(c);
+    let req = bag("/a", "w", "v1");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, req) = (c.clone(), req.clone());
+            tokio::spawn(async move { c.check(&req).await })
+        })
+        .collect();
+    // every task has run up to its call or its wait for a slot
+    while calls.load(Relaxed) < 2 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(Relaxed), 2, "two slots, two calls");
+    gate.add_permits(100);
+    let mut hits = 0;
+    for t in tasks {
+        let v = t.await.expect("check");
+        assert!(v.decision.is_ok());
+        hits += usize::from(v.cache_hit);
+    }
+    assert_eq!(
+        calls.load(Relaxed),
+        2,
+        "the waiting six were answered by the cache"
+    );
+    assert_eq!(hits, 6);
+    assert_eq!(
+        (m.check_cache_hits.get(), m.check_cache_misses.get()),
+        (6, 2)
+    );
+}
+
+#[tokio::test]
+async fn no_free_slot_within_the_deadline_is_a_failed_call() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (call, calls) = gated(gate.clone());
+    let opts = CheckOptions {
+        max_requests: 1,
+        timeout: Duration::from_millis(20),
+        fail_closed: true,
+        ..CheckOptions::default()
+    };
+    let (c, m) = checker(opts, call);
+    let c = Arc::new(c);
+    let (c1, first_req) = (c.clone(), bag("/a", "w", "v1"));
+    let first = tokio::spawn(async move { c1.check(&first_req).await });
+    while calls.load(Relaxed) < 1 {
+        tokio::task::yield_now().await;
+    }
+    // the one slot is held by a call that has not answered
+    let v = c.check(&bag("/b", "w", "v1")).await;
+    assert_eq!(
+        v.decision.status_text(),
+        "UNAVAILABLE:no Check call slot free within 20ms (--policy-max-requests 1)"
+    );
+    assert_eq!(m.check_slot_timeouts.get(), 1);
+    assert_eq!(m.checks(CheckResult::Error), 1);
+    gate.add_permits(1);
+    assert!(first.await.expect("check").decision.is_ok());
+    assert_eq!(calls.load(Relaxed), 1, "the refused request made no call");
+}
