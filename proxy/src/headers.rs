@@ -47,7 +47,29 @@ pub fn unpin_values(headers: &mut HeaderMap) {
 /// gRPC needs).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // most requests carry none of them: one pass over the names, no lookups
-    if !headers.keys().any(|n| n == TE || is_hop_by_hop(n)) {
+    let mut found = 0;
+    let mut only_connection = true;
+    for name in headers.keys() {
+        if name == CONNECTION {
+            found += 1;
+        } else if name == TE || is_hop_by_hop(name) {
+            found += 1;
+            only_connection = false;
+        }
+    }
+    if found == 0 {
+        return;
+    }
+    // most HTTP/1.1 responses: `Connection: keep-alive` (or `close`) alone, naming no header
+    if only_connection
+        && headers.get_all(CONNECTION).iter().all(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .all(|t| t.eq_ignore_ascii_case(b"keep-alive") || t.eq_ignore_ascii_case(b"close"))
+        })
+    {
+        headers.remove(CONNECTION);
         return;
     }
     // then only names present are removed (most HTTP/1.1 responses carry just
@@ -380,6 +402,33 @@ mod tests {
             h.is_empty(),
             "TE named by Connection goes even as trailers: {h:?}"
         );
+    }
+
+    #[test]
+    fn a_connection_header_of_keep_alive_or_close_alone_goes_and_nothing_else() {
+        for value in ["keep-alive", "close", "Keep-Alive, close", " close ,"] {
+            let mut h = map(&[
+                ("connection", "keep-alive"),
+                ("connection", value),
+                ("server", "nginx"),
+                ("keep", "kept"),
+            ]);
+            strip_hop_by_hop(&mut h);
+            let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+            left.sort_unstable();
+            assert_eq!(left, ["keep", "server"], "{value:?}");
+        }
+        // a listed name, or another hop-by-hop header beside it, takes the full path
+        let mut h = map(&[
+            ("connection", "close, keep"),
+            ("keep", "x"),
+            ("server", "a"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["server"]);
+        let mut h = map(&[("connection", "close"), ("upgrade", "h2c"), ("server", "a")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["server"]);
     }
 
     #[test]
