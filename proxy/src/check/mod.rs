@@ -22,6 +22,7 @@
 pub mod cache;
 pub mod directive;
 mod lru;
+pub mod prefetch;
 pub mod status;
 pub mod transport;
 
