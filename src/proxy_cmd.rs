@@ -71,15 +71,19 @@ pub struct ProxyArgs {
     policy_skip_paths: Vec<String>,
     /// A quota every checked request asks for, `NAME[=CHARGE]` (charge 1 by default), as
     /// Istio's QuotaSpec gives it (e.g. `requestcountquota` for the memquota or redisquota
-    /// rule of that instance); repeat the flag (comma-separated in the environment). There is
-    /// no quota cache: such requests always call the policy service; one granted nothing is
-    /// answered 429.
+    /// rule of that instance); repeat the flag (comma-separated in the environment). A request
+    /// whose quota is exhausted is answered 429.
     #[arg(
         long = "policy-quota",
         env = "MIXER_PROXY_POLICY_QUOTAS",
         value_delimiter = ','
     )]
     policy_quotas: Vec<String>,
+    /// Quota cache entries: a request whose precondition is cached takes its quotas from
+    /// tokens prefetched in the background (Istio's quota cache); 0 turns it off, and every
+    /// request with quotas asks the policy service.
+    #[arg(long, env = "MIXER_PROXY_POLICY_QUOTA_CACHE", default_value = "10000")]
+    policy_quota_cache: String,
     /// Name of the workload this proxy runs beside.
     #[arg(long, env = "MIXER_PROXY_WORKLOAD")]
     workload: Option<String>,
@@ -215,6 +219,8 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
     let policy_timeout = p.duration("policy-timeout", &args.policy_timeout);
     let policy_retries = p.parse::<u32>("policy-retries", &args.policy_retries, "2");
     let policy_cache = p.parse::<usize>("policy-cache", &args.policy_cache, "10000");
+    let policy_quota_cache =
+        p.parse::<usize>("policy-quota-cache", &args.policy_quota_cache, "10000");
     let policy_max_requests =
         p.parse::<usize>("policy-max-requests", &args.policy_max_requests, "64");
     let policy = (args.policy != "off").then(|| args.policy.clone());
@@ -292,6 +298,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
                 .filter(|p| !p.is_empty())
                 .collect(),
             quotas,
+            quota_cache_entries: policy_quota_cache.unwrap_or(check_defaults.quota_cache_entries),
             ..check_defaults
         },
     };

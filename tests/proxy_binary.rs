@@ -28,6 +28,8 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "requestcountquota=0",
         "--policy-max-requests",
         "0",
+        "--policy-quota-cache",
+        "lots",
     ];
     let (code, lean) = run(env!("CARGO_BIN_EXE_mixer-proxy"), &bad);
     assert_eq!(code, Some(1), "{lean}");
@@ -39,6 +41,7 @@ fn bad_flags_are_all_reported_the_same_way_by_both_binaries() {
         "--namespace is required",
         "--policy-quota \"requestcountquota=0\": not NAME or NAME=CHARGE",
         "policy max requests: must be at least 1",
+        "--policy-quota-cache \"lots\": invalid digit found in string (e.g. --policy-quota-cache 10000)",
     ] {
         assert!(lean.contains(needle), "{needle:?} not in:\n{lean}");
     }

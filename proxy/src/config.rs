@@ -118,10 +118,12 @@ pub struct CheckOptions {
     /// URL path prefixes never checked (per-route `disable_check_calls`).
     pub skip_paths: Vec<String>,
     /// Quotas every checked request asks for, by name with their charge (what Istio's
-    /// QuotaSpec rules bound to the service give the proxy). Istio's quota cache is off
-    /// (`disable_quota_cache`): each such request asks the policy service, even when its
-    /// precondition is cached.
+    /// QuotaSpec rules bound to the service give the proxy).
     pub quotas: Vec<(String, i64)>,
+    /// Quota cache entries (10000, Istio's `QuotaOptions`): a request whose precondition is
+    /// cached takes its quotas from tokens prefetched in the background. 0 turns it off
+    /// (`disable_quota_cache`): every request with quotas asks the policy service.
+    pub quota_cache_entries: usize,
     /// Check calls in flight at most (64), as Envoy bounds a cluster's requests. A request
     /// that misses the cache while every slot is taken waits, within the call's deadline, and
     /// looks the cache up again when it gets one: the answer a call before it brought back
@@ -143,6 +145,7 @@ impl Default for CheckOptions {
             outbound: false,
             skip_paths: Vec::new(),
             quotas: Vec::new(),
+            quota_cache_entries: 10_000,
             max_requests: 64,
         }
     }

@@ -489,7 +489,7 @@ fn note_check(completion: &mut Completion, verdict: &Verdict) {
     let bag = completion.bag_mut();
     bag.set("check.cache_hit", OwnedValue::Bool(verdict.cache_hit));
     if verdict.quotas {
-        bag.set("quota.cache_hit", OwnedValue::Bool(false));
+        bag.set("quota.cache_hit", OwnedValue::Bool(verdict.quota_cache_hit));
     }
     if !decision.is_ok() {
         bag.set(

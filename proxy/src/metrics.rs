@@ -73,6 +73,11 @@ pub struct ProxyMetrics {
     pub check_refreshes: Counter,
     /// Checks that found every call slot taken until their deadline.
     pub check_slot_timeouts: Counter,
+    /// Requests whose quotas the quota cache answered / asked the service with their Check.
+    pub quota_cache_hits: Counter,
+    pub quota_cache_misses: Counter,
+    /// Background Check calls asking for quota tokens ahead (best effort).
+    pub quota_prefetches: Counter,
     /// Time of the Check calls that went to the policy service (retries included).
     pub check_duration: Histogram,
     /// Access log lines queued for stdout / dropped because the queue was full.
@@ -98,6 +103,9 @@ impl Default for ProxyMetrics {
             check_retries: Counter::default(),
             check_refreshes: Counter::default(),
             check_slot_timeouts: Counter::default(),
+            quota_cache_hits: Counter::default(),
+            quota_cache_misses: Counter::default(),
+            quota_prefetches: Counter::default(),
             check_duration: Histogram::new(CHECK_BOUNDS),
             access_log_written: Counter::default(),
             access_log_dropped: Counter::default(),
@@ -259,7 +267,7 @@ impl ProxyMetrics {
         for (i, (_, rn)) in RESULTS.iter().enumerate() {
             let _ = writeln!(out, "{name}{{result=\"{rn}\"}} {}", self.checks[i].get());
         }
-        let simple: [(&str, &str, u64); 5] = [
+        let simple: [(&str, &str, u64); 8] = [
             (
                 "mixer_proxy_check_cache_hits_total",
                 "Checks answered from the check cache.",
@@ -284,6 +292,21 @@ impl ProxyMetrics {
                 "mixer_proxy_check_slot_timeouts_total",
                 "Checks that waited their whole deadline for one of --policy-max-requests call slots.",
                 self.check_slot_timeouts.get(),
+            ),
+            (
+                "mixer_proxy_quota_cache_hits_total",
+                "Checked requests whose quotas the quota cache answered without a call.",
+                self.quota_cache_hits.get(),
+            ),
+            (
+                "mixer_proxy_quota_cache_misses_total",
+                "Checked requests whose quotas went to the policy service with their Check (the check cache missed).",
+                self.quota_cache_misses.get(),
+            ),
+            (
+                "mixer_proxy_quota_prefetches_total",
+                "Background Check calls asking for quota tokens ahead (best effort).",
+                self.quota_prefetches.get(),
             ),
         ];
         for (name, help, v) in simple {

@@ -303,7 +303,8 @@ async fn a_denial_carries_its_error_into_the_report() {
 }
 
 /// istio.io "Enabling Rate Limits" through the sidecar: a memquota of 3 requests a window
-/// for the destination, and the proxy asking for `requestcountquota` on every request.
+/// for the destination, and the proxy asking for `requestcountquota` on every request. The
+/// policy service's clock stands still, so the window never rolls: 3 is all it ever grants.
 const RATE_LIMIT: &str = r#"
 apiVersion: config.istio.io/v1alpha2
 kind: handler
@@ -337,6 +338,8 @@ async fn quotas_the_sidecar_asks_for_rate_limit_the_destination() {
     let mut opts = options(app.addr, None, "ratings-v1");
     opts.check.policy = Some(policy.uri());
     opts.check.quotas = vec![("requestcountquota".into(), 1)];
+    // the quota cache off (Istio's disable_quota_cache): every request asks, exactly
+    opts.check.quota_cache_entries = 0;
     let proxy = Proxy::start(opts).await;
 
     let mut answers = Vec::new();
@@ -356,6 +359,68 @@ async fn quotas_the_sidecar_asks_for_rate_limit_the_destination() {
     );
     assert_eq!(app.count(), 3, "limited requests never reach the app");
     assert_eq!(proxy.metrics.checks(CheckResult::Denied), 2);
+    assert_eq!(proxy.metrics.quota_cache_hits.get(), 0, "off");
+    proxy.stop().await;
+    policy.stop().await;
+}
+
+/// The same limit with the quota cache on (the default): requests whose precondition is
+/// cached take their quota from tokens prefetched in the background, and the limit holds
+/// within the prefetch's known overshoot.
+///
+/// The bound asserted, and why it is honest: the service grants at most 3 in all (its clock
+/// stands still). The first request misses the check cache and is granted 1 with its Check.
+/// The second finds no tokens and is let through on an *advance* of 10 (the minimum
+/// prefetch) while the best-effort ask for 10 is out; the grant of 2 takes back 8 of
+/// whatever is left of the advance, and a short grant closes the entry. A closed entry
+/// advances nothing and every later ask is granted 0, so it never reopens. Beyond the 3
+/// granted, the sidecar can let through only what the advance paid for before its grant came
+/// back: at most 3 + 10 in all, however the background call races the requests (3 when the
+/// grant comes back before the third request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_cache_still_enforces_a_memquota_limit() {
+    let app = App::start().await;
+    let policy = Policy::start("rate-limit-cached", RATE_LIMIT).await;
+    let mut opts = options(app.addr, None, "ratings-v1");
+    opts.check.policy = Some(policy.uri());
+    opts.check.quotas = vec![("requestcountquota".into(), 1)];
+    let proxy = Proxy::start(opts).await;
+
+    let limited = (
+        429,
+        "RESOURCE_EXHAUSTED:Quota is exhausted for: requestcountquota".to_owned(),
+    );
+    let mut allowed = 0;
+    for i in 0..20 {
+        let a = send(proxy.bound.inbound, &get(&format!("/ratings/{i}"))).await;
+        match a.status {
+            200 => allowed += 1,
+            _ => assert_eq!((a.status, a.body), limited.clone(), "request {i}"),
+        }
+    }
+    assert!(
+        (3..=3 + 10).contains(&allowed),
+        "{allowed} allowed: the 3 granted, plus at most one advance of 10"
+    );
+    assert_eq!(app.count(), allowed, "limited requests never reach the app");
+    let m = &proxy.metrics;
+    assert_eq!(
+        (m.quota_cache_misses.get(), m.quota_cache_hits.get()),
+        (1, 19),
+        "only the first request asked with its Check"
+    );
+    let prefetches = m.quota_prefetches.get();
+    assert!(
+        (1..=2).contains(&prefetches),
+        "{prefetches} prefetches: one, and a second only if 500 ms passed"
+    );
+
+    // past the close-wait window the entry asks again (and is refused: still 3 in all)
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let again = send(proxy.bound.inbound, &get("/ratings/again")).await;
+    assert_eq!((again.status, again.body), limited);
+    assert_eq!(m.quota_prefetches.get(), prefetches + 1, "asked again");
+    assert_eq!(app.count(), allowed);
     proxy.stop().await;
     policy.stop().await;
 }
@@ -374,11 +439,6 @@ async fn a_request_that_asked_for_quota_says_so_in_its_bag() {
         let a = send(proxy.bound.inbound, &get("/ratings/1")).await;
         assert_eq!(a.status, 200);
     }
-    assert_eq!(
-        mixer.checks.load(SeqCst),
-        2,
-        "a cached OK still asks for quota"
-    );
     let bags = mixer.bags(2).await;
     for (i, hit) in [(0, false), (1, true)] {
         assert_eq!(
@@ -387,9 +447,11 @@ async fn a_request_that_asked_for_quota_says_so_in_its_bag() {
         );
         assert_eq!(
             bags[i].get_by_name("quota.cache_hit"),
-            Some(&OwnedValue::Bool(false)),
-            "no quota cache"
+            Some(&OwnedValue::Bool(hit)),
+            "a cached OK takes its quota from the quota cache"
         );
     }
+    // the miss's Check, and the quota cache's first prefetch in the background
+    assert_eq!(mixer.checks.load(SeqCst), 2);
     proxy.stop().await;
 }

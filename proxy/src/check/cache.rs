@@ -145,9 +145,7 @@ pub enum NotCached {
 /// The cache; shared by every request (`&self` methods, internally locked).
 #[derive(Debug)]
 pub struct CheckCache {
-    /// Distinct shapes, in the order first seen. Replaced whole when one is added, so a
-    /// lookup clones the `Arc` and computes signatures without holding a lock.
-    shapes: RwLock<Arc<Vec<Shape>>>,
+    shapes: Shapes,
     entries: Mutex<Lru<Entry>>,
     capacity: usize,
     vocab: &'static Vocabulary,
@@ -157,7 +155,7 @@ impl CheckCache {
     /// A cache of at most `capacity` answers (Istio: 10000); 0 turns it off.
     pub fn new(capacity: usize) -> CheckCache {
         CheckCache {
-            shapes: RwLock::new(Arc::new(Vec::new())),
+            shapes: Shapes::default(),
             entries: Mutex::new(Lru::new(capacity)),
             capacity,
             vocab: Vocabulary::builtin(),
@@ -181,10 +179,7 @@ impl CheckCache {
     }
 
     fn shapes(&self) -> Arc<Vec<Shape>> {
-        self.shapes
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.shapes.get()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru<Entry>> {
@@ -207,7 +202,7 @@ impl CheckCache {
         let shapes = self.shapes();
         let mut buf = Vec::with_capacity(256);
         for shape in shapes.iter() {
-            let Some(sig) = signature(shape, bag, &mut buf) else {
+            let Some(sig) = signature(shape, bag, "", &mut buf) else {
                 continue;
             };
             let mut entries = self.lock();
@@ -252,15 +247,11 @@ impl CheckCache {
             .unwrap_or(&empty);
         let shape = Shape::from_response(wire, self.vocab, bag)?;
         let mut buf = Vec::with_capacity(256);
-        let sig = signature(&shape, bag, &mut buf).ok_or(ShapeError::DoesNotFit)?;
-        self.add_shape(shape)?;
-        let valid = precondition.valid_duration.map(|d| {
-            let ms = d
-                .seconds
-                .saturating_mul(1000)
-                .saturating_add(i64::from(d.nanos / 1_000_000));
-            Duration::from_millis(ms.max(0) as u64)
-        });
+        let sig = signature(&shape, bag, "", &mut buf).ok_or(ShapeError::DoesNotFit)?;
+        self.shapes.add(shape)?;
+        let valid = precondition
+            .valid_duration
+            .map(|d| millis(d.seconds, d.nanos));
         let at = |d: Duration| now.checked_add(d).unwrap_or(now);
         let use_count = precondition.valid_use_count;
         self.lock().insert(
@@ -278,13 +269,28 @@ impl CheckCache {
         );
         Ok(())
     }
+}
 
-    fn add_shape(&self, shape: Shape) -> Result<(), NotCached> {
-        if self.shapes().contains(&shape) {
+/// Distinct shapes, in the order first seen, at most [`MAX_SHAPES`]. Replaced whole when one
+/// is added, so a lookup clones the `Arc` and computes signatures without holding a lock.
+/// The quota cache keeps one per quota.
+#[derive(Debug, Default)]
+pub(super) struct Shapes(RwLock<Arc<Vec<Shape>>>);
+
+impl Shapes {
+    pub(super) fn get(&self) -> Arc<Vec<Shape>> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(super) fn add(&self, shape: Shape) -> Result<(), NotCached> {
+        if self.get().contains(&shape) {
             return Ok(());
         }
         let mut shapes = self
-            .shapes
+            .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if shapes.contains(&shape) {
@@ -301,10 +307,24 @@ impl CheckCache {
     }
 }
 
-/// The request's signature under `shape` (the digest of its exact keys' names and values), or
-/// `None` when it does not fit the shape. `buf` is scratch space.
-fn signature<A: Attributes>(shape: &Shape, bag: &A, buf: &mut Vec<u8>) -> Option<u64> {
-    if !shape.signature_bytes(bag, "", buf) {
+/// A wire duration at millisecond precision (Istio's `ToMilliseonds`); negative is zero.
+pub(super) fn millis(seconds: i64, nanos: i32) -> Duration {
+    let ms = seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(nanos / 1_000_000));
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// The request's signature under `shape` (the digest of its exact keys' names and values,
+/// then `extra`: "" for the check cache, the quota's name for the quota cache), or `None`
+/// when it does not fit the shape. `buf` is scratch space.
+pub(super) fn signature<A: Attributes>(
+    shape: &Shape,
+    bag: &A,
+    extra: &str,
+    buf: &mut Vec<u8>,
+) -> Option<u64> {
+    if !shape.signature_bytes(bag, extra, buf) {
         return None;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -12,20 +12,27 @@
 //! the call deadline, and looks the cache up again before calling, so a cold cache under many
 //! concurrent requests costs a few calls (and their memory), not one per request.
 //!
-//! Quotas (`CheckOptions::quotas`) are asked for on every checked request, with
-//! `best_effort = false`, as Istio's client does with its quota cache off: a cached denial
-//! answers at once, a cached OK still calls the service for the quotas. A quota granted
-//! nothing denies the request with RESOURCE_EXHAUSTED "Quota is exhausted for: NAME" (429);
-//! a quota passes when the call failed, its status is UNAVAILABLE, or anything was granted.
-//! A refresh in the background asks for no quota.
+//! Quotas (`CheckOptions::quotas`): a cached denial answers at once and asks for none. A
+//! request whose precondition is cached and allows takes its quotas from the quota cache
+//! ([`quota`], with Istio's prefetch, [`prefetch`]) without a call; an entry running low
+//! asks the service for more in the background (`best_effort = true`, holding a call slot,
+//! one ask per entry at a time). Every other checked request — a miss, or any request with
+//! the quota cache off (`quota_cache_entries` 0, Istio's `disable_quota_cache`) — asks for
+//! its quotas with its Check, `best_effort = false`. A quota granted nothing denies the
+//! request with RESOURCE_EXHAUSTED "Quota is exhausted for: NAME" (429); a quota passes when
+//! the call failed, its status is UNAVAILABLE, or anything was granted. A refresh of the
+//! check cache asks for no quota.
 
 pub mod cache;
 pub mod directive;
 mod lru;
+pub mod prefetch;
+pub mod quota;
 pub mod status;
 pub mod transport;
 
 pub use cache::{code, CheckCache, Decision, Hit, NotCached};
+pub use quota::QuotaCache;
 pub use transport::{CallError, CheckFn};
 
 use crate::config::{CheckOptions, Direction};
@@ -48,9 +55,10 @@ pub struct Verdict {
     pub decision: Arc<Decision>,
     /// Answered from the check cache (`check.cache_hit`).
     pub cache_hit: bool,
-    /// Quotas were asked for (the bag then says `quota.cache_hit`, always false: no quota
-    /// cache).
+    /// Quotas were asked for (the bag then says `quota.cache_hit`).
     pub quotas: bool,
+    /// The quotas were answered from the quota cache (`quota.cache_hit`).
+    pub quota_cache_hit: bool,
 }
 
 /// The sidecar's Check client: shared by every request.
@@ -63,6 +71,8 @@ pub struct Checker {
 struct Inner {
     opts: CheckOptions,
     cache: CheckCache,
+    /// `None` when off or no quota is configured.
+    quotas: Option<QuotaCache>,
     call: CheckFnDebug,
     dedup_base: String,
     dedup_next: AtomicU64,
@@ -86,6 +96,8 @@ impl Checker {
         Checker {
             inner: Arc::new(Inner {
                 cache: CheckCache::new(opts.cache_entries),
+                quotas: (opts.quota_cache_entries > 0 && !opts.quotas.is_empty())
+                    .then(|| QuotaCache::new(&opts.quotas, opts.quota_cache_entries)),
                 call: CheckFnDebug(call),
                 dedup_base: uuid_v4(),
                 dedup_next: AtomicU64::new(0),
@@ -110,6 +122,11 @@ impl Checker {
 
     pub fn cache(&self) -> &CheckCache {
         &self.inner.cache
+    }
+
+    /// The quota cache, when on and quotas are configured.
+    pub fn quota_cache(&self) -> Option<&QuotaCache> {
+        self.inner.quotas.as_ref()
     }
 
     /// Whether a request on `dir` for `url_path` is checked: inbound always, outbound when
@@ -146,8 +163,11 @@ impl Checker {
         if me.cache.is_enabled() {
             me.metrics.check_cache_misses.inc();
         }
+        if quotas && me.quotas.is_some() {
+            me.metrics.quota_cache_misses.inc();
+        }
         let answer = match slot {
-            Ok(_slot) => me.call(bag, quotas).await,
+            Ok(_slot) => me.call(bag, &me.all_quotas(quotas)).await,
             Err(e) => Err(e),
         };
         let decision = me.decide(bag, answer);
@@ -155,33 +175,75 @@ impl Checker {
             decision,
             cache_hit: false,
             quotas,
+            quota_cache_hit: false,
         }
     }
 
-    /// The verdict of a cache hit: the cached decision, after a call for the quotas when
-    /// there are any and it allows.
+    /// The verdict of a cache hit: the cached decision, after the quotas when there are any
+    /// and it allows — from the quota cache, or else by a call.
     async fn answer_hit(&self, bag: &LayeredBag, hit: Hit, quotas: bool) -> Verdict {
         let me = &self.inner;
         me.metrics.check_cache_hits.inc();
         if hit.refresh {
             self.refresh(bag);
         }
-        let decision = if quotas && hit.decision.is_ok() {
-            // the precondition is cached; the quotas are not
-            let answer = match me.slot().await {
-                Ok(_slot) => me.call(bag, true).await,
-                Err(e) => Err(e),
-            };
-            me.with_quotas(hit.decision, answer.as_ref().ok())
-        } else {
-            hit.decision
+        let mut quota_cache_hit = false;
+        let decision = match &me.quotas {
+            _ if !quotas || !hit.decision.is_ok() => hit.decision,
+            Some(cache) => {
+                let answer = cache.check(bag, hit.decision, Instant::now());
+                me.metrics.quota_cache_hits.inc();
+                quota_cache_hit = true;
+                if !answer.tickets.is_empty() {
+                    self.prefetch(bag, answer.tickets);
+                }
+                answer.decision
+            }
+            None => {
+                // the precondition is cached; the quotas are not
+                let answer = match me.slot().await {
+                    Ok(_slot) => me.call(bag, &me.all_quotas(true)).await,
+                    Err(e) => Err(e),
+                };
+                me.with_quotas(hit.decision, answer.as_ref().ok())
+            }
         };
         me.metrics.check_result(result_of(&decision));
         Verdict {
             decision,
             cache_hit: true,
             quotas,
+            quota_cache_hit,
         }
+    }
+
+    /// Sends the quota cache's asks in the background, in one Check call for `bag` holding a
+    /// call slot; the answer goes back to the entries. A call that could not be made or
+    /// failed counts as granted in full (the quota cache fails open, as Istio's does).
+    fn prefetch(&self, bag: &LayeredBag, tickets: Vec<quota::Ticket>) {
+        let me = self.inner.clone();
+        let Some(cache) = &me.quotas else {
+            return;
+        };
+        me.metrics.quota_prefetches.inc();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            cache.answered(tickets, bag, None, Instant::now());
+            return;
+        };
+        let bag = bag.clone();
+        rt.spawn(async move {
+            let Some(cache) = &me.quotas else {
+                return;
+            };
+            let answer = match me.slot().await {
+                Ok(_slot) => me.call(&bag, &cache.asked(&tickets)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &answer {
+                tracing::debug!(code = e.code, message = %e.message, "quota prefetch failed");
+            }
+            cache.answered(tickets, &bag, answer.as_ref().ok(), Instant::now());
+        });
     }
 
     /// Checks `bag` again in the background; its answer replaces the cached one. A failed
@@ -195,7 +257,7 @@ impl Checker {
         me.metrics.check_refreshes.inc();
         rt.spawn(async move {
             let answer = match me.slot().await {
-                Ok(_slot) => me.call(&bag, false).await,
+                Ok(_slot) => me.call(&bag, &[]).await,
                 Err(e) => Err(e),
             };
             match answer {
@@ -232,19 +294,9 @@ impl Inner {
         }
     }
 
-    /// One Check call for `bag` (retries included), timed; with the configured quotas when
-    /// `quotas`. The caller holds a slot ([`Inner::slot`]).
-    async fn call(
-        &self,
-        bag: &LayeredBag,
-        quotas: bool,
-    ) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
-        let dedup = format!(
-            "{}{}",
-            self.dedup_base,
-            self.dedup_next.fetch_add(1, Relaxed)
-        );
-        let asked: Vec<QuotaParams<'_>> = match quotas {
+    /// Every configured quota at its charge, not best effort, when `quotas`; else none.
+    fn all_quotas(&self, quotas: bool) -> Vec<QuotaParams<'_>> {
+        match quotas {
             true => self
                 .opts
                 .quotas
@@ -256,12 +308,26 @@ impl Inner {
                 })
                 .collect(),
             false => Vec::new(),
-        };
+        }
+    }
+
+    /// One Check call for `bag` (retries included), timed, asking for the quotas `asked`.
+    /// The caller holds a slot ([`Inner::slot`]).
+    async fn call(
+        &self,
+        bag: &LayeredBag,
+        asked: &[QuotaParams<'_>],
+    ) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
+        let dedup = format!(
+            "{}{}",
+            self.dedup_base,
+            self.dedup_next.fetch_add(1, Relaxed)
+        );
         let request = Bytes::from(encode_check_request(
             bag.iter(),
             GLOBAL_WORD_COUNT,
             &dedup,
-            &asked,
+            asked,
         ));
         let started = Instant::now();
         let answer = self.call_with_retries(request).await;

@@ -608,9 +608,11 @@ fn allow_with_quota(granted: i64, status: Option<i32>) -> CheckResponse {
     answer
 }
 
+/// Quota `requestcount` charged 2, with the quota cache off: every request asks.
 fn with_quota() -> CheckOptions {
     CheckOptions {
         quotas: vec![("requestcount".into(), 2)],
+        quota_cache_entries: 0,
         ..CheckOptions::default()
     }
 }
@@ -657,6 +659,16 @@ async fn quotas_are_asked_on_every_request_and_exhausted_ones_deny_with_429() {
         .all(|q| q == &[("requestcount".to_owned(), 2, false)]));
     assert_eq!(m.checks(CheckResult::Denied), 1);
     assert_eq!(m.checks(CheckResult::Ok), 4);
+    assert!(verdicts.iter().all(|v| !v.quota_cache_hit));
+    assert_eq!(
+        (
+            m.quota_cache_hits.get(),
+            m.quota_cache_misses.get(),
+            m.quota_prefetches.get()
+        ),
+        (0, 0, 0),
+        "the quota cache is off"
+    );
 }
 
 #[tokio::test]
@@ -775,4 +787,144 @@ async fn no_free_slot_within_the_deadline_is_a_failed_call() {
     gate.add_permits(1);
     assert!(first.await.expect("check").decision.is_ok());
     assert_eq!(calls.load(Relaxed), 1, "the refused request made no call");
+}
+
+/// Quota `requestcount` charged 1, with the quota cache on (the default).
+fn with_quota_cache() -> CheckOptions {
+    CheckOptions {
+        quotas: vec![("requestcount".into(), 1)],
+        ..CheckOptions::default()
+    }
+}
+
+/// Yields until the scripted transport has seen `n` calls (a spawned prefetch runs to its
+/// end, answer included, in the poll that makes its call: the runtime has one thread).
+async fn until_calls(script: &Scripted, n: usize) {
+    for _ in 0..10_000 {
+        if script.seen.lock().expect("lock").len() >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{n} calls never came");
+}
+
+#[tokio::test]
+async fn with_the_quota_cache_a_cached_check_takes_quota_without_a_call_while_tokens_last() {
+    let (call, script) = scripted(vec![
+        Ok(allow_with_quota(1, Some(0))),
+        Ok(allow_with_quota(10, Some(0))),
+    ]);
+    let (c, m) = checker(with_quota_cache(), call);
+    let req = bag("/a", "w", "v1");
+    let miss = c.check(&req).await;
+    assert!(miss.decision.is_ok() && !miss.cache_hit && !miss.quota_cache_hit);
+    // the first hit: nothing granted ahead yet, so the advance of 10 lets it through and
+    // the ask goes out in the background
+    let hit = c.check(&req).await;
+    assert!(hit.decision.is_ok() && hit.cache_hit && hit.quota_cache_hit);
+    until_calls(&script, 2).await;
+    assert_eq!(c.quota_cache().map(|q| q.len()), Some(1), "stored");
+    // 9 tokens left: 5 requests take from them without a call (the ask comes below 5)
+    for _ in 0..5 {
+        let v = c.check(&req).await;
+        assert!(v.decision.is_ok() && v.quota_cache_hit);
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(script.seen.lock().expect("lock").len(), 2, "no call");
+    let asked = script.quotas.lock().expect("lock").clone();
+    assert_eq!(
+        asked,
+        [
+            vec![("requestcount".to_owned(), 1, false)],
+            vec![("requestcount".to_owned(), 10, true)],
+        ],
+        "the miss asks with its Check; the prefetch asks best effort, for the minimum"
+    );
+    assert_eq!(
+        (
+            m.quota_cache_hits.get(),
+            m.quota_cache_misses.get(),
+            m.quota_prefetches.get()
+        ),
+        (6, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn with_the_quota_cache_a_refused_prefetch_denies_with_429_without_asking_again() {
+    let (call, script) = scripted(vec![
+        Ok(allow_with_quota(1, Some(0))),
+        Ok(allow_with_quota(0, Some(0))),
+    ]);
+    let (c, m) = checker(with_quota_cache(), call);
+    let req = bag("/a", "w", "v1");
+    assert!(c.check(&req).await.decision.is_ok());
+    assert!(c.check(&req).await.decision.is_ok(), "the advance");
+    until_calls(&script, 2).await;
+    // nothing granted: the advance is taken back and the entry waits 500 ms to ask again
+    for _ in 0..3 {
+        let v = c.check(&req).await;
+        assert_eq!(
+            (v.decision.status_text().as_str(), v.quota_cache_hit),
+            (
+                "RESOURCE_EXHAUSTED:Quota is exhausted for: requestcount",
+                true
+            )
+        );
+        assert_eq!(crate::check::status::http_status(v.decision.code), 429);
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(
+        script.seen.lock().expect("lock").len(),
+        2,
+        "no ask in close-wait"
+    );
+    assert_eq!(m.checks(CheckResult::Denied), 3);
+    assert_eq!(m.quota_prefetches.get(), 1);
+}
+
+#[tokio::test]
+async fn a_prefetch_holds_a_call_slot_and_no_request_waits_for_it() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(1));
+    let (call, calls) = gated(gate.clone());
+    let opts = CheckOptions {
+        max_requests: 1,
+        timeout: Duration::from_millis(20),
+        fail_closed: true,
+        ..with_quota_cache()
+    };
+    let (c, m) = checker(opts, call);
+    let req = bag("/a", "w", "v1");
+    // the miss passes the gate; its answer carries no quota result, which passes
+    assert!(c.check(&req).await.decision.is_ok());
+    // the hit is answered at once while its prefetch waits at the gate, holding the slot
+    assert!(c.check(&req).await.decision.is_ok());
+    while calls.load(Relaxed) < 2 {
+        tokio::task::yield_now().await;
+    }
+    let other = c.check(&bag("/b", "w", "v1")).await;
+    assert_eq!(
+        other.decision.status_text(),
+        "UNAVAILABLE:no Check call slot free within 20ms (--policy-max-requests 1)",
+        "the prefetch holds the one slot"
+    );
+    // while it is out: the advance's 9 tokens, then denials, and no second prefetch
+    let mut allowed = 0;
+    for _ in 0..12 {
+        allowed += usize::from(c.check(&req).await.decision.is_ok());
+    }
+    assert_eq!(allowed, 9);
+    assert_eq!(calls.load(Relaxed), 2, "one prefetch at a time");
+    // the answer names no quota: counted as granted in full (fail open)
+    gate.add_permits(1);
+    for _ in 0..10_000 {
+        if c.check(&req).await.decision.is_ok() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(c.check(&req).await.decision.is_ok(), "tokens again");
+    assert!(m.quota_prefetches.get() >= 1);
+    gate.add_permits(100);
 }

@@ -1,0 +1,273 @@
+//! The prefetch algorithm with a hand-held clock: every `now` is an argument.
+
+use super::*;
+
+fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+fn grant(amount: i64, valid_ms: u64) -> Option<Grant> {
+    Some(Grant {
+        amount,
+        valid: Duration::from_millis(valid_ms),
+    })
+}
+
+/// A fresh entry whose first request was advanced and granted in full: 9 tokens left, open.
+fn open_with_nine(t0: Instant) -> Prefetch {
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let first = p.take(1, t0);
+    let ask = first.ask.expect("the first request asks");
+    p.on_response(ask, grant(10, 60_000), t0);
+    assert_eq!((p.available(t0), p.is_closed()), (9, false));
+    p
+}
+
+#[test]
+fn the_first_request_is_advanced_the_minimum_and_the_grant_corrects_it() {
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let first = p.take(1, t0);
+    assert!(
+        first.allowed,
+        "nothing granted yet: the advance pays for it"
+    );
+    let ask = first.ask.expect("asks");
+    assert_eq!(ask.amount, 10, "at least the minimum prefetch");
+    assert!(ask.advanced.is_some());
+    assert_eq!(p.available(t0), 9);
+
+    // a limit of 3, one spent elsewhere: 2 granted of 10 asked → 8 taken back, closed
+    p.on_response(ask, grant(2, 60_000), at(t0, 1));
+    assert_eq!(p.available(at(t0, 1)), 1);
+    assert!(p.is_closed());
+    assert_eq!(
+        p.take(1, at(t0, 2)),
+        Taken {
+            allowed: true,
+            ask: None
+        }
+    );
+    assert_eq!(
+        p.take(1, at(t0, 3)),
+        Taken {
+            allowed: false,
+            ask: None
+        },
+        "exhausted, and closed: no ask within the close-wait window"
+    );
+}
+
+#[test]
+fn tokens_are_taken_without_asking_until_fewer_than_half_the_need_are_left() {
+    let t0 = Instant::now();
+    let mut p = open_with_nine(t0);
+    // the need is max(usage, 10) = 10: asks when fewer than 5 are left before a request
+    let mut asks = Vec::new();
+    for i in 0..6 {
+        let t = p.take(1, at(t0, 10 + i));
+        assert!(t.allowed);
+        asks.push(t.ask.map(|a| a.amount));
+    }
+    assert_eq!(
+        asks,
+        [None, None, None, None, None, Some(10)],
+        "9, 8, 7, 6, 5, 4 left before each"
+    );
+    assert_eq!(
+        p.available(at(t0, 20)),
+        3,
+        "the ask is not advanced: tokens remained"
+    );
+    assert!(p.in_flight());
+}
+
+#[test]
+fn one_ask_at_a_time_and_no_tokens_while_it_is_out_denies() {
+    let t0 = Instant::now();
+    let mut p = open_with_nine(t0);
+    let mut allowed = 0;
+    let mut asks = Vec::new();
+    for i in 0..20 {
+        let t = p.take(1, at(t0, 10 + i));
+        allowed += usize::from(t.allowed);
+        asks.extend(t.ask);
+    }
+    assert_eq!(allowed, 9, "the 9 granted, nothing more");
+    assert_eq!(asks.len(), 1, "one ask in flight, none beside it: {asks:?}");
+    // the answer comes: its grant is usable at once
+    p.on_response(asks[0], grant(asks[0].amount, 60_000), at(t0, 40));
+    assert!(!p.in_flight() && !p.is_closed());
+    assert_eq!(p.available(at(t0, 40)), asks[0].amount);
+    let next = p.take(1, at(t0, 41));
+    assert!(next.allowed);
+}
+
+#[test]
+fn the_ask_is_for_the_usage_of_the_last_window() {
+    let t0 = Instant::now();
+    let mut p = open_with_nine(t0);
+    // the ask goes out at 4 left; granted in full, the entry stays open
+    let mut ask = None;
+    for i in 0..6 {
+        ask = ask.or(p.take(1, at(t0, 10 + i)).ask);
+    }
+    let ask = ask.expect("asked below half the need");
+    p.on_response(ask, grant(ask.amount, 60_000), at(t0, 20));
+    // 40 requests in the next 200 ms: the usage of the window outgrows the minimum, and
+    // the next ask is for it
+    let mut next = None;
+    for i in 0..40 {
+        let t = p.take(1, at(t0, 100 + i * 5));
+        next = next.or(t.ask);
+    }
+    let next = next.expect("asked again");
+    assert!(next.amount > 10, "predicted from usage: {}", next.amount);
+
+    // a window later with no traffic the usage is forgotten: back to the minimum
+    p.on_response(next, grant(0, 60_000), at(t0, 400));
+    let later = p.take(1, at(t0, 5_000));
+    let after = later.ask.expect("closed, but the close-wait window passed");
+    assert_eq!(after.amount, 10);
+}
+
+#[test]
+fn a_closed_entry_asks_again_after_the_close_wait_window_and_a_full_grant_reopens_it() {
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let ask = p.take(1, t0).ask.expect("asks");
+    p.on_response(ask, grant(0, 60_000), at(t0, 1));
+    assert!(p.is_closed());
+    assert_eq!(p.available(at(t0, 1)), 0, "the advance was taken back");
+    // denied without asking until 500 ms after the last ask
+    for ms in [2, 250, 499] {
+        assert_eq!(
+            p.take(1, at(t0, ms)),
+            Taken {
+                allowed: false,
+                ask: None
+            },
+            "at {ms} ms"
+        );
+    }
+    let again = p.take(1, at(t0, 500));
+    assert!(!again.allowed, "a closed entry advances nothing");
+    let ask = again.ask.expect("asks again at 500 ms");
+    assert!(ask.advanced.is_none());
+    // a full grant reopens it
+    p.on_response(ask, grant(ask.amount, 60_000), at(t0, 501));
+    assert!(!p.is_closed());
+    assert!(p.take(1, at(t0, 502)).allowed);
+}
+
+#[test]
+fn granted_tokens_expire_with_the_grant() {
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let ask = p.take(1, t0).ask.expect("asks");
+    p.on_response(ask, grant(10, 1_000), t0);
+    assert_eq!(p.available(at(t0, 999)), 9);
+    assert_eq!(
+        p.available(at(t0, 1_000)),
+        0,
+        "the advanced slot took the grant's expiry"
+    );
+    // the next request finds nothing live and asks (open: advanced again)
+    let t = p.take(1, at(t0, 1_000));
+    assert!(t.allowed && t.ask.is_some_and(|a| a.advanced.is_some()));
+
+    // a grant that was not advanced becomes its own slot, with its own expiry
+    let mut p = open_with_nine(t0);
+    let mut ask = None;
+    for i in 0..6 {
+        ask = ask.or(p.take(1, at(t0, i)).ask);
+    }
+    p.on_response(ask.expect("asked"), grant(10, 2_000), at(t0, 10));
+    assert_eq!(p.available(at(t0, 10)), 13);
+    assert_eq!(
+        p.available(at(t0, 2_010)),
+        3,
+        "the 10 expired, the first 3 remain"
+    );
+    assert_eq!(p.available(at(t0, 60_000)), 0);
+}
+
+#[test]
+fn an_advance_never_answered_expires_after_a_minute() {
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    assert!(p.take(1, t0).allowed);
+    assert_eq!(p.available(at(t0, 59_999)), 9);
+    assert_eq!(p.available(at(t0, 60_000)), 0);
+    assert_eq!(
+        p.take(1, at(t0, 60_000)),
+        Taken {
+            allowed: false,
+            ask: None
+        },
+        "its ask is still in flight: no second one"
+    );
+}
+
+#[test]
+fn a_failed_call_counts_as_granted_in_full_for_a_minute() {
+    let t0 = Instant::now();
+    let mut p = open_with_nine(t0);
+    let mut ask = None;
+    for i in 0..6 {
+        ask = ask.or(p.take(1, at(t0, i)).ask);
+    }
+    let ask = ask.expect("asked");
+    p.on_response(ask, None, at(t0, 10));
+    assert!(!p.is_closed());
+    assert_eq!(p.available(at(t0, 10)), 3 + ask.amount);
+    assert_eq!(p.available(at(t0, 60_010)), 0);
+}
+
+#[test]
+fn an_advance_spent_before_its_grant_is_the_overshoot() {
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let ask = p.take(1, t0).ask.expect("asks");
+    for i in 1..12 {
+        let t = p.take(1, at(t0, i));
+        assert_eq!(
+            t.allowed,
+            i < 10,
+            "request {i}: the advance of 10 pays for 10"
+        );
+    }
+    p.on_response(ask, grant(3, 60_000), at(t0, 20));
+    assert_eq!(p.available(at(t0, 20)), 0, "nothing left to take back");
+    assert!(p.is_closed());
+}
+
+#[test]
+fn amounts_are_all_or_nothing() {
+    // Istio's TestNotEnoughAmount: 5 a window, the first request takes 1
+    let t0 = Instant::now();
+    let mut p = Prefetch::new(PrefetchOptions::default(), t0);
+    let ask = p.take(1, t0).ask.expect("asks");
+    p.on_response(ask, grant(5, 1_000), t0);
+    assert_eq!(p.available(t0), 4);
+    assert!(!p.take(5, at(t0, 1)).allowed, "only 4 left");
+    assert!(p.take(4, at(t0, 2)).allowed, "the refused 5 took nothing");
+}
+
+#[test]
+fn the_usage_counter_rolls_bucket_by_bucket() {
+    // Istio's TimeBasedCounterTest with 1 ms buckets
+    let t0 = Instant::now();
+    let mut u = Usage::new(Duration::from_millis(BUCKETS as u64), t0);
+    u.add(1, at(t0, 4));
+    u.add(1, at(t0, 5));
+    u.add(1, at(t0, 7));
+    assert_eq!(u.count(at(t0, 8)), 3);
+    assert_eq!(u.count(at(t0, 23)), 3);
+    assert_eq!(u.count(at(t0, 24)), 2, "the bucket of 4 is reused at 24");
+    assert_eq!(u.count(at(t0, 25)), 1, "4 and 5 are out");
+    assert_eq!(u.count(at(t0, 27)), 0);
+    u.add(2, at(t0, 100));
+    assert_eq!(u.count(at(t0, 119)), 2);
+    assert_eq!(u.count(at(t0, 500)), 0, "a long gap clears it");
+}
