@@ -8,6 +8,7 @@ use crate::config::Direction;
 use crate::headers::unpin_values;
 use crate::metrics::ProxyMetrics;
 use crate::report::Reporter;
+use crate::upstream::AppLease;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -18,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
-use tokio::sync::OwnedSemaphorePermit;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -214,21 +214,21 @@ pub struct ResponseBody {
     inner: Inner,
     size: u64,
     completion: Option<Completion>,
-    /// The app pool's place this response's connection holds, given back when it ends.
-    permit: Option<OwnedSemaphorePermit>,
+    /// The app pool's connection this response comes over, given back when it ends.
+    lease: Option<AppLease>,
 }
 
 impl ResponseBody {
     pub fn upstream(
         inner: Incoming,
         completion: Completion,
-        permit: Option<OwnedSemaphorePermit>,
+        lease: Option<AppLease>,
     ) -> ResponseBody {
         ResponseBody {
             inner: Inner::Upstream(inner),
             size: 0,
             completion: Some(completion),
-            permit,
+            lease,
         }
     }
 
@@ -238,12 +238,12 @@ impl ResponseBody {
             inner: Inner::Local(Full::new(text)),
             size: 0,
             completion: Some(completion),
-            permit: None,
+            lease: None,
         }
     }
 
     fn finish(&mut self, flags: &'static str) {
-        self.permit = None;
+        self.lease = None;
         if let Some(mut c) = self.completion.take() {
             c.done(self.size, flags);
         }

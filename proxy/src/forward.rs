@@ -16,7 +16,7 @@ use crate::metrics::ProxyMetrics;
 use crate::ready::Ready;
 use crate::report::Reporter;
 pub use crate::upstream::ConnUpstream;
-use crate::upstream::Failure;
+use crate::upstream::{AppLease, AppPool, Failure};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
@@ -32,7 +32,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type UpstreamClient = Client<HttpConnector, CountingBody>;
 
@@ -62,8 +61,9 @@ pub struct Shared {
     listeners: [SocketAddr; 2],
     http1: UpstreamClient,
     http2: UpstreamClient,
-    /// Caps the pooled HTTP/1.1 connections to the app (see [`Shared::with_app_pool`]).
-    app_pool: Option<Arc<Semaphore>>,
+    /// HTTP/1.1 connections to the app for requests that cannot have their downstream
+    /// connection's own (see [`Shared::with_app_pool`]).
+    app_pool: Arc<AppPool>,
 }
 
 impl Shared {
@@ -80,7 +80,7 @@ impl Shared {
         identity.uid = Some(identity.uid());
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(upstream_timeout.min(Duration::from_secs(5))));
+        connector.set_connect_timeout(Some(connect_timeout(upstream_timeout)));
         let http1 = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector.clone());
@@ -106,7 +106,7 @@ impl Shared {
             listeners,
             http1,
             http2,
-            app_pool: None,
+            app_pool: Arc::new(AppPool::new(app, 0, connect_timeout(upstream_timeout))),
         }
     }
 }
@@ -121,40 +121,55 @@ enum Upstream {
 
 type Answer = Result<Result<Response<Incoming>, Upstream>, tokio::time::error::Elapsed>;
 
-/// Sends `req` over the shared pool (HTTP/2, host names to resolve, or a downstream
-/// connection whose own upstream connection is busy). A request for the app over HTTP/1.1
-/// first waits for a free place in the app's pool, and holds it until its response ends.
+/// Sends `req` over the shared pool (HTTP/2, or host names to resolve, or a downstream
+/// connection whose own upstream connection is busy, outbound).
 async fn via_pool(
     shared: &Shared,
-    dir: Direction,
     http2: bool,
     authority: &str,
     mut req: Request<CountingBody>,
-) -> (Answer, Option<OwnedSemaphorePermit>) {
+) -> Answer {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let Ok(uri) = format!("http://{authority}{path}").parse::<Uri>() else {
-        return (Ok(Err(Upstream::BadTarget)), None);
+        return Ok(Err(Upstream::BadTarget));
     };
     *req.uri_mut() = uri;
     let client = if http2 { &shared.http2 } else { &shared.http1 };
-    let limit = shared
-        .app_pool
-        .as_ref()
-        .filter(|_| dir == Direction::Inbound && !http2);
-    let call = async {
-        let permit = match limit {
-            // never closed: acquiring only waits
-            Some(limit) => limit.clone().acquire_owned().await.ok(),
-            None => None,
-        };
-        (client.request(req).await, permit)
-    };
-    match tokio::time::timeout(shared.upstream_timeout, call).await {
-        Ok((Ok(resp), permit)) => (Ok(Ok(resp)), permit),
-        Ok((Err(e), _)) if e.is_connect() => (Ok(Err(Upstream::Connect(e.to_string()))), None),
-        Ok((Err(e), _)) => (Ok(Err(Upstream::Exchange(e.to_string()))), None),
+    match tokio::time::timeout(shared.upstream_timeout, client.request(req)).await {
+        Ok(Ok(resp)) => Ok(Ok(resp)),
+        Ok(Err(e)) if e.is_connect() => Ok(Err(Upstream::Connect(e.to_string()))),
+        Ok(Err(e)) => Ok(Err(Upstream::Exchange(e.to_string()))),
+        Err(elapsed) => Err(elapsed),
+    }
+}
+
+/// Sends `req` to the app over HTTP/1.1 on one of the app pool's connections ([`AppPool`]):
+/// an HTTP/2 client's stream, or an HTTP/1.1 client's request whose connection's own upstream
+/// connection is busy. The lease holds the connection until the response body ends.
+async fn via_app_pool(
+    shared: &Shared,
+    mut req: Request<CountingBody>,
+) -> (Answer, Option<AppLease>) {
+    to_origin_form(req.uri_mut());
+    match tokio::time::timeout(shared.upstream_timeout, shared.app_pool.send(req)).await {
+        Ok(Ok((resp, lease))) => (Ok(Ok(resp)), Some(lease)),
+        Ok(Err(failure)) => (Ok(Err(Upstream::from(failure))), None),
         Err(elapsed) => (Err(elapsed), None),
     }
+}
+
+impl From<Failure> for Upstream {
+    fn from(failure: Failure) -> Upstream {
+        match failure {
+            Failure::Connect(e) => Upstream::Connect(e.to_string()),
+            Failure::Exchange(e) => Upstream::Exchange(e.to_string()),
+        }
+    }
+}
+
+/// How long making a connection may take: the upstream timeout, at most 5 s.
+fn connect_timeout(upstream_timeout: Duration) -> Duration {
+    upstream_timeout.min(Duration::from_secs(5))
 }
 
 /// `http://host/path?q` → `/path?q`, as a request to the origin server is sent.
@@ -247,7 +262,8 @@ impl Shared {
     /// stream finding them all busy waits for one, within the upstream timeout, as Envoy
     /// queues requests at its cluster's connection limit.
     pub fn with_app_pool(mut self, connections: usize) -> Shared {
-        self.app_pool = (connections > 0).then(|| Arc::new(Semaphore::new(connections)));
+        let timeout = connect_timeout(self.upstream_timeout);
+        self.app_pool = Arc::new(AppPool::new(self.app, connections, timeout));
         self
     }
 
@@ -414,24 +430,23 @@ pub async fn handle(
         unpin_values(&mut parts.headers);
     }
     let mut req = Request::from_parts(parts, CountingBody::new(body, request_size));
-    let (answer, permit) = match addr.filter(|_| sequential && !http2) {
+    // HTTP/1.1 to the app without a connection of this downstream connection's own: the app
+    // pool
+    let app_pooled = dir == Direction::Inbound && !http2;
+    let (answer, lease) = match addr.filter(|_| sequential && !http2) {
         Some(addr) => {
             to_origin_form(req.uri_mut());
-            let connect_timeout = shared.upstream_timeout.min(Duration::from_secs(5));
-            let sent = conn.send(addr, connect_timeout, req);
+            let sent = conn.send(addr, connect_timeout(shared.upstream_timeout), req);
             match tokio::time::timeout(shared.upstream_timeout, sent).await {
                 Ok(Ok(Ok(resp))) => (Ok(Ok(resp)), None),
-                Ok(Ok(Err(Failure::Connect(e)))) => {
-                    (Ok(Err(Upstream::Connect(e.to_string()))), None)
-                }
-                Ok(Ok(Err(Failure::Exchange(e)))) => {
-                    (Ok(Err(Upstream::Exchange(e.to_string()))), None)
-                }
-                Ok(Err(busy)) => via_pool(&shared, dir, http2, &authority, busy).await,
+                Ok(Ok(Err(failure))) => (Ok(Err(Upstream::from(failure))), None),
+                Ok(Err(busy)) if app_pooled => via_app_pool(&shared, busy).await,
+                Ok(Err(busy)) => (via_pool(&shared, http2, &authority, busy).await, None),
                 Err(elapsed) => (Err(elapsed), None),
             }
         }
-        None => via_pool(&shared, dir, http2, &authority, req).await,
+        None if app_pooled => via_app_pool(&shared, req).await,
+        None => (via_pool(&shared, http2, &authority, req).await, None),
     };
     let failure = match answer {
         Ok(Ok(resp)) => {
@@ -450,7 +465,7 @@ pub async fn handle(
             }
             return Ok(Response::from_parts(
                 rparts,
-                ResponseBody::upstream(rbody, completion, permit),
+                ResponseBody::upstream(rbody, completion, lease),
             ));
         }
         Ok(Err(Upstream::Connect(e))) => {

@@ -14,9 +14,10 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What went wrong on the way to a response head.
 #[derive(Debug)]
@@ -89,52 +90,147 @@ impl ConnUpstream {
             Err(_) => return Err(req),
         };
         let in_use = InUse(self);
-        let (mut sender, reused) = match taken {
-            Some(h) if !h.sender.is_closed() => (h.sender, true),
-            _ => match Box::pin(connect(addr, connect_timeout)).await {
-                Ok(s) => (s, false),
-                Err(e) => return Ok(Err(Failure::Connect(e))),
-            },
+        let taken = taken.map(|h| h.sender);
+        match exchange(addr, connect_timeout, taken, req).await {
+            Ok((resp, sender)) => {
+                if let Ok(mut slot) = in_use.0.slot.lock() {
+                    *slot = Slot::Idle(Held { addr, sender });
+                }
+                Ok(Ok(resp))
+            }
+            Err(failure) => Ok(Err(failure)),
+        }
+    }
+}
+
+/// Sends `req` over `kept` (a connection kept from earlier requests) or, without one, a new
+/// connection to `addr`. A kept connection found closed is replaced once, and a request a
+/// connection refused before reading any of it is sent again once on a fresh one; gives back
+/// the connection with the response head.
+async fn exchange(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    kept: Option<SendRequest<CountingBody>>,
+    req: Request<CountingBody>,
+) -> Result<(Response<Incoming>, SendRequest<CountingBody>), Failure> {
+    let (mut sender, reused) = match kept {
+        Some(s) if !s.is_closed() => (s, true),
+        _ => (
+            Box::pin(connect(addr, connect_timeout))
+                .await
+                .map_err(Failure::Connect)?,
+            false,
+        ),
+    };
+    let mut req = req;
+    let mut retried = !reused;
+    loop {
+        let ready = sender.ready().await;
+        let sent = match ready {
+            Ok(()) => sender.try_send_request(req).await,
+            Err(e) if !retried => {
+                // the kept connection closed while idle: a fresh one, once
+                tracing::debug!(error = %e, %addr, "kept upstream connection closed");
+                retried = true;
+                sender = Box::pin(connect(addr, connect_timeout))
+                    .await
+                    .map_err(Failure::Connect)?;
+                continue;
+            }
+            Err(e) => return Err(Failure::Exchange(e)),
         };
-        let mut req = req;
-        let mut retried = !reused;
-        loop {
-            let ready = sender.ready().await;
-            let sent = match ready {
-                Ok(()) => sender.try_send_request(req).await,
-                Err(e) if !retried => {
-                    // the kept connection closed while idle: a fresh one, once
-                    tracing::debug!(error = %e, %addr, "kept upstream connection closed");
+        match sent {
+            Ok(resp) => return Ok((resp, sender)),
+            Err(mut e) => match e.take_message() {
+                // refused before any of it was written: safe to send again
+                Some(back) if !retried => {
                     retried = true;
-                    match Box::pin(connect(addr, connect_timeout)).await {
-                        Ok(s) => sender = s,
-                        Err(e) => return Ok(Err(Failure::Connect(e))),
-                    }
-                    continue;
+                    req = back;
+                    sender = Box::pin(connect(addr, connect_timeout))
+                        .await
+                        .map_err(Failure::Connect)?;
                 }
-                Err(e) => return Ok(Err(Failure::Exchange(e))),
-            };
-            match sent {
-                Ok(resp) => {
-                    if let Ok(mut slot) = in_use.0.slot.lock() {
-                        *slot = Slot::Idle(Held { addr, sender });
-                    }
-                    return Ok(Ok(resp));
+                _ => return Err(Failure::Exchange(e.into_error())),
+            },
+        }
+    }
+}
+
+/// HTTP/1.1 connections to the app shared by the requests that cannot have one to themselves
+/// (HTTP/2 downstream streams, which run concurrently): at most `limit` in use at once, each
+/// used by one request from its head until its response body ends ([`AppLease`]), then kept
+/// for the next (the most recently used first). A request finding them all in use waits for
+/// one, as Envoy queues at a cluster's connection limit. Unlike a general pool, there is no
+/// lookup by host, no lock held across a request, and no task spawned per request to hand the
+/// connection back.
+#[derive(Debug)]
+pub struct AppPool {
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    idle: Mutex<Vec<SendRequest<CountingBody>>>,
+    /// `None`: no limit.
+    limit: Option<Arc<Semaphore>>,
+}
+
+/// One request's use of an [`AppPool`] connection: dropped when the response body has ended
+/// (or was given up), which hands the connection back and frees the place.
+#[derive(Debug)]
+pub struct AppLease {
+    pool: Arc<AppPool>,
+    sender: Option<SendRequest<CountingBody>>,
+    _place: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for AppLease {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            // a connection whose response was cut short closes itself; ready() finds it
+            if !sender.is_closed() {
+                if let Ok(mut idle) = self.pool.idle.lock() {
+                    idle.push(sender);
                 }
-                Err(mut e) => match e.take_message() {
-                    // refused before any of it was written: safe to send again
-                    Some(back) if !retried => {
-                        retried = true;
-                        req = back;
-                        match Box::pin(connect(addr, connect_timeout)).await {
-                            Ok(s) => sender = s,
-                            Err(e) => return Ok(Err(Failure::Connect(e))),
-                        }
-                    }
-                    _ => return Ok(Err(Failure::Exchange(e.into_error()))),
-                },
             }
         }
+    }
+}
+
+impl AppPool {
+    /// Connections to `addr`, at most `limit` in use at once (0: no limit).
+    pub fn new(addr: SocketAddr, limit: usize, connect_timeout: Duration) -> AppPool {
+        AppPool {
+            addr,
+            connect_timeout,
+            idle: Mutex::new(Vec::new()),
+            limit: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+        }
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) over a kept connection, or a new one; the
+    /// lease holds the connection until the response body ends.
+    pub async fn send(
+        self: &Arc<Self>,
+        req: Request<CountingBody>,
+    ) -> Result<(Response<Incoming>, AppLease), Failure> {
+        let place = match &self.limit {
+            // never closed: acquiring only waits
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (resp, sender) = exchange(self.addr, self.connect_timeout, kept, req).await?;
+        Ok((
+            resp,
+            AppLease {
+                pool: self.clone(),
+                sender: Some(sender),
+                _place: place,
+            },
+        ))
+    }
+
+    /// Connections kept for the next requests.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The upstream connection each downstream HTTP/1.1 connection keeps: reused for its requests,
 //! one per downstream connection, and replaced when the upstream closes it between requests,
-//! whether it says so (`Connection: close`) or just closes.
+//! whether it says so (`Connection: close`) or just closes; and the app pool HTTP/2 streams
+//! share, which replaces closed connections the same way.
 
 mod common;
 
@@ -218,6 +219,31 @@ async fn concurrent_http2_streams_share_pooled_connections_instead_of_opening_on
         "50 requests, at most 10 at once: {opened} upstream connections"
     );
     proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_app_connections_the_app_closes_are_replaced_not_failed() {
+    // HTTP/2 streams to an HTTP/1.1 app go over the app pool; a connection handed back after
+    // its response may be closed by the app (announced or not) by the time the next stream
+    // takes it
+    for close in [Close::Announced, Close::Silently] {
+        let (app, accepted) = backend(close).await;
+        let mut opts = options(app, None, "app-v1");
+        opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+        let proxy = Proxy::start(opts).await;
+        for round in 0..4 {
+            let paths = (0..5).map(|i| format!("/c/{round}/{i}")).collect();
+            let statuses = h2_gets_at_once(proxy.bound.inbound, paths).await;
+            assert_eq!(statuses, [200; 5], "{close:?} round {round}");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            20,
+            "{close:?}: one connection per answer"
+        );
+        assert_eq!(upstream_failures(&proxy), 0.0, "{close:?}");
+        proxy.stop().await;
+    }
 }
 
 /// A keep-alive HTTP/1.1 backend that takes `pause` per request; it counts the connections
