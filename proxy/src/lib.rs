@@ -28,9 +28,10 @@ pub use metrics::ProxyMetrics;
 
 use access_log::AccessLog;
 use forward::Shared;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use metrics::DropReason;
 use mixer_serving::http::{self, Reply, Routes};
 use report::Reporter;
@@ -38,7 +39,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 /// Why the proxy could not start.
@@ -245,26 +246,92 @@ async fn serve(
         let drain = drain.clone();
         tokio::spawn(async move {
             let _drain = drain;
+            let http2 = tokio::select! {
+                h2 = speaks_http2(&stream) => h2,
+                _ = stop.changed() => return,
+            };
             // the connection's own upstream connection, kept between its requests
             let upstream = Arc::new(forward::ConnUpstream::default());
-            let service = service_fn(move |req| {
-                forward::handle(shared.clone(), dir, peer, upstream.clone(), req)
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
-                    }
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(grace, conn).await;
-                }
+            let io = TokioIo::new(stream);
+            if http2 {
+                // each stream runs as a task of its own, which is moved as it starts and ends:
+                // boxed, the request's future (3.3 KB) moves as a pointer
+                let service = service_fn(move |req| {
+                    Box::pin(forward::handle(
+                        shared.clone(),
+                        dir,
+                        peer,
+                        upstream.clone(),
+                        req,
+                    ))
+                });
+                let conn = http2::Builder::new(TokioExecutor::new()).serve_connection(io, service);
+                drive(conn, stop, grace, peer).await;
+            } else {
+                let service = service_fn(move |req| {
+                    forward::handle(shared.clone(), dir, peer, upstream.clone(), req)
+                });
+                let conn = http1::Builder::new().serve_connection(io, service);
+                drive(conn, stop, grace, peer).await;
             }
         });
+    }
+}
+
+/// Runs one downstream connection until it ends, or, once `stop` changes, shuts it down
+/// gracefully (HTTP/1.1 `Connection: close` after the request in flight, HTTP/2 GOAWAY)
+/// within `grace`.
+async fn drive<C: GracefulConnection>(
+    conn: C,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+    peer: SocketAddr,
+) where
+    C::Error: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn).await;
+        }
+    }
+}
+
+/// Whether the client opens with the HTTP/2 connection preface (prior knowledge, as h2c
+/// clients and gRPC do), looked at without taking it from the stream: false at the first byte
+/// that differs, when the client fails or closes, or when a preface begun is not whole within
+/// half a second (HTTP/1.1 then reads those bytes and answers them).
+async fn speaks_http2(stream: &TcpStream) -> bool {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut seen = [0u8; 24];
+    let mut wait = Duration::from_millis(1);
+    let mut waited = Duration::ZERO;
+    loop {
+        let n = match stream.peek(&mut seen).await {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 || seen[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        // a preface cut short (it comes in one segment from any real client): the peeked
+        // bytes keep the socket readable, and a peek cannot see the client close after them,
+        // so wait a little, then longer, before looking again, half a second in all
+        if waited >= Duration::from_millis(500) {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        waited += wait;
+        wait = (wait * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -292,5 +359,51 @@ impl Routes for Admin {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speaks_http2;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// What `speaks_http2` says of a connection whose client sends `parts`, one write each.
+    async fn detect(parts: &[&'static [u8]]) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let first = parts[0];
+        let parts = parts.to_vec();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.expect("connect");
+            for p in parts {
+                c.write_all(p).await.expect("write");
+                c.flush().await.expect("flush");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            // then the client closes
+        });
+        let (server, _) = listener.accept().await.expect("accept");
+        let h2 = speaks_http2(&server).await;
+        let mut peeked = [0u8; 3];
+        let n = server.peek(&mut peeked).await.expect("peek");
+        assert_eq!(&peeked[..n], &first[..n], "nothing taken from the stream");
+        client.await.expect("client");
+        h2
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_is_recognised_whole_or_in_pieces() {
+        assert!(detect(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]).await);
+        assert!(detect(&[b"PRI * HTTP/2.", b"0\r\n\r\nSM\r\n\r\n\x00\x00"]).await);
+        assert!(!detect(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]).await);
+        assert!(
+            !detect(&[b"PRI * HTTP/1.1\r\n\r\n"]).await,
+            "differs at byte 9"
+        );
+        assert!(
+            !detect(&[b"PRI * HT"]).await,
+            "a client closing mid-preface"
+        );
     }
 }
