@@ -18,6 +18,7 @@ use super::columns::Columns;
 use super::config::FileLimits;
 use super::file::OpenFile;
 use super::layout::{Layout, Rows};
+use crate::adapters::file_writers::{FileWriter, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -76,8 +77,8 @@ pub struct ArchiveStats {
     /// Files closed, by [`CloseReason`] (in `ALL`'s order).
     pub files: [Counter; 4],
     pub write_errors: Counter,
-    pub(crate) queued_bytes: AtomicU64,
-    pub(crate) queued_rows: AtomicU64,
+    /// Bytes and rows waiting in the queue.
+    pub(crate) queue: QueueLevel,
     /// Rows in the open file and the builders (not readable yet).
     pub(crate) open_rows: AtomicU64,
 }
@@ -88,11 +89,21 @@ impl ArchiveStats {
     }
 
     pub fn queued_bytes(&self) -> u64 {
-        self.queued_bytes.load(Relaxed)
+        self.queue.bytes()
     }
 
     pub fn open_rows(&self) -> u64 {
         self.open_rows.load(Relaxed)
+    }
+}
+
+impl WriterStats for ArchiveStats {
+    fn queue(&self) -> &QueueLevel {
+        &self.queue
+    }
+
+    fn dropped_at_shutdown(&self) -> &Counter {
+        &self.dropped_shutdown
     }
 }
 
@@ -191,20 +202,17 @@ impl Writer {
             return false;
         }
         let bound = self.shared.queue_bytes.load(Relaxed);
-        if s.queued_bytes.fetch_add(weight, Relaxed) + weight > bound {
-            s.queued_bytes.fetch_sub(weight, Relaxed);
+        if !s.queue.admit(weight, n, bound) {
             s.dropped_queue_full.add(n);
             return false;
         }
-        s.queued_rows.fetch_add(n, Relaxed);
         let msg = Msg::Rows {
             layout: layout.clone(),
             rows,
             weight,
         };
         if self.tx.send(msg).is_err() {
-            s.queued_bytes.fetch_sub(weight, Relaxed);
-            s.queued_rows.fetch_sub(n, Relaxed);
+            s.queue.remove(weight, n);
             s.dropped_shutdown.add(n);
             return false;
         }
@@ -228,13 +236,6 @@ impl Writer {
         self.tx.send(Msg::Seal(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
     }
 
-    /// Refuses further rows and tells the thread to stop once it has written what was queued
-    /// before (closing its file).
-    pub(crate) fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
-    }
-
     /// Waits until the rows queued before the call are encoded into the open file (tests).
     #[cfg(test)]
     pub(crate) fn encoded(&self, timeout: Duration) -> bool {
@@ -247,6 +248,17 @@ impl Writer {
         let (hold, wait) = mpsc::channel();
         let _ = self.tx.send(Msg::Pause(wait));
         hold
+    }
+}
+
+impl FileWriter for Writer {
+    type Stats = ArchiveStats;
+
+    /// Refuses further rows and tells the thread to stop once it has written what was queued
+    /// before (closing its file).
+    fn close(&self) {
+        self.shared.closed.store(true, Relaxed);
+        let _ = self.tx.send(Msg::Close);
     }
 }
 
@@ -294,8 +306,7 @@ impl Thread<'_> {
                     rows,
                     weight,
                 } => {
-                    self.stats.queued_bytes.fetch_sub(weight, Relaxed);
-                    self.stats.queued_rows.fetch_sub(rows.len() as u64, Relaxed);
+                    self.stats.queue.remove(weight, rows.len() as u64);
                     self.append(layout, &rows);
                 }
                 Msg::Seal(ack) => {

@@ -9,9 +9,10 @@
 
 use super::rotate::{FileOut, Rotation};
 use super::sinks::Destination;
+use crate::adapters::file_writers::{FileWriter, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -26,14 +27,24 @@ pub struct SinkStats {
     /// Entries refused because the queue was full, or left unwritten at shutdown.
     pub dropped: Counter,
     pub rotations: Counter,
-    pub(crate) queued_bytes: AtomicU64,
-    pub(crate) queued_entries: AtomicU64,
+    /// Bytes and entries waiting in the queue.
+    pub(crate) queue: QueueLevel,
 }
 
 impl SinkStats {
     /// Bytes waiting in the queue.
     pub fn queued_bytes(&self) -> u64 {
-        self.queued_bytes.load(Relaxed)
+        self.queue.bytes()
+    }
+}
+
+impl WriterStats for SinkStats {
+    fn queue(&self) -> &QueueLevel {
+        &self.queue
+    }
+
+    fn dropped_at_shutdown(&self) -> &Counter {
+        &self.dropped
     }
 }
 
@@ -107,16 +118,13 @@ impl Writer {
             s.dropped.add(entries);
             return false;
         }
-        if s.queued_bytes.fetch_add(len, Relaxed) + len > self.max_queue_bytes {
-            s.queued_bytes.fetch_sub(len, Relaxed);
+        if !s.queue.admit(len, entries, self.max_queue_bytes) {
             s.dropped.add(entries);
             return false;
         }
-        s.queued_entries.fetch_add(entries, Relaxed);
         if self.tx.send(Msg::Lines { bytes, entries }).is_err() {
             // the thread is gone (it only stops on close): the entries are not coming back
-            s.queued_bytes.fetch_sub(len, Relaxed);
-            s.queued_entries.fetch_sub(entries, Relaxed);
+            s.queue.remove(len, entries);
             s.dropped.add(entries);
             return false;
         }
@@ -143,18 +151,22 @@ impl Writer {
         self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
     }
 
-    /// Refuses further entries and tells the thread to stop once it has written what was
-    /// queued before.
-    pub(crate) fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
-    }
-
     #[cfg(test)]
     pub(crate) fn pause(&self) -> mpsc::Sender<()> {
         let (hold, wait) = mpsc::channel();
         let _ = self.tx.send(Msg::Pause(wait));
         hold
+    }
+}
+
+impl FileWriter for Writer {
+    type Stats = SinkStats;
+
+    /// Refuses further entries and tells the thread to stop once it has written what was
+    /// queued before.
+    fn close(&self) {
+        self.shared.closed.store(true, Relaxed);
+        let _ = self.tx.send(Msg::Close);
     }
 }
 
@@ -206,8 +218,7 @@ fn run(mut out: Out, rx: Receiver<Msg>, stats: &SinkStats, shared: &Shared, sink
         };
         match msg {
             Msg::Lines { bytes, entries } => {
-                stats.queued_bytes.fetch_sub(bytes.len() as u64, Relaxed);
-                stats.queued_entries.fetch_sub(entries, Relaxed);
+                stats.queue.remove(bytes.len() as u64, entries);
                 let rotation = *shared
                     .rotation
                     .lock()
