@@ -6,6 +6,8 @@ pub mod jaeger;
 pub mod parquet;
 pub mod prometheus;
 pub mod stdio;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub(crate) mod yaml;
 
 use mixer_rules::AdapterSpec;
