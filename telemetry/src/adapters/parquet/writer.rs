@@ -18,11 +18,11 @@ use super::columns::Columns;
 use super::config::FileLimits;
 use super::file::OpenFile;
 use super::layout::{Layout, Rows};
-use crate::adapters::file_writers::{FileWriter, QueueLevel, WriterStats};
+use crate::adapters::file_writers::{FileWriter, Inbox, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -127,13 +127,12 @@ pub(crate) enum Msg {
 struct Shared {
     limits: Mutex<FileLimits>,
     queue_bytes: AtomicU64,
-    closed: AtomicBool,
 }
 
 /// The producers' side of an archive's writer thread.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Sender<Msg>,
+    inbox: Inbox<Msg>,
     stats: Arc<ArchiveStats>,
     shared: Arc<Shared>,
 }
@@ -144,6 +143,16 @@ pub(crate) struct Target {
     pub prefix: String,
     pub limits: FileLimits,
     pub queue_bytes: u64,
+}
+
+impl FileWriter for Writer {
+    type Stats = ArchiveStats;
+
+    /// Refuses further rows and tells the thread to stop once it has written what was queued
+    /// before (closing its file).
+    fn close(&self) {
+        self.inbox.close(Msg::Close);
+    }
 }
 
 impl Writer {
@@ -160,11 +169,10 @@ impl Writer {
                 format!("cannot create {}: {e}", target.dir.display()),
             )
         })?;
-        let (tx, rx) = mpsc::channel();
+        let (inbox, rx) = Inbox::new();
         let shared = Arc::new(Shared {
             limits: Mutex::new(target.limits),
             queue_bytes: AtomicU64::new(target.queue_bytes),
-            closed: AtomicBool::new(false),
         });
         let label = target.dir.join(&target.prefix).display().to_string();
         let thread = std::thread::Builder::new()
@@ -188,7 +196,12 @@ impl Writer {
                     t.run(rx);
                 }
             })?;
-        Ok((Arc::new(Writer { tx, stats, shared }), thread))
+        let writer = Writer {
+            inbox,
+            stats,
+            shared,
+        };
+        Ok((Arc::new(writer), thread))
     }
 
     /// Queues `rows` (built with `layout`) without waiting; drops them, counted, when the
@@ -197,7 +210,7 @@ impl Writer {
         let n = rows.len() as u64;
         let weight = rows.weight();
         let s = &self.stats;
-        if self.shared.closed.load(Relaxed) {
+        if self.inbox.is_closed() {
             s.dropped_shutdown.add(n);
             return false;
         }
@@ -211,7 +224,7 @@ impl Writer {
             rows,
             weight,
         };
-        if self.tx.send(msg).is_err() {
+        if !self.inbox.send(msg) {
             s.queue.remove(weight, n);
             s.dropped_shutdown.add(n);
             return false;
@@ -232,33 +245,18 @@ impl Writer {
 
     /// Waits up to `timeout` until everything queued before the call is in a closed file.
     pub fn seal(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Seal(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+        self.inbox.ask(Msg::Seal, timeout)
     }
 
     /// Waits until the rows queued before the call are encoded into the open file (tests).
     #[cfg(test)]
     pub(crate) fn encoded(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Encoded(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+        self.inbox.ask(Msg::Encoded, timeout)
     }
 
     #[cfg(test)]
     pub(crate) fn pause(&self) -> mpsc::Sender<()> {
-        let (hold, wait) = mpsc::channel();
-        let _ = self.tx.send(Msg::Pause(wait));
-        hold
-    }
-}
-
-impl FileWriter for Writer {
-    type Stats = ArchiveStats;
-
-    /// Refuses further rows and tells the thread to stop once it has written what was queued
-    /// before (closing its file).
-    fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
+        self.inbox.pause(Msg::Pause)
     }
 }
 

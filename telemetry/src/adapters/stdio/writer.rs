@@ -9,11 +9,10 @@
 
 use super::rotate::{FileOut, Rotation};
 use super::sinks::Destination;
-use crate::adapters::file_writers::{FileWriter, QueueLevel, WriterStats};
+use crate::adapters::file_writers::{FileWriter, Inbox, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -64,16 +63,25 @@ pub(crate) enum Msg {
 #[derive(Debug)]
 struct Shared {
     rotation: Mutex<Option<Rotation>>,
-    closed: AtomicBool,
 }
 
 /// The producers' side of a destination's writer thread.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Sender<Msg>,
+    inbox: Inbox<Msg>,
     stats: Arc<SinkStats>,
     shared: Arc<Shared>,
     max_queue_bytes: u64,
+}
+
+impl FileWriter for Writer {
+    type Stats = SinkStats;
+
+    /// Refuses further entries and tells the thread to stop once it has written what was
+    /// queued before.
+    fn close(&self) {
+        self.inbox.close(Msg::Close);
+    }
 }
 
 impl Writer {
@@ -89,10 +97,9 @@ impl Writer {
             Destination::Stderr => Out::Stderr(io::stderr()),
             Destination::File(path) => Out::File(FileOut::open(path)?),
         };
-        let (tx, rx) = mpsc::channel();
+        let (inbox, rx) = Inbox::new();
         let shared = Arc::new(Shared {
             rotation: Mutex::new(rotation),
-            closed: AtomicBool::new(false),
         });
         let thread = std::thread::Builder::new()
             .name("mixer-accesslog".into())
@@ -101,7 +108,7 @@ impl Writer {
                 move || run(out, rx, &stats, &shared, &sink)
             })?;
         let writer = Writer {
-            tx,
+            inbox,
             stats,
             shared,
             max_queue_bytes,
@@ -114,7 +121,7 @@ impl Writer {
     pub fn submit(&self, bytes: Vec<u8>, entries: u64) -> bool {
         let len = bytes.len() as u64;
         let s = &self.stats;
-        if self.shared.closed.load(Relaxed) {
+        if self.inbox.is_closed() {
             s.dropped.add(entries);
             return false;
         }
@@ -122,7 +129,7 @@ impl Writer {
             s.dropped.add(entries);
             return false;
         }
-        if self.tx.send(Msg::Lines { bytes, entries }).is_err() {
+        if !self.inbox.send(Msg::Lines { bytes, entries }) {
             // the thread is gone (it only stops on close): the entries are not coming back
             s.queue.remove(len, entries);
             s.dropped.add(entries);
@@ -147,26 +154,12 @@ impl Writer {
 
     /// Waits up to `timeout` until everything queued before the call is written and flushed.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+        self.inbox.ask(Msg::Flush, timeout)
     }
 
     #[cfg(test)]
     pub(crate) fn pause(&self) -> mpsc::Sender<()> {
-        let (hold, wait) = mpsc::channel();
-        let _ = self.tx.send(Msg::Pause(wait));
-        hold
-    }
-}
-
-impl FileWriter for Writer {
-    type Stats = SinkStats;
-
-    /// Refuses further entries and tells the thread to stop once it has written what was
-    /// queued before.
-    fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
+        self.inbox.pause(Msg::Pause)
     }
 }
 
