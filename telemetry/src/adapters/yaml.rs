@@ -127,6 +127,15 @@ pub(crate) fn numbers(v: Option<&Yaml>, field: &str, p: &mut Vec<FieldProblem>) 
     }
 }
 
+/// A handler's params problems on one line (`field: message; …`), for its build error.
+pub(crate) fn one_line(problems: &[FieldProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub(crate) fn problem(
     field: impl Into<String>,
     message: impl Into<String>,

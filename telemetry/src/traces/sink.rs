@@ -8,12 +8,14 @@
 //! dropped_queue_full + dropped_write_failed + dropped_shutdown + queued + in flight`.
 
 use super::span::Span;
+pub use super::span_queue::Submit;
+use super::span_queue::{self, QueueCounters, QueueHandle, QueueReceiver, QueueStats};
 use crate::self_metrics::{Counter, Histogram};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// What a writer learned about one span over its attempts; the sink keeps it between
@@ -157,55 +159,24 @@ impl SinkStats {
     }
 }
 
-/// What `submit` did with a span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Submit {
-    Queued,
-    DroppedQueueFull,
-    DroppedShutdown,
+impl QueueStats for SinkStats {
+    fn queue_counters(&self) -> QueueCounters<'_> {
+        QueueCounters::new(
+            &self.received,
+            &self.dropped_queue_full,
+            &self.dropped_shutdown,
+        )
+    }
 }
 
 /// The producers' side; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct SinkHandle {
-    tx: mpsc::Sender<Span>,
-    stats: Arc<SinkStats>,
-}
+pub type SinkHandle = QueueHandle<SinkStats>;
 
 impl SinkHandle {
-    /// Queues `span` without waiting; drops it (counted) when the queue is full or closed.
-    pub fn submit(&self, span: Span) -> Submit {
-        self.stats.received.inc();
-        match self.tx.try_send(span) {
-            Ok(()) => Submit::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.dropped_queue_full.inc();
-                Submit::DroppedQueueFull
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.stats.dropped_shutdown.inc();
-                Submit::DroppedShutdown
-            }
-        }
-    }
-
-    /// Spans waiting in the queue.
-    pub fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    pub fn stats(&self) -> &Arc<SinkStats> {
-        &self.stats
-    }
-
     /// A handle with no worker behind it: every span is counted as `dropped_shutdown`. For
     /// pipelines built outside a runtime (benchmarks, offline checks).
     pub fn detached() -> SinkHandle {
-        let (tx, _) = mpsc::channel(1);
-        SinkHandle {
-            tx,
-            stats: Arc::default(),
-        }
+        QueueHandle::without_receiver()
     }
 }
 
@@ -224,20 +195,12 @@ pub struct SpanSink<W> {
 impl<W: WriteSpans> SpanSink<W> {
     /// Starts the worker on the current tokio runtime.
     pub fn start(writer: Arc<W>, opts: SinkOptions) -> SpanSink<W> {
-        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(SinkStats::default());
-        let (close, close_rx) = oneshot::channel();
+        let (handle, queue, close) = span_queue::channel(opts.queue_capacity, stats.clone());
         let (give_up, give_up_rx) = watch::channel(false);
-        let worker = tokio::spawn(run(
-            writer.clone(),
-            rx,
-            close_rx,
-            give_up_rx,
-            stats.clone(),
-            opts,
-        ));
+        let worker = tokio::spawn(run(writer.clone(), queue, give_up_rx, stats, opts));
         SpanSink {
-            handle: SinkHandle { tx, stats },
+            handle,
             writer,
             worker,
             close,
@@ -254,7 +217,7 @@ impl<W: WriteSpans> SpanSink<W> {
     }
 
     pub fn stats(&self) -> &Arc<SinkStats> {
-        &self.handle.stats
+        self.handle.stats()
     }
 
     pub fn writer(&self) -> &Arc<W> {
@@ -273,7 +236,7 @@ impl<W: WriteSpans> SpanSink<W> {
             give_up,
             ..
         } = self;
-        let stats = handle.stats.clone();
+        let stats = handle.stats().clone();
         drop(handle);
         let _ = close.send(());
         if tokio::time::timeout(timeout, &mut worker).await.is_err() {
@@ -299,29 +262,14 @@ const GIVE_UP_BOUND: Duration = Duration::from_secs(5);
 
 async fn run<W: WriteSpans>(
     writer: Arc<W>,
-    mut rx: mpsc::Receiver<Span>,
-    mut close: oneshot::Receiver<()>,
+    mut queue: QueueReceiver,
     give_up: watch::Receiver<bool>,
     stats: Arc<SinkStats>,
     opts: SinkOptions,
 ) {
     let permits = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
     let mut tasks = JoinSet::new();
-    let mut closing = false;
-    loop {
-        let next = tokio::select! {
-            biased;
-            c = &mut close, if !closing => {
-                closing = true;
-                // Only an explicit shutdown closes the queue; a dropped sender does not.
-                if c.is_ok() {
-                    rx.close();
-                }
-                continue;
-            }
-            s = rx.recv() => s,
-        };
-        let Some(span) = next else { break };
+    while let Some(span) = queue.recv().await {
         stats.in_flight.fetch_add(1, Relaxed);
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;

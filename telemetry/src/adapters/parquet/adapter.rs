@@ -10,6 +10,7 @@ use super::config::Params;
 use super::layout::{Layout, Rows};
 use super::sinks::Archives;
 use super::writer::Writer;
+use crate::adapters::yaml;
 use mixer_attributes::expr::EvalValue;
 use mixer_attributes::Attributes;
 use mixer_rules::{Config, Evaluator, ExprId, InstancePlan, Plan};
@@ -63,14 +64,8 @@ impl ParquetHandler {
             .handlers
             .get(handler)
             .ok_or(BuildError::NoSuchHandler(handler))?;
-        let params = Params::parse(&h.params).map_err(|p| {
-            BuildError::Params(
-                p.into_iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params =
+            Params::parse(&h.params).map_err(|p| BuildError::Params(yaml::one_line(&p)))?;
         let layout = Layout::of_config(config, handler).map_err(BuildError::Columns)?;
         let instances = super::config::instances_of(config, handler);
         let bindings = instances

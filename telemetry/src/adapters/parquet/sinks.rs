@@ -6,26 +6,22 @@
 
 use super::config::Params;
 use super::writer::{ArchiveStats, Clock, CloseReason, Target, Writer};
+use crate::adapters::file_writers::WriterRegistry;
 use mixer_serving::metrics::{escape_label, header};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-#[derive(Debug)]
-struct Slot {
+/// An archive: the directory and file prefix of its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ArchiveKey {
     dir: PathBuf,
     prefix: String,
-    stats: Arc<ArchiveStats>,
-    writer: Weak<Writer>,
-    /// Threads of this archive's writers, the current one and any still finishing.
-    threads: Vec<JoinHandle<()>>,
 }
 
-impl Slot {
+impl ArchiveKey {
     fn label(&self) -> String {
         self.dir.join(&self.prefix).display().to_string()
     }
@@ -33,7 +29,7 @@ impl Slot {
 
 struct Inner {
     clock: Clock,
-    slots: Mutex<Vec<Slot>>,
+    writers: WriterRegistry<ArchiveKey, Writer>,
 }
 
 /// The archives of the process; cheap to clone.
@@ -45,7 +41,7 @@ pub struct Archives {
 impl std::fmt::Debug for Archives {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Archives")
-            .field("slots", &*self.slots())
+            .field("writers", &self.inner.writers)
             .finish()
     }
 }
@@ -62,112 +58,60 @@ impl Archives {
         Archives {
             inner: Arc::new(Inner {
                 clock,
-                slots: Mutex::new(Vec::new()),
+                writers: WriterRegistry::default(),
             }),
         }
-    }
-
-    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
-        self.inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The writer of the archive `params` names: the running one (taking the new limits), or
     /// a new one, which creates the directory now so that one that cannot be made fails the
     /// config.
     pub(crate) fn writer(&self, params: &Params) -> io::Result<Arc<Writer>> {
-        let mut slots = self.slots();
-        let found = slots
-            .iter()
-            .position(|s| s.dir == params.directory && s.prefix == params.file_prefix);
-        let i = match found {
-            Some(i) => i,
-            None => {
-                slots.push(Slot {
-                    dir: params.directory.clone(),
-                    prefix: params.file_prefix.clone(),
-                    stats: Arc::default(),
-                    writer: Weak::new(),
-                    threads: Vec::new(),
-                });
-                slots.len() - 1
-            }
-        };
-        let slot = &mut slots[i];
-        slot.threads.retain(|t| !t.is_finished());
-        if let Some(w) = slot.writer.upgrade() {
-            w.set_limits(params.limits, params.queue_bytes);
-            return Ok(w);
-        }
-        let target = Target {
+        let key = ArchiveKey {
             dir: params.directory.clone(),
             prefix: params.file_prefix.clone(),
-            limits: params.limits,
-            queue_bytes: params.queue_bytes,
         };
-        let (w, thread) = Writer::start(target, slot.stats.clone(), self.inner.clock.clone())?;
-        slot.writer = Arc::downgrade(&w);
-        slot.threads.push(thread);
-        Ok(w)
+        self.inner.writers.writer(
+            &key,
+            |w| w.set_limits(params.limits, params.queue_bytes),
+            |stats| {
+                let target = Target {
+                    dir: params.directory.clone(),
+                    prefix: params.file_prefix.clone(),
+                    limits: params.limits,
+                    queue_bytes: params.queue_bytes,
+                };
+                Writer::start(target, stats, self.inner.clock.clone())
+            },
+        )
     }
 
     /// The counters of the archive `dir`/`prefix`, once some handler has used it.
     pub fn stats(&self, dir: &Path, prefix: &str) -> Option<Arc<ArchiveStats>> {
-        self.slots()
-            .iter()
-            .find(|s| s.dir == dir && s.prefix == prefix)
-            .map(|s| s.stats.clone())
+        self.inner
+            .writers
+            .stats(|k| k.dir == dir && k.prefix == prefix)
     }
 
     /// Closes every open file (after writing what was queued before the call), waiting up to
     /// `timeout` for each. Blocks: not for the Report path.
     pub fn seal(&self, timeout: Duration) -> bool {
-        let writers: Vec<Arc<Writer>> = self
-            .slots()
-            .iter()
-            .filter_map(|s| s.writer.upgrade())
-            .collect();
-        writers.iter().all(|w| w.seal(timeout))
+        self.inner.writers.all_running(|w| w.seal(timeout))
     }
 
     /// Closes every writer (later rows are dropped) and waits up to `timeout` for the queued
     /// rows to be written and the files closed; rows still queued then are counted as
     /// dropped. Returns that number. Blocks.
     pub fn shutdown(&self, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut threads = Vec::new();
-        let mut stats = Vec::new();
-        for slot in self.slots().iter_mut() {
-            if let Some(w) = slot.writer.upgrade() {
-                w.close();
-            }
-            threads.append(&mut slot.threads);
-            stats.push(slot.stats.clone());
-        }
-        let finished = crate::adapters::join_writers(threads, deadline);
-        let mut dropped = 0;
-        for s in stats {
-            // a thread still writing keeps counting; only a stopped one's queue is final
-            let left = if finished {
-                s.queued_rows.swap(0, Relaxed)
-            } else {
-                s.queued_rows.load(Relaxed)
-            };
-            s.dropped_shutdown.add(left);
-            dropped += left;
-        }
-        dropped
+        self.inner.writers.shutdown(timeout)
     }
 
     /// `mixer_telemetry_parquet_*` in Prometheus text format.
     pub fn render_metrics(&self, out: &mut String) {
-        let slots: Vec<(String, Arc<ArchiveStats>)> = self
-            .slots()
-            .iter()
-            .map(|s| (escape_label(&s.label()), s.stats.clone()))
-            .collect();
+        let slots = self
+            .inner
+            .writers
+            .labelled_stats(|k| escape_label(&k.label()));
         let name = "mixer_telemetry_parquet_rows_total";
         header(
             out,

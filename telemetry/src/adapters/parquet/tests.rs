@@ -8,6 +8,9 @@ mod files;
 mod params;
 
 use super::*;
+use crate::adapters::test_support::{
+    fresh_dir, load_config, report, report_bytes, request_timing, s, with_standard,
+};
 use crate::pipeline::{Pipeline, Scratch, Sinks};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
 use crate::traces::TraceSink;
@@ -15,9 +18,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{DurationNanosecondType, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use mixer_attributes::encode::ReportBatch;
-use mixer_attributes::{Duration as PbDuration, OwnedBag, OwnedValue, Timestamp};
-use mixer_rules::{load, Catalog, Config, Source};
+use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_rules::{Catalog, Config};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,14 +76,7 @@ pub(super) fn config_with(variables: &str, params: &str) -> Config {
     let text = CONFIG
         .replace("VARIABLES", variables)
         .replace("PARAMS", params);
-    load(
-        &[Source {
-            file: "test.yaml",
-            text: &text,
-        }],
-        &CATALOG,
-    )
-    .unwrap_or_else(|p| panic!("config rejected:\n{p}"))
+    load_config("test.yaml", &text, &CATALOG)
 }
 
 pub(super) fn params_for(dir: &Path, extra: &str) -> String {
@@ -90,14 +85,7 @@ pub(super) fn params_for(dir: &Path, extra: &str) -> String {
 
 /// A fresh directory for one test.
 pub(super) fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mixer-parquet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn s(v: &str) -> OwnedValue {
-    OwnedValue::String(v.into())
+    fresh_dir("parquet", name)
 }
 
 /// An HTTP request; `principal` is left out (a missing attribute).
@@ -110,44 +98,17 @@ pub(super) fn bag(code: i64, method: &str) -> OwnedBag {
         ),
         ("request.method", s(method)),
         ("response.code", OwnedValue::Int64(code)),
-        (
-            "request.time",
-            OwnedValue::Timestamp(Timestamp {
-                seconds: 1_548_332_231,
-                nanos: 855_496_789,
-            }),
-        ),
-        (
-            "response.time",
-            OwnedValue::Timestamp(Timestamp {
-                seconds: 1_548_332_232,
-                nanos: 0,
-            }),
-        ),
-        (
-            "response.duration",
-            OwnedValue::Duration(PbDuration {
-                seconds: 0,
-                nanos: 214_661_667,
-            }),
-        ),
+    ]
+    .into_iter()
+    .chain(request_timing())
+    .chain([
         ("connection.mtls", OwnedValue::Bool(true)),
         (
             "source.labels",
             OwnedValue::StringMap(vec![("app".into(), "reviews".into())]),
         ),
-    ]
-    .into_iter()
+    ])
     .collect()
-}
-
-pub(super) fn report(p: &Pipeline, bags: &[OwnedBag], metrics: &TelemetryMetrics) {
-    let mut b = ReportBatch::new();
-    for bag in bags {
-        b.push(bag.iter());
-    }
-    p.report(&b.finish(), &mut Scratch::default(), metrics)
-        .expect("report decodes");
 }
 
 pub(super) fn sinks(archives: &Archives) -> Sinks {
@@ -285,15 +246,7 @@ fn the_shipped_config_validates_and_writes_rows() {
         "directory: /var/log/mixer/archive",
         &format!("directory: '{}'", dir.display()),
     );
-    let files = crate::config_source::Files {
-        files: vec![
-            (
-                "standard.yaml".into(),
-                crate::config_source::STANDARD_CONFIG.into(),
-            ),
-            ("accesslog-parquet.yaml".into(), text),
-        ],
-    };
+    let files = with_standard("accesslog-parquet.yaml", text);
     let config = crate::config_source::validate(Some(&files)).expect("valid");
     let archives = Archives::default();
     let p = Pipeline::with_sinks(config, 1, &sinks(&archives)).expect("pipeline");
@@ -333,20 +286,13 @@ fn a_request_that_fails_to_decode_writes_nothing() {
     let archives = Archives::default();
     let config = config_with(VARIABLES, &params_for(&dir, ""));
     let p = Pipeline::with_sinks(config, 1, &sinks(&archives)).expect("pipeline");
-    let encode = |bags: &[OwnedBag]| {
-        let mut b = ReportBatch::new();
-        for bag in bags {
-            b.push(bag.iter());
-        }
-        b.finish()
-    };
-    let mut bytes = encode(&[bag(200, "GET"), bag(200, "PUT")]);
+    let mut bytes = report_bytes(&[bag(200, "GET"), bag(200, "PUT")]);
     bytes.truncate(bytes.len() - 3);
     let mut scratch = Scratch::default();
     let metrics = TelemetryMetrics::default();
     assert!(p.report(&bytes, &mut scratch, &metrics).is_err());
     // the scratch is reused: the failed call's rows must not come back
-    p.report(&encode(&[bag(200, "DELETE")]), &mut scratch, &metrics)
+    p.report(&report_bytes(&[bag(200, "DELETE")]), &mut scratch, &metrics)
         .expect("decodes");
     assert_eq!(archives.shutdown(WAIT), 0);
     let (files, _) = parquet_files(&dir);

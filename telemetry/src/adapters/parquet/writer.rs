@@ -18,10 +18,11 @@ use super::columns::Columns;
 use super::config::FileLimits;
 use super::file::OpenFile;
 use super::layout::{Layout, Rows};
+use crate::adapters::file_writers::{FileWriter, Inbox, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -76,8 +77,8 @@ pub struct ArchiveStats {
     /// Files closed, by [`CloseReason`] (in `ALL`'s order).
     pub files: [Counter; 4],
     pub write_errors: Counter,
-    pub(crate) queued_bytes: AtomicU64,
-    pub(crate) queued_rows: AtomicU64,
+    /// Bytes and rows waiting in the queue.
+    pub(crate) queue: QueueLevel,
     /// Rows in the open file and the builders (not readable yet).
     pub(crate) open_rows: AtomicU64,
 }
@@ -88,11 +89,21 @@ impl ArchiveStats {
     }
 
     pub fn queued_bytes(&self) -> u64 {
-        self.queued_bytes.load(Relaxed)
+        self.queue.bytes()
     }
 
     pub fn open_rows(&self) -> u64 {
         self.open_rows.load(Relaxed)
+    }
+}
+
+impl WriterStats for ArchiveStats {
+    fn queue(&self) -> &QueueLevel {
+        &self.queue
+    }
+
+    fn dropped_at_shutdown(&self) -> &Counter {
+        &self.dropped_shutdown
     }
 }
 
@@ -116,13 +127,12 @@ pub(crate) enum Msg {
 struct Shared {
     limits: Mutex<FileLimits>,
     queue_bytes: AtomicU64,
-    closed: AtomicBool,
 }
 
 /// The producers' side of an archive's writer thread.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Sender<Msg>,
+    inbox: Inbox<Msg>,
     stats: Arc<ArchiveStats>,
     shared: Arc<Shared>,
 }
@@ -133,6 +143,16 @@ pub(crate) struct Target {
     pub prefix: String,
     pub limits: FileLimits,
     pub queue_bytes: u64,
+}
+
+impl FileWriter for Writer {
+    type Stats = ArchiveStats;
+
+    /// Refuses further rows and tells the thread to stop once it has written what was queued
+    /// before (closing its file).
+    fn close(&self) {
+        self.inbox.close(Msg::Close);
+    }
 }
 
 impl Writer {
@@ -149,11 +169,10 @@ impl Writer {
                 format!("cannot create {}: {e}", target.dir.display()),
             )
         })?;
-        let (tx, rx) = mpsc::channel();
+        let (inbox, rx) = Inbox::new();
         let shared = Arc::new(Shared {
             limits: Mutex::new(target.limits),
             queue_bytes: AtomicU64::new(target.queue_bytes),
-            closed: AtomicBool::new(false),
         });
         let label = target.dir.join(&target.prefix).display().to_string();
         let thread = std::thread::Builder::new()
@@ -177,7 +196,12 @@ impl Writer {
                     t.run(rx);
                 }
             })?;
-        Ok((Arc::new(Writer { tx, stats, shared }), thread))
+        let writer = Writer {
+            inbox,
+            stats,
+            shared,
+        };
+        Ok((Arc::new(writer), thread))
     }
 
     /// Queues `rows` (built with `layout`) without waiting; drops them, counted, when the
@@ -186,25 +210,22 @@ impl Writer {
         let n = rows.len() as u64;
         let weight = rows.weight();
         let s = &self.stats;
-        if self.shared.closed.load(Relaxed) {
+        if self.inbox.is_closed() {
             s.dropped_shutdown.add(n);
             return false;
         }
         let bound = self.shared.queue_bytes.load(Relaxed);
-        if s.queued_bytes.fetch_add(weight, Relaxed) + weight > bound {
-            s.queued_bytes.fetch_sub(weight, Relaxed);
+        if !s.queue.admit(weight, n, bound) {
             s.dropped_queue_full.add(n);
             return false;
         }
-        s.queued_rows.fetch_add(n, Relaxed);
         let msg = Msg::Rows {
             layout: layout.clone(),
             rows,
             weight,
         };
-        if self.tx.send(msg).is_err() {
-            s.queued_bytes.fetch_sub(weight, Relaxed);
-            s.queued_rows.fetch_sub(n, Relaxed);
+        if !self.inbox.send(msg) {
+            s.queue.remove(weight, n);
             s.dropped_shutdown.add(n);
             return false;
         }
@@ -224,29 +245,18 @@ impl Writer {
 
     /// Waits up to `timeout` until everything queued before the call is in a closed file.
     pub fn seal(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Seal(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
-    }
-
-    /// Refuses further rows and tells the thread to stop once it has written what was queued
-    /// before (closing its file).
-    pub(crate) fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
+        self.inbox.ask(Msg::Seal, timeout)
     }
 
     /// Waits until the rows queued before the call are encoded into the open file (tests).
     #[cfg(test)]
     pub(crate) fn encoded(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Encoded(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+        self.inbox.ask(Msg::Encoded, timeout)
     }
 
     #[cfg(test)]
     pub(crate) fn pause(&self) -> mpsc::Sender<()> {
-        let (hold, wait) = mpsc::channel();
-        let _ = self.tx.send(Msg::Pause(wait));
-        hold
+        self.inbox.pause(Msg::Pause)
     }
 }
 
@@ -294,8 +304,7 @@ impl Thread<'_> {
                     rows,
                     weight,
                 } => {
-                    self.stats.queued_bytes.fetch_sub(weight, Relaxed);
-                    self.stats.queued_rows.fetch_sub(rows.len() as u64, Relaxed);
+                    self.stats.queue.remove(weight, rows.len() as u64);
                     self.append(layout, &rows);
                 }
                 Msg::Seal(ack) => {

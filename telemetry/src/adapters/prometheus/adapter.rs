@@ -7,6 +7,7 @@ use super::config::{DurationUnit, ExpirationPolicy, Kind, Params};
 use super::labels::NONE;
 use super::names::safe_name;
 use super::registry::{CellKind, Key, SharedGroup, Update};
+use crate::adapters::yaml;
 use mixer_attributes::expr::Probes;
 use mixer_rules::{Config, ExprId, InstancePlan, Plan};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -136,11 +137,7 @@ impl PrometheusHandler {
             .ok_or(BuildError::NoSuchHandler(handler))?;
         let params = Params::parse(&h.params).map_err(|p| BuildError::Params {
             handler: h.name.to_string(),
-            problems: p
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+            problems: yaml::one_line(&p),
         })?;
         let namespace = &h.name.namespace;
         PrometheusHandler::build(&params, plan, |reference| {

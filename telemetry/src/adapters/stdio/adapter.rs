@@ -19,6 +19,7 @@ use super::config::{Level, Params};
 use super::format::{now, quoted, Line};
 use super::sinks::{Destination, LogSinks};
 use super::writer::Writer;
+use crate::adapters::yaml;
 use mixer_attributes::expr::EvalValue;
 use mixer_attributes::Attributes;
 use mixer_rules::{Config, Evaluator, ExprId, InstancePlan, Plan, Template};
@@ -111,14 +112,8 @@ impl StdioHandler {
             .handlers
             .get(handler)
             .ok_or(BuildError::NoSuchHandler(handler))?;
-        let params = Params::parse(&h.params).map_err(|p| {
-            BuildError::Params(
-                p.into_iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params =
+            Params::parse(&h.params).map_err(|p| BuildError::Params(yaml::one_line(&p)))?;
         let bindings = plan
             .instances()
             .iter()

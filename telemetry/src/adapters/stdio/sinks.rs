@@ -8,13 +8,13 @@
 
 use super::rotate::Rotation;
 use super::writer::{SinkStats, Writer};
+use crate::adapters::file_writers::WriterRegistry;
 use mixer_serving::metrics::{escape_label, header};
 use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a `stdio` handler writes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,18 +51,9 @@ impl Default for LogOptions {
 }
 
 #[derive(Debug)]
-struct Slot {
-    dest: Destination,
-    stats: Arc<SinkStats>,
-    writer: Weak<Writer>,
-    /// Threads of this destination's writers, the current one and any still draining.
-    threads: Vec<JoinHandle<()>>,
-}
-
-#[derive(Debug)]
 struct Inner {
     opts: LogOptions,
-    slots: Mutex<Vec<Slot>>,
+    writers: WriterRegistry<Destination, Writer>,
 }
 
 /// The destinations of the process; cheap to clone.
@@ -82,16 +73,9 @@ impl LogSinks {
         LogSinks {
             inner: Arc::new(Inner {
                 opts,
-                slots: Mutex::new(Vec::new()),
+                writers: WriterRegistry::default(),
             }),
         }
-    }
-
-    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
-        self.inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The writer of `dest`: the running one (taking `rotation` from now on), or a new one,
@@ -101,100 +85,43 @@ impl LogSinks {
         dest: &Destination,
         rotation: Option<Rotation>,
     ) -> io::Result<Arc<Writer>> {
-        let mut slots = self.slots();
-        let i = match slots.iter().position(|s| s.dest == *dest) {
-            Some(i) => i,
-            None => {
-                slots.push(Slot {
-                    dest: dest.clone(),
-                    stats: Arc::default(),
-                    writer: Weak::new(),
-                    threads: Vec::new(),
-                });
-                slots.len() - 1
-            }
-        };
-        let slot = &mut slots[i];
-        slot.threads.retain(|t| !t.is_finished());
-        if let Some(w) = slot.writer.upgrade() {
-            w.set_rotation(rotation);
-            return Ok(w);
-        }
-        let (w, thread) = Writer::start(
+        let queue_bytes = self.inner.opts.queue_bytes;
+        self.inner.writers.writer(
             dest,
-            rotation,
-            slot.stats.clone(),
-            self.inner.opts.queue_bytes,
-        )?;
-        slot.writer = Arc::downgrade(&w);
-        slot.threads.push(thread);
-        Ok(w)
+            |w| w.set_rotation(rotation),
+            |stats| Writer::start(dest, rotation, stats, queue_bytes),
+        )
     }
 
     /// The counters of `dest`, once some handler has written there.
     pub fn stats(&self, dest: &Destination) -> Option<Arc<SinkStats>> {
-        self.slots()
-            .iter()
-            .find(|s| s.dest == *dest)
-            .map(|s| s.stats.clone())
+        self.inner.writers.stats(|d| d == dest)
     }
 
     /// Destinations with a running writer.
     pub fn live(&self) -> usize {
-        self.slots()
-            .iter()
-            .filter(|s| s.writer.strong_count() > 0)
-            .count()
+        self.inner.writers.live()
     }
 
     /// Waits up to `timeout` until what was queued before the call is written and flushed
     /// everywhere. Blocks: not for the Report path.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let writers: Vec<Arc<Writer>> = self
-            .slots()
-            .iter()
-            .filter_map(|s| s.writer.upgrade())
-            .collect();
-        writers.iter().all(|w| w.flush(timeout))
+        self.inner.writers.all_running(|w| w.flush(timeout))
     }
 
     /// Closes every writer (later entries are dropped) and waits up to `timeout` for the
     /// queued ones to be written; what is still queued then is counted as dropped. Returns
     /// that number. Blocks.
     pub fn shutdown(&self, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut threads = Vec::new();
-        let mut stats = Vec::new();
-        for slot in self.slots().iter_mut() {
-            if let Some(w) = slot.writer.upgrade() {
-                w.close();
-            }
-            threads.append(&mut slot.threads);
-            stats.push(slot.stats.clone());
-        }
-        let finished = crate::adapters::join_writers(threads, deadline);
-        let mut dropped = 0;
-        for s in stats {
-            // a thread still writing keeps counting; only a stopped one's queue is final
-            let left = if finished {
-                s.queued_entries
-                    .swap(0, std::sync::atomic::Ordering::Relaxed)
-            } else {
-                s.queued_entries.load(std::sync::atomic::Ordering::Relaxed)
-            };
-            s.dropped.add(left);
-            dropped += left;
-        }
-        dropped
+        self.inner.writers.shutdown(timeout)
     }
 
     /// `mixer_telemetry_accesslog_*` in Prometheus text format.
     pub fn render_metrics(&self, out: &mut String) {
-        let slots: Vec<(String, Arc<SinkStats>)> = self
-            .slots()
-            .iter()
-            .map(|s| (escape_label(&s.dest.label()), s.stats.clone()))
-            .collect();
+        let slots = self
+            .inner
+            .writers
+            .labelled_stats(|d| escape_label(&d.label()));
         let name = "mixer_telemetry_accesslog_entries_total";
         header(
             out,

@@ -8,13 +8,15 @@ mod params;
 mod rotation;
 
 use super::*;
-use crate::config_source::{self, Files};
+use crate::adapters::test_support::{
+    fresh_dir, load_config, report, report_bytes, request_timing, s, with_standard,
+};
+use crate::config_source;
 use crate::pipeline::{Pipeline, Scratch, Sinks};
 use crate::self_metrics::{ErrorReason, TelemetryMetrics};
 use crate::traces::TraceSink;
-use mixer_attributes::encode::ReportBatch;
-use mixer_attributes::{Duration as PbDuration, OwnedBag, OwnedValue, Timestamp};
-use mixer_rules::{load, Catalog, Config, Source};
+use mixer_attributes::{OwnedBag, OwnedValue};
+use mixer_rules::{Catalog, Config};
 use serde_json::Value as Json;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -65,15 +67,7 @@ spec:
 "#;
 
 fn config(params: &str) -> Config {
-    let text = CONFIG.replace("PARAMS", params);
-    load(
-        &[Source {
-            file: "test.yaml",
-            text: &text,
-        }],
-        &CATALOG,
-    )
-    .unwrap_or_else(|p| panic!("config rejected:\n{p}"))
+    load_config("test.yaml", &CONFIG.replace("PARAMS", params), &CATALOG)
 }
 
 fn file_params(path: &Path, extra: &str) -> String {
@@ -85,10 +79,7 @@ fn file_params(path: &Path, extra: &str) -> String {
 
 /// A fresh directory for one test, removed when the test ends (passed or not).
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("mixer-stdio-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    TempDir(dir)
+    TempDir(fresh_dir("stdio", name))
 }
 
 struct TempDir(PathBuf);
@@ -106,10 +97,6 @@ impl Drop for TempDir {
     }
 }
 
-fn s(v: &str) -> OwnedValue {
-    OwnedValue::String(v.into())
-}
-
 fn bag(code: i64, path: &str) -> OwnedBag {
     let ip = |a: &str| OwnedValue::ip(a.parse::<IpAddr>().expect("ip"));
     [
@@ -119,44 +106,11 @@ fn bag(code: i64, path: &str) -> OwnedBag {
         ("request.path", s(path)),
         ("request.useragent", s("curl/8.5 \"quoted\"\n")),
         ("response.code", OwnedValue::Int64(code)),
-        (
-            "request.time",
-            OwnedValue::Timestamp(Timestamp {
-                seconds: 1_548_332_231,
-                nanos: 855_496_789,
-            }),
-        ),
-        (
-            "response.time",
-            OwnedValue::Timestamp(Timestamp {
-                seconds: 1_548_332_232,
-                nanos: 0,
-            }),
-        ),
-        (
-            "response.duration",
-            OwnedValue::Duration(PbDuration {
-                seconds: 0,
-                nanos: 214_661_667,
-            }),
-        ),
-        ("connection.mtls", OwnedValue::Bool(true)),
     ]
     .into_iter()
+    .chain(request_timing())
+    .chain([("connection.mtls", OwnedValue::Bool(true))])
     .collect()
-}
-
-fn report_bytes(bags: &[OwnedBag]) -> Vec<u8> {
-    let mut b = ReportBatch::new();
-    for bag in bags {
-        b.push(bag.iter());
-    }
-    b.finish()
-}
-
-fn report(p: &Pipeline, bags: &[OwnedBag], metrics: &TelemetryMetrics) {
-    p.report(&report_bytes(bags), &mut Scratch::default(), metrics)
-        .expect("report decodes");
 }
 
 fn sinks(logs: &LogSinks) -> Sinks {
@@ -509,14 +463,7 @@ spec:
 "#,
         file_params(&path, ", metricLevel: WARNING")
     );
-    let config = load(
-        &[Source {
-            file: "m.yaml",
-            text: &text,
-        }],
-        &CATALOG,
-    )
-    .unwrap_or_else(|p| panic!("{p}"));
+    let config = load_config("m.yaml", &text, &CATALOG);
     let logs = LogSinks::default();
     let p = Pipeline::with_sinks(config, 1, &sinks(&logs)).expect("ok");
     report(&p, &[bag(201, "/m")], &TelemetryMetrics::default());
@@ -535,18 +482,7 @@ spec:
 
 #[test]
 fn the_shipped_accesslog_config_loads_with_the_standard_one_and_logs_a_request() {
-    let files = Files {
-        files: vec![
-            (
-                "standard.yaml".into(),
-                config_source::STANDARD_CONFIG.into(),
-            ),
-            (
-                "accesslog.yaml".into(),
-                config_source::ACCESSLOG_CONFIG.into(),
-            ),
-        ],
-    };
+    let files = with_standard("accesslog.yaml", config_source::ACCESSLOG_CONFIG.into());
     let config = config_source::validate(Some(&files)).unwrap_or_else(|p| panic!("{p}"));
     let h = config
         .handlers
@@ -562,15 +498,7 @@ fn the_shipped_accesslog_config_loads_with_the_standard_one_and_logs_a_request()
         "outputAsJson: true",
         &format!("logStream: FILE\n    outputPath: '{}'", path.display()),
     );
-    let files = Files {
-        files: vec![
-            (
-                "standard.yaml".into(),
-                config_source::STANDARD_CONFIG.into(),
-            ),
-            ("accesslog.yaml".into(), text),
-        ],
-    };
+    let files = with_standard("accesslog.yaml", text);
     let config = config_source::validate(Some(&files)).unwrap_or_else(|p| panic!("{p}"));
     let logs = LogSinks::default();
     let p = Pipeline::with_sinks(config, 1, &sinks(&logs)).expect("ok");

@@ -9,10 +9,10 @@
 
 use super::rotate::{FileOut, Rotation};
 use super::sinks::Destination;
+use crate::adapters::file_writers::{FileWriter, Inbox, QueueLevel, WriterStats};
 use crate::self_metrics::Counter;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,14 +26,24 @@ pub struct SinkStats {
     /// Entries refused because the queue was full, or left unwritten at shutdown.
     pub dropped: Counter,
     pub rotations: Counter,
-    pub(crate) queued_bytes: AtomicU64,
-    pub(crate) queued_entries: AtomicU64,
+    /// Bytes and entries waiting in the queue.
+    pub(crate) queue: QueueLevel,
 }
 
 impl SinkStats {
     /// Bytes waiting in the queue.
     pub fn queued_bytes(&self) -> u64 {
-        self.queued_bytes.load(Relaxed)
+        self.queue.bytes()
+    }
+}
+
+impl WriterStats for SinkStats {
+    fn queue(&self) -> &QueueLevel {
+        &self.queue
+    }
+
+    fn dropped_at_shutdown(&self) -> &Counter {
+        &self.dropped
     }
 }
 
@@ -53,16 +63,25 @@ pub(crate) enum Msg {
 #[derive(Debug)]
 struct Shared {
     rotation: Mutex<Option<Rotation>>,
-    closed: AtomicBool,
 }
 
 /// The producers' side of a destination's writer thread.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Sender<Msg>,
+    inbox: Inbox<Msg>,
     stats: Arc<SinkStats>,
     shared: Arc<Shared>,
     max_queue_bytes: u64,
+}
+
+impl FileWriter for Writer {
+    type Stats = SinkStats;
+
+    /// Refuses further entries and tells the thread to stop once it has written what was
+    /// queued before.
+    fn close(&self) {
+        self.inbox.close(Msg::Close);
+    }
 }
 
 impl Writer {
@@ -78,10 +97,9 @@ impl Writer {
             Destination::Stderr => Out::Stderr(io::stderr()),
             Destination::File(path) => Out::File(FileOut::open(path)?),
         };
-        let (tx, rx) = mpsc::channel();
+        let (inbox, rx) = Inbox::new();
         let shared = Arc::new(Shared {
             rotation: Mutex::new(rotation),
-            closed: AtomicBool::new(false),
         });
         let thread = std::thread::Builder::new()
             .name("mixer-accesslog".into())
@@ -90,7 +108,7 @@ impl Writer {
                 move || run(out, rx, &stats, &shared, &sink)
             })?;
         let writer = Writer {
-            tx,
+            inbox,
             stats,
             shared,
             max_queue_bytes,
@@ -103,20 +121,17 @@ impl Writer {
     pub fn submit(&self, bytes: Vec<u8>, entries: u64) -> bool {
         let len = bytes.len() as u64;
         let s = &self.stats;
-        if self.shared.closed.load(Relaxed) {
+        if self.inbox.is_closed() {
             s.dropped.add(entries);
             return false;
         }
-        if s.queued_bytes.fetch_add(len, Relaxed) + len > self.max_queue_bytes {
-            s.queued_bytes.fetch_sub(len, Relaxed);
+        if !s.queue.admit(len, entries, self.max_queue_bytes) {
             s.dropped.add(entries);
             return false;
         }
-        s.queued_entries.fetch_add(entries, Relaxed);
-        if self.tx.send(Msg::Lines { bytes, entries }).is_err() {
+        if !self.inbox.send(Msg::Lines { bytes, entries }) {
             // the thread is gone (it only stops on close): the entries are not coming back
-            s.queued_bytes.fetch_sub(len, Relaxed);
-            s.queued_entries.fetch_sub(entries, Relaxed);
+            s.queue.remove(len, entries);
             s.dropped.add(entries);
             return false;
         }
@@ -139,22 +154,12 @@ impl Writer {
 
     /// Waits up to `timeout` until everything queued before the call is written and flushed.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
-    }
-
-    /// Refuses further entries and tells the thread to stop once it has written what was
-    /// queued before.
-    pub(crate) fn close(&self) {
-        self.shared.closed.store(true, Relaxed);
-        let _ = self.tx.send(Msg::Close);
+        self.inbox.ask(Msg::Flush, timeout)
     }
 
     #[cfg(test)]
     pub(crate) fn pause(&self) -> mpsc::Sender<()> {
-        let (hold, wait) = mpsc::channel();
-        let _ = self.tx.send(Msg::Pause(wait));
-        hold
+        self.inbox.pause(Msg::Pause)
     }
 }
 
@@ -206,8 +211,7 @@ fn run(mut out: Out, rx: Receiver<Msg>, stats: &SinkStats, shared: &Shared, sink
         };
         match msg {
             Msg::Lines { bytes, entries } => {
-                stats.queued_bytes.fetch_sub(bytes.len() as u64, Relaxed);
-                stats.queued_entries.fetch_sub(entries, Relaxed);
+                stats.queue.remove(bytes.len() as u64, entries);
                 let rotation = *shared
                     .rotation
                     .lock()

@@ -10,15 +10,18 @@
 use super::config::{endpoint_uri, ConfigErrors, OtlpConfig};
 use super::convert;
 use crate::self_metrics::{Counter, Histogram};
-use crate::traces::sink::Submit;
 use crate::traces::span::Span;
+use crate::traces::span_queue::{
+    self, Next, QueueCounters, QueueHandle, QueueReceiver, QueueStats,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
@@ -83,39 +86,18 @@ impl OtlpStats {
     }
 }
 
+impl QueueStats for OtlpStats {
+    fn queue_counters(&self) -> QueueCounters<'_> {
+        QueueCounters::new(
+            &self.received,
+            &self.dropped_queue_full,
+            &self.dropped_shutdown,
+        )
+    }
+}
+
 /// The producers' side; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct OtlpHandle {
-    tx: mpsc::Sender<Span>,
-    stats: Arc<OtlpStats>,
-}
-
-impl OtlpHandle {
-    /// Queues `span` without waiting; drops it (counted) when the queue is full or closed.
-    pub fn submit(&self, span: Span) -> Submit {
-        self.stats.received.inc();
-        match self.tx.try_send(span) {
-            Ok(()) => Submit::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.dropped_queue_full.inc();
-                Submit::DroppedQueueFull
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.stats.dropped_shutdown.inc();
-                Submit::DroppedShutdown
-            }
-        }
-    }
-
-    /// Spans waiting in the queue.
-    pub fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    pub fn stats(&self) -> &Arc<OtlpStats> {
-        &self.stats
-    }
-}
+pub type OtlpHandle = QueueHandle<OtlpStats>;
 
 /// The queue plus its worker task.
 #[derive(Debug)]
@@ -147,18 +129,17 @@ impl OtlpExporter {
                 metadata.append(k, v);
             }
         }
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(OtlpStats::default());
-        let (close, close_rx) = oneshot::channel();
+        let (handle, queue, close) = span_queue::channel(config.queue_capacity, stats.clone());
         let export = Export {
             client: TraceServiceClient::new(channel),
             metadata,
             config,
             stats: stats.clone(),
         };
-        let worker = tokio::spawn(run(export, rx, close_rx));
+        let worker = tokio::spawn(run(export, queue));
         Ok(OtlpExporter {
-            handle: OtlpHandle { tx, stats },
+            handle,
             worker,
             close,
         })
@@ -177,7 +158,7 @@ impl OtlpExporter {
             mut worker,
             close,
         } = self;
-        let stats = handle.stats.clone();
+        let stats = handle.stats().clone();
         drop(handle);
         let _ = close.send(());
         if tokio::time::timeout(timeout, &mut worker).await.is_err() {
@@ -204,47 +185,28 @@ struct Export {
     stats: Arc<OtlpStats>,
 }
 
-async fn run(export: Export, mut rx: mpsc::Receiver<Span>, mut close: oneshot::Receiver<()>) {
+async fn run(export: Export, mut queue: QueueReceiver) {
     let max_batch = export.config.max_batch.max(1);
     let mut batch: Vec<Span> = Vec::with_capacity(max_batch.min(1024));
-    let mut closing = false;
-    loop {
-        let first = tokio::select! {
-            biased;
-            c = &mut close, if !closing => {
-                closing = true;
-                // Only an explicit shutdown closes the queue; a dropped sender does not.
-                if c.is_ok() {
-                    rx.close();
-                }
-                continue;
-            }
-            s = rx.recv() => s,
-        };
-        let Some(first) = first else { break };
+    while let Some(first) = queue.recv().await {
         batch.push(first);
         let deadline = tokio::time::Instant::now() + export.config.batch_delay;
         while batch.len() < max_batch {
-            match rx.try_recv() {
+            match queue.try_recv() {
                 Ok(s) => {
                     batch.push(s);
                     continue;
                 }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) if closing => break,
-                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) if queue.closing() => break,
+                Err(TryRecvError::Empty) => {}
             }
             tokio::select! {
                 biased;
-                c = &mut close, if !closing => {
-                    closing = true;
-                    if c.is_ok() {
-                        rx.close();
-                    }
-                }
-                s = rx.recv() => match s {
-                    Some(s) => batch.push(s),
-                    None => break,
+                next = queue.next() => match next {
+                    Next::Span(s) => batch.push(s),
+                    Next::Closing => {}
+                    Next::End => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
