@@ -368,15 +368,16 @@ async fn quotas_the_sidecar_asks_for_rate_limit_the_destination() {
 /// cached take their quota from tokens prefetched in the background, and the limit holds
 /// within the prefetch's known overshoot.
 ///
-/// The bound asserted, and why it is honest: the service grants at most 3 in all (its clock
+/// What is asserted, and why it is honest: the service grants at most 3 in all (its clock
 /// stands still). The first request misses the check cache and is granted 1 with its Check.
-/// The second finds no tokens and is let through on an *advance* of 10 (the minimum
-/// prefetch) while the best-effort ask for 10 is out; the grant of 2 takes back 8 of
-/// whatever is left of the advance, and a short grant closes the entry. A closed entry
-/// advances nothing and every later ask is granted 0, so it never reopens. Beyond the 3
-/// granted, the sidecar can let through only what the advance paid for before its grant came
-/// back: at most 3 + 10 in all, however the background call races the requests (3 when the
-/// grant comes back before the third request).
+/// The next find no tokens and are let through on *advances* (10, the minimum prefetch,
+/// then the usage so far whenever one is spent) while the best-effort asks are out, as
+/// Istio's client does; each answer takes back what it did not grant, and a short grant
+/// closes the entry. How much the advances let through depends on how fast the answers
+/// come, so the first 20 requests are only checked to be answered 200 or 429 with Istio's
+/// message. Once the answers are back the entry is closed and empty, every later ask is
+/// granted 0 so it never reopens, and within the close-wait window nothing gets through and
+/// nothing is asked; after it, one ask, refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quota_cache_still_enforces_a_memquota_limit() {
     let app = App::start().await;
@@ -398,21 +399,26 @@ async fn the_quota_cache_still_enforces_a_memquota_limit() {
             _ => assert_eq!((a.status, a.body), limited.clone(), "request {i}"),
         }
     }
-    assert!(
-        (3..=3 + 10).contains(&allowed),
-        "{allowed} allowed: the 3 granted, plus at most one advance of 10"
-    );
+    // the 3 granted, plus what the advances let through before the short grants came back
+    // (one advance of 10 when the answers are quick; more when they are slow, as in Istio)
+    assert!(allowed >= 3, "{allowed} allowed");
     assert_eq!(app.count(), allowed, "limited requests never reach the app");
+    // the grants are back: the entry is closed and empty, and within the close-wait window
+    // it asks nothing and lets nothing through
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let m = &proxy.metrics;
+    let prefetches = m.quota_prefetches.get();
+    assert!(prefetches >= 1);
+    for i in 0..10 {
+        let a = send(proxy.bound.inbound, &get(&format!("/ratings/closed/{i}"))).await;
+        assert_eq!((a.status, a.body), limited.clone(), "closed: request {i}");
+    }
+    assert_eq!(app.count(), allowed);
+    assert_eq!(m.quota_prefetches.get(), prefetches, "no ask in close-wait");
     assert_eq!(
         (m.quota_cache_misses.get(), m.quota_cache_hits.get()),
-        (1, 19),
+        (1, 29),
         "only the first request asked with its Check"
-    );
-    let prefetches = m.quota_prefetches.get();
-    assert!(
-        (1..=2).contains(&prefetches),
-        "{prefetches} prefetches: one, and a second only if 500 ms passed"
     );
 
     // past the close-wait window the entry asks again (and is refused: still 3 in all)

@@ -15,8 +15,8 @@
 //! Quotas (`CheckOptions::quotas`): a cached denial answers at once and asks for none. A
 //! request whose precondition is cached and allows takes its quotas from the quota cache
 //! ([`quota`], with Istio's prefetch, [`prefetch`]) without a call; an entry running low
-//! asks the service for more in the background (`best_effort = true`, holding a call slot,
-//! one ask per entry at a time). Every other checked request — a miss, or any request with
+//! asks the service for more in the background (`best_effort = true`, holding a call slot;
+//! a request finding nothing left is let through on an advance while it is out). Every other checked request — a miss, or any request with
 //! the quota cache off (`quota_cache_entries` 0, Istio's `disable_quota_cache`) — asks for
 //! its quotas with its Check, `best_effort = false`. A quota granted nothing denies the
 //! request with RESOURCE_EXHAUSTED "Quota is exhausted for: NAME" (429); a quota passes when

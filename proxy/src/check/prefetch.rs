@@ -20,14 +20,15 @@
 //! reopens it if granted in full. A failed call (no result) counts as granted in full for
 //! 60 s, as Istio's client fails open on quota transport errors.
 //!
-//! Where this differs from Istio, on purpose:
-//! - At most one ask is in flight per entry. Istio also asks again, while one is in flight,
-//!   when a request's amount exceeds what is left (advancing again if nothing is left); here
-//!   such a request is denied. So a burst larger than the advance within one round trip sees
-//!   429s even below the service's limit, and what the sidecar lets through beyond what the
-//!   service granted is bounded: only an advance granted short overshoots, by at most the
-//!   advance, and a short grant closes the entry, which only a full grant reopens.
-//! - Amounts are `i64` (Istio: `int`); an amount below 1 is allowed and counts nothing.
+//! An ask for being below half the need is made only when no ask is in flight; an ask because
+//! a request's amount exceeds what is left is made whatever is in flight, and advanced when
+//! nothing is left and the entry is open (Istio's `AttemptPrefetch`). So a burst above the
+//! prediction is let through on advances, each for the usage of the window so far, until a
+//! grant comes back short and closes the entry: what the sidecar lets through beyond the
+//! service's grants is what the advances of one round trip add up to, as in Istio.
+//!
+//! Where this differs from Istio: amounts are `i64` (Istio: `int`); an amount below 1 is
+//! allowed and counts nothing.
 //!
 //! Every `now` is an argument, so the algorithm is tested without sleeping.
 
@@ -102,7 +103,8 @@ pub struct Prefetch {
     /// A short grant closed the entry (Istio's `CLOSE` mode).
     closed: bool,
     last_ask: Option<Instant>,
-    in_flight: bool,
+    /// Asks sent whose answer has not come back.
+    in_flight: u32,
     next_id: u64,
 }
 
@@ -114,7 +116,7 @@ impl Prefetch {
             usage: Usage::new(opts.predict_window, now),
             closed: false,
             last_ask: None,
-            in_flight: false,
+            in_flight: 0,
             next_id: 0,
         }
     }
@@ -133,7 +135,7 @@ impl Prefetch {
 
     /// The grant for `ask` came back at `now`; `None`: the call failed (fail open).
     pub fn on_response(&mut self, ask: Ask, grant: Option<Grant>, now: Instant) {
-        self.in_flight = false;
+        self.in_flight = self.in_flight.saturating_sub(1);
         let grant = grant.unwrap_or(Grant {
             amount: ask.amount,
             valid: self.opts.max_expiration,
@@ -174,8 +176,8 @@ impl Prefetch {
             .sum()
     }
 
-    /// Whether an ask is in flight.
-    pub fn in_flight(&self) -> bool {
+    /// Asks in flight.
+    pub fn in_flight(&self) -> u32 {
         self.in_flight
     }
 
@@ -184,11 +186,8 @@ impl Prefetch {
         self.closed
     }
 
-    /// Istio's `AttemptPrefetch`, with at most one ask in flight.
+    /// Istio's `AttemptPrefetch`.
     fn maybe_ask(&mut self, amount: i64, now: Instant) -> Option<Ask> {
-        if self.in_flight {
-            return None;
-        }
         let waiting = self
             .last_ask
             .is_some_and(|t| now.saturating_duration_since(t) < self.opts.close_wait);
@@ -197,7 +196,8 @@ impl Prefetch {
         }
         let available = self.available(now);
         let need = self.usage.count(now).max(self.opts.min_prefetch);
-        if available >= need / 2 && available >= amount {
+        let running_low = available < need / 2 && self.in_flight == 0;
+        if !running_low && available >= amount {
             return None;
         }
         let want = amount.max(need);
@@ -206,7 +206,7 @@ impl Prefetch {
             self.push(want, expire)
         });
         self.last_ask = Some(now);
-        self.in_flight = true;
+        self.in_flight += 1;
         Some(Ask {
             amount: want,
             advanced,

@@ -79,11 +79,11 @@ fn tokens_are_taken_without_asking_until_fewer_than_half_the_need_are_left() {
         3,
         "the ask is not advanced: tokens remained"
     );
-    assert!(p.in_flight());
+    assert_eq!(p.in_flight(), 1);
 }
 
 #[test]
-fn one_ask_at_a_time_and_no_tokens_while_it_is_out_denies() {
+fn a_burst_beyond_what_is_left_is_advanced_while_an_ask_is_out() {
     let t0 = Instant::now();
     let mut p = open_with_nine(t0);
     let mut allowed = 0;
@@ -93,14 +93,59 @@ fn one_ask_at_a_time_and_no_tokens_while_it_is_out_denies() {
         allowed += usize::from(t.allowed);
         asks.extend(t.ask);
     }
-    assert_eq!(allowed, 9, "the 9 granted, nothing more");
-    assert_eq!(asks.len(), 1, "one ask in flight, none beside it: {asks:?}");
-    // the answer comes: its grant is usable at once
-    p.on_response(asks[0], grant(asks[0].amount, 60_000), at(t0, 40));
-    assert!(!p.in_flight() && !p.is_closed());
-    assert_eq!(p.available(at(t0, 40)), asks[0].amount);
-    let next = p.take(1, at(t0, 41));
-    assert!(next.allowed);
+    assert_eq!(allowed, 20, "open: the burst goes through on advances");
+    // at 4 left, below half the need: an ask, not advanced; at 0 left, beside it, an ask for
+    // the usage so far (the first request and 9 of these), advanced; spent, another for 20
+    let asked: Vec<(i64, bool)> = asks
+        .iter()
+        .map(|a| (a.amount, a.advanced.is_some()))
+        .collect();
+    assert_eq!(asked, [(10, false), (10, true), (20, true)]);
+    assert_eq!(p.in_flight(), 3);
+    assert_eq!(p.available(at(t0, 30)), 19, "the last advance, one taken");
+
+    // the first answer falls short: its 4 are added, and the entry closes
+    p.on_response(asks[0], grant(4, 60_000), at(t0, 40));
+    assert!(p.is_closed());
+    assert_eq!(p.available(at(t0, 40)), 23);
+    // the second, granted in full, reopens it (its advance was spent already)
+    p.on_response(asks[1], grant(10, 60_000), at(t0, 41));
+    assert!(!p.is_closed());
+    assert_eq!(p.available(at(t0, 41)), 23);
+    // the third falls short by 15: taken back from its own advance
+    p.on_response(asks[2], grant(5, 60_000), at(t0, 42));
+    assert!(p.is_closed() && p.in_flight() == 0);
+    assert_eq!(p.available(at(t0, 42)), 8);
+}
+
+#[test]
+fn a_closed_entry_denies_what_is_left_cannot_pay_and_asks_once_per_window() {
+    let t0 = Instant::now();
+    let mut p = open_with_nine(t0);
+    for i in 0..9 {
+        p.take(1, at(t0, 1 + i));
+    }
+    // one ask went out at 4 left; the limit is reached: nothing granted, closed
+    let mut p2 = p;
+    let ask = Ask {
+        amount: 10,
+        advanced: None,
+    };
+    p2.in_flight = 1;
+    p2.on_response(ask, grant(0, 60_000), at(t0, 20));
+    assert!(p2.is_closed());
+    let mut asks = 0;
+    for i in 0..10 {
+        let t = p2.take(1, at(t0, 21 + i));
+        assert!(!t.allowed, "nothing left, closed: denied");
+        asks += usize::from(t.ask.is_some());
+    }
+    assert_eq!(asks, 0, "within the close-wait window of the last ask");
+    let later = p2.take(1, at(t0, 600));
+    assert!(!later.allowed, "closed: never advanced");
+    assert_eq!(later.ask.map(|a| (a.amount, a.advanced)), Some((20, None)));
+    let same_window = p2.take(1, at(t0, 700));
+    assert!(same_window.ask.is_none(), "one ask per close-wait window");
 }
 
 #[test]
@@ -116,16 +161,20 @@ fn the_ask_is_for_the_usage_of_the_last_window() {
     p.on_response(ask, grant(ask.amount, 60_000), at(t0, 20));
     // 40 requests in the next 200 ms: the usage of the window outgrows the minimum, and
     // the next ask is for it
-    let mut next = None;
+    let mut asks = Vec::new();
     for i in 0..40 {
         let t = p.take(1, at(t0, 100 + i * 5));
-        next = next.or(t.ask);
+        asks.extend(t.ask);
     }
-    let next = next.expect("asked again");
+    let next = asks.first().copied().expect("asked again");
     assert!(next.amount > 10, "predicted from usage: {}", next.amount);
 
-    // a window later with no traffic the usage is forgotten: back to the minimum
-    p.on_response(next, grant(0, 60_000), at(t0, 400));
+    // a window later with no traffic the usage is forgotten: back to the minimum (every
+    // ask refused, so nothing is left)
+    for a in asks {
+        p.on_response(a, grant(0, 60_000), at(t0, 400));
+    }
+    assert_eq!(p.available(at(t0, 400)), 0);
     let later = p.take(1, at(t0, 5_000));
     let after = later.ask.expect("closed, but the close-wait window passed");
     assert_eq!(after.amount, 10);
@@ -199,14 +248,11 @@ fn an_advance_never_answered_expires_after_a_minute() {
     assert!(p.take(1, t0).allowed);
     assert_eq!(p.available(at(t0, 59_999)), 9);
     assert_eq!(p.available(at(t0, 60_000)), 0);
-    assert_eq!(
-        p.take(1, at(t0, 60_000)),
-        Taken {
-            allowed: false,
-            ask: None
-        },
-        "its ask is still in flight: no second one"
-    );
+    // still open: the next request asks again, advanced, beside the unanswered ask
+    let next = p.take(1, at(t0, 60_000));
+    assert!(next.allowed);
+    assert!(next.ask.is_some_and(|a| a.advanced.is_some()));
+    assert_eq!(p.in_flight(), 2);
 }
 
 #[test]
@@ -229,16 +275,22 @@ fn an_advance_spent_before_its_grant_is_the_overshoot() {
     let t0 = Instant::now();
     let mut p = Prefetch::new(PrefetchOptions::default(), t0);
     let ask = p.take(1, t0).ask.expect("asks");
+    let mut second = None;
     for i in 1..12 {
         let t = p.take(1, at(t0, i));
-        assert_eq!(
-            t.allowed,
-            i < 10,
-            "request {i}: the advance of 10 pays for 10"
-        );
+        assert!(t.allowed, "request {i}: paid by an advance");
+        second = second.or(t.ask);
     }
+    let second = second.expect("the first advance spent: a second one");
+    assert_eq!((second.amount, p.available(at(t0, 12))), (10, 8));
+    // the limit was 3: 7 of the first advance were not granted, and come off the second's
     p.on_response(ask, grant(3, 60_000), at(t0, 20));
-    assert_eq!(p.available(at(t0, 20)), 0, "nothing left to take back");
+    assert_eq!(p.available(at(t0, 20)), 1);
+    assert!(p.is_closed());
+    // the second is refused: nothing left; 12 let through for 3 granted, the two advances
+    // of one round trip
+    p.on_response(second, grant(0, 60_000), at(t0, 21));
+    assert_eq!(p.available(at(t0, 21)), 0);
     assert!(p.is_closed());
 }
 
