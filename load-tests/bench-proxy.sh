@@ -13,7 +13,10 @@
 #
 # Loads: wrk (HTTP/1.1, fixed connections; rate and p50/p90/p99), h2load (HTTP/2 cleartext,
 # prior knowledge; rate and mean), and fortio (Istio's own load tool; rate and p50/p90/p99)
-# for the direct and mixer-reports-on cases. Each measurement follows a warm-up. After the
+# for the direct and mixer-reports-on cases. Each measurement follows a warm-up. The wrk and
+# h2load targets take turns for ROUNDS rounds, and each figure is the median of its rounds
+# (the req/s range is shown beside it): this machine's speed drifts by ±10 % over minutes,
+# which one pass in a fixed order would charge to whichever targets came late. After the
 # runs, the peak RSS (VmHWM) of each mixer proxy, and the telemetry's istio_requests_total
 # against the requests the proxy served.
 #
@@ -22,7 +25,7 @@
 # and a plot (load-tests/results/proxy.svg). Loopback only; stops what it started.
 #
 # Usage: load-tests/bench-proxy.sh
-# Environment (all optional): DURATION=10 WARMUP=3 CONNECTIONS=32 STREAMS=10 CHECKS=0
+# Environment (all optional): DURATION=10 WARMUP=3 CONNECTIONS=32 STREAMS=10 CHECKS=0 ROUNDS=3
 #   NO_BUILD=1 (use target/release/mixer as it is), RESULTS (default load-tests/RESULTS.md;
 #   /dev/null to not record)
 set -euo pipefail
@@ -34,6 +37,7 @@ WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 STREAMS=${STREAMS:-10}
 CHECKS=${CHECKS:-0}
+ROUNDS=${ROUNDS:-3}
 RESULTS=${RESULTS:-$ROOT/load-tests/RESULTS.md}
 MIXER=$ROOT/target/release/mixer
 # the sidecar binary (the same proxy as `mixer proxy`, mapping only its own code)
@@ -246,13 +250,15 @@ if [ "$CHECKS" = 1 ]; then
     h1_targets+=(mixer-reports-checks:18087)
     h2_targets+=(mixer-reports-checks:18087)
 fi
-for t in "${h1_targets[@]}"; do
-    echo "wrk ${t%%:*}" >&2
-    run_wrk "${t%%:*}" "${t#*:}"
-done
-for t in "${h2_targets[@]}"; do
-    echo "h2load ${t%%:*}" >&2
-    run_h2load "${t%%:*}" "${t#*:}"
+for round in $(seq 1 "$ROUNDS"); do
+    for t in "${h1_targets[@]}"; do
+        echo "round $round: wrk ${t%%:*}" >&2
+        run_wrk "${t%%:*}" "${t#*:}"
+    done
+    for t in "${h2_targets[@]}"; do
+        echo "round $round: h2load ${t%%:*}" >&2
+        run_h2load "${t%%:*}" "${t#*:}"
+    done
 done
 for t in direct:18080 mixer-reports-on:18086; do
     echo "fortio ${t%%:*}" >&2
@@ -274,6 +280,20 @@ counted=$(curl -s http://127.0.0.1:19422/metrics |
     awk '/^istio_requests_total\{/ && /destination_workload="bench-app"/ {s += $NF} END {printf "%d", s}')
 
 # --- record -------------------------------------------------------------------------
+# one row per tool and target, in the order they ran: the median of each figure over the
+# rounds (empty when the tool does not tell), the req/s range and the number of rounds
+jq -s -c '
+    def med: map(select(. != "") | tonumber) | sort
+        | if length == 0 then "" else .[(length - 1) / 2 | floor] end;
+    reduce .[] as $r ([]; if any(.[]; .[0].tool == $r.tool and .[0].target == $r.target)
+        then map(if .[0].tool == $r.tool and .[0].target == $r.target then . + [$r] else . end)
+        else . + [[$r]] end)
+    | .[] | {tool: .[0].tool, target: .[0].target, rps: (map(.rps) | med),
+        rps_min: (map(.rps) | min), rps_max: (map(.rps) | max), rounds: length,
+        p50: (map(.p50) | med | tostring), p90: (map(.p90) | med | tostring),
+        p99: (map(.p99) | med | tostring), mean: (map(.mean) | med | tostring)}
+' "$WORK/rows.jsonl" >"$WORK/medians.jsonl"
+
 COMMIT=$(git rev-parse --short HEAD)
 DIRTY=$(git diff --quiet HEAD -- . ':!load-tests/RESULTS.md' ':!load-tests/results' || echo "+changes")
 mkdir -p load-tests/results
@@ -281,7 +301,7 @@ jq -s --arg commit "$COMMIT$DIRTY" --arg date "$(date -u +%FT%TZ)" --arg rss_off
     --arg rss_on "$RSS_ON" --arg rss_check "$RSS_CHECK" --arg served "$served" \
     --arg counted "$counted" --arg dropped "$dropped" \
     '{commit:$commit,date:$date,rows:.,rss_mb:{reports_off:$rss_off,reports_on:$rss_on,checks:$rss_check},requests_served:$served,reports_dropped:$dropped,istio_requests_total:$counted}' \
-    "$WORK/rows.jsonl" >load-tests/results/proxy-latest.json
+    "$WORK/medians.jsonl" >load-tests/results/proxy-latest.json
 python3 load-tests/plot_proxy.py load-tests/results/proxy-latest.json load-tests/results/proxy.svg
 
 {
@@ -289,15 +309,16 @@ python3 load-tests/plot_proxy.py load-tests/results/proxy-latest.json load-tests
     echo "## Sidecar: an \`ok\` API direct and through one hop ($(date -u +%F), commit $COMMIT$DIRTY)"
     echo
     echo "Command: \`load-tests/bench-proxy.sh\` (DURATION=${DURATION}s WARMUP=${WARMUP}s" \
-        "CONNECTIONS=$CONNECTIONS STREAMS=$STREAMS CHECKS=$CHECKS). Machine: $(nproc) CPUs," \
+        "CONNECTIONS=$CONNECTIONS STREAMS=$STREAMS CHECKS=$CHECKS ROUNDS=$ROUNDS; medians of the" \
+        "rounds, wrk and h2load targets taking turns). Machine: $(nproc) CPUs," \
         "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load average before" \
         "the run $LOADAVG. Every hop one thread on CPU $HOP_CPU; backend (nginx), load generators" \
         "and the telemetry/policy services on CPU $REST_CPU."
     echo
-    echo "| tool | target | req/s | p50 ms | p90 ms | p99 ms | mean ms |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
-    jq -r '"| \(.tool) | \(.target) | \(.rps | floor) | \(.p50) | \(.p90) | \(.p99) | \(.mean) |"' \
-        "$WORK/rows.jsonl"
+    echo "| tool | target | req/s | req/s range | p50 ms | p90 ms | p99 ms | mean ms |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    jq -r '"| \(.tool) | \(.target) | \(.rps | floor) | \(.rps_min | floor)–\(.rps_max | floor) | \(.p50) | \(.p90) | \(.p99) | \(.mean) |"' \
+        "$WORK/medians.jsonl"
     echo
     echo "Peak RSS of mixer proxy: reports off $RSS_OFF MB, reports on $RSS_ON MB${RSS_CHECK:+, reports and checks $RSS_CHECK MB}." \
         "Requests the reporting proxy served: $served; reports it dropped (counted, by design, when" \
