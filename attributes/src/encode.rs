@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 /// Word → index assignment for one message word list.
 #[derive(Debug, Default)]
 struct Words {
-    list: Vec<String>,
+    list: WordList,
     /// The global words below `global_count` (index ≥ 0) and the words in `list` (index < 0),
     /// by their hash: one hash and one probe place any word. Two words of one hash: the
     /// second is not deduplicated (a word list may repeat a word; each index still names the
@@ -152,7 +152,7 @@ impl Words {
                 let at = *slot.get();
                 let known = match usize::try_from(at) {
                     Ok(global) => GLOBAL_WORDS[global],
-                    Err(_) => &self.list[(-at - 1) as usize],
+                    Err(_) => self.list.get((-at - 1) as usize),
                 };
                 if known == word {
                     return at;
@@ -162,8 +162,38 @@ impl Words {
                 slot.insert(i);
             }
         }
-        self.list.push(word.to_owned());
+        self.list.push(word);
         i
+    }
+}
+
+/// A message's own words, back to back in one buffer: a word is added with a copy, not an
+/// allocation of its own (a batch adds a few per bag: request and span ids, dates).
+#[derive(Debug, Default)]
+struct WordList {
+    text: String,
+    /// Where each word ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl WordList {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, word: &str) {
+        self.text.push_str(word);
+        self.ends.push(self.text.len());
+    }
+
+    /// Word `i` (< `len`).
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
     }
 }
 
@@ -401,7 +431,7 @@ pub fn encode_attributes<'b>(
     Maps::default().encode(attrs, &mut words, &mut maps);
     let mut out =
         Vec::with_capacity(maps.len() + words.list.iter().map(|w| w.len() + 2).sum::<usize>());
-    for w in &words.list {
+    for w in words.list.iter() {
         put_len_field(&mut out, 1, w.as_bytes());
     }
     out.extend_from_slice(&maps);
@@ -517,7 +547,7 @@ impl ReportBatch {
     /// The `ReportRequest` bytes.
     pub fn finish(self) -> Vec<u8> {
         let mut out = self.sets;
-        for w in &self.words.list {
+        for w in self.words.list.iter() {
             put_len_field(&mut out, 2, w.as_bytes());
         }
         put_key(&mut out, 3, WireType::Varint);
@@ -574,7 +604,7 @@ mod tests {
                     assert_eq!(at, i as i32, "{word} with {count} global words");
                 } else {
                     assert!(at < 0, "{word} is a message word with {count} global words");
-                    assert_eq!(w.list[(-at - 1) as usize], *word);
+                    assert_eq!(w.list.get((-at - 1) as usize), *word);
                 }
             }
             assert_eq!(w.list.len(), GLOBAL_WORD_COUNT - count);
@@ -590,6 +620,6 @@ mod tests {
         assert_eq!(w.message_word("b", 7), -3, "the second is not deduplicated");
         assert_eq!(w.message_word("c", 9), -4);
         assert_eq!(w.message_word("c", 9), -4);
-        assert_eq!(w.list, ["a", "b", "b", "c"]);
+        assert_eq!(w.list.iter().collect::<Vec<_>>(), ["a", "b", "b", "c"]);
     }
 }
