@@ -227,11 +227,6 @@ impl AppPool {
             },
         ))
     }
-
-    /// Connections kept for the next requests.
-    pub fn idle_count(&self) -> usize {
-        self.idle.lock().map_or(0, |idle| idle.len())
-    }
 }
 
 /// Callers box this future: a connection is made once per many requests, and kept inline its

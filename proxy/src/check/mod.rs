@@ -201,10 +201,7 @@ impl Checker {
             }
             None => {
                 // the precondition is cached; the quotas are not
-                let answer = match me.slot().await {
-                    Ok(_slot) => me.call(bag, &me.all_quotas(true)).await,
-                    Err(e) => Err(e),
-                };
+                let answer = me.call_in_slot(bag, &me.all_quotas(true)).await;
                 me.with_quotas(hit.decision, answer.as_ref().ok())
             }
         };
@@ -235,10 +232,7 @@ impl Checker {
             let Some(cache) = &me.quotas else {
                 return;
             };
-            let answer = match me.slot().await {
-                Ok(_slot) => me.call(&bag, &cache.asked(&tickets)).await,
-                Err(e) => Err(e),
-            };
+            let answer = me.call_in_slot(&bag, &cache.asked(&tickets)).await;
             if let Err(e) = &answer {
                 tracing::debug!(code = e.code, message = %e.message, "quota prefetch failed");
             }
@@ -256,10 +250,7 @@ impl Checker {
         let bag = bag.clone();
         me.metrics.check_refreshes.inc();
         rt.spawn(async move {
-            let answer = match me.slot().await {
-                Ok(_slot) => me.call(&bag, &[]).await,
-                Err(e) => Err(e),
-            };
+            let answer = me.call_in_slot(&bag, &[]).await;
             match answer {
                 Ok(response) => {
                     me.store(&bag, &response);
@@ -309,6 +300,16 @@ impl Inner {
                 .collect(),
             false => Vec::new(),
         }
+    }
+
+    /// [`Inner::call`] in a slot waited for first; no slot in time is the call's failure.
+    async fn call_in_slot(
+        &self,
+        bag: &LayeredBag,
+        asked: &[QuotaParams<'_>],
+    ) -> Result<mixer_proto::mixer::CheckResponse, CallError> {
+        let _slot = self.slot().await?;
+        self.call(bag, asked).await
     }
 
     /// One Check call for `bag` (retries included), timed, asking for the quotas `asked`.
