@@ -26,6 +26,11 @@ pub struct ProxyArgs {
     /// limit. An HTTP/1.1 client's connection keeps a connection to the app of its own.
     #[arg(long, env = "MIXER_PROXY_APP_POOL_CONNECTIONS", default_value = "32")]
     app_pool_connections: String,
+    /// Forward HTTP/1.1 clients with hyper's server and client, as HTTP/2 clients are,
+    /// instead of the native HTTP/1.1 path (which hands hyper only HTTP/1.0, `Expect`,
+    /// `Upgrade` and malformed requests). A way back, should the native path misbehave.
+    #[arg(long, env = "MIXER_PROXY_HYPER_HTTP1")]
+    hyper_http1: bool,
     /// Inbound listener (in front of the app; Istio's 15006).
     #[arg(long, env = "MIXER_PROXY_INBOUND", default_value = "127.0.0.1:15006")]
     inbound: String,
@@ -260,6 +265,7 @@ fn options(args: &ProxyArgs) -> Result<(Options, usize), String> {
         app: app.unwrap_or(([127, 0, 0, 1], 8080).into()),
         app_protocol: app_protocol.unwrap_or_default(),
         app_pool_connections: app_pool.unwrap_or(DEFAULT_APP_POOL_CONNECTIONS),
+        native_http1: !args.hyper_http1,
         identity: Identity {
             workload: args.workload.clone().unwrap_or_default(),
             namespace: args.namespace.clone().unwrap_or_default(),

@@ -159,7 +159,7 @@ impl Completion {
     }
 
     /// Adds the response attributes and reports the bag (once).
-    fn done(&mut self, response_size: u64, flags: &'static str) {
+    pub(crate) fn done(&mut self, response_size: u64, flags: &'static str) {
         if std::mem::replace(&mut self.reported, true) {
             return;
         }

@@ -203,6 +203,9 @@ pub struct Options {
     /// HTTP/1.1 clients whose own connection is busy); 0: no limit. An HTTP/1.1 client's
     /// connection keeps its own connection to the app and does not count.
     pub app_pool_connections: usize,
+    /// HTTP/1.1 clients whose upstream speaks HTTP/1.1 too are forwarded by the native path
+    /// ([`crate::h1`]); false: by hyper's server and client, as every other client is.
+    pub native_http1: bool,
     pub identity: Identity,
     /// Time allowed for the upstream's response headers; then 504 `UT`.
     pub upstream_timeout: Duration,
@@ -333,6 +336,7 @@ mod tests {
             access_log: false,
             app_protocol: AppProtocol::Auto,
             app_pool_connections: DEFAULT_APP_POOL_CONNECTIONS,
+            native_http1: true,
             report: ReportOptions::default(),
             check,
         }

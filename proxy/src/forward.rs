@@ -19,7 +19,8 @@ pub use crate::upstream::ConnUpstream;
 use crate::upstream::{AppLease, AppPool, Failure};
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -64,6 +65,9 @@ pub struct Shared {
     /// HTTP/1.1 connections to the app for requests that cannot have their downstream
     /// connection's own (see [`Shared::with_app_pool`]).
     app_pool: Arc<AppPool>,
+    /// HTTP/1.1 clients take the native path ([`crate::h1`]) when their upstream speaks
+    /// HTTP/1.1 too.
+    native_http1: bool,
 }
 
 impl Shared {
@@ -107,6 +111,7 @@ impl Shared {
             http1,
             http2,
             app_pool: Arc::new(AppPool::new(app, 0, connect_timeout(upstream_timeout))),
+            native_http1: false,
         }
     }
 }
@@ -168,12 +173,12 @@ impl From<Failure> for Upstream {
 }
 
 /// How long making a connection may take: the upstream timeout, at most 5 s.
-fn connect_timeout(upstream_timeout: Duration) -> Duration {
+pub(crate) fn connect_timeout(upstream_timeout: Duration) -> Duration {
     upstream_timeout.min(Duration::from_secs(5))
 }
 
 /// `http://host/path?q` → `/path?q`, as a request to the origin server is sent.
-fn to_origin_form(uri: &mut Uri) {
+pub(crate) fn to_origin_form(uri: &mut Uri) {
     if uri.scheme().is_some() || uri.authority().is_some() {
         let pq = uri
             .path_and_query()
@@ -184,19 +189,55 @@ fn to_origin_form(uri: &mut Uri) {
 }
 
 /// Why the proxy answers itself.
-struct Local {
+pub(crate) struct Local {
     status: StatusCode,
     flags: &'static str,
     text: Bytes,
 }
 
 impl Local {
-    fn new(status: StatusCode, flags: &'static str, text: &'static str) -> Local {
+    pub(crate) fn new(status: StatusCode, flags: &'static str, text: &'static str) -> Local {
         Local {
             status,
             flags,
             text: Bytes::from_static(text.as_bytes()),
         }
+    }
+
+    /// No connection to the upstream could be made: 502 `UF`.
+    pub(crate) fn connect_failure() -> Local {
+        Local::new(
+            StatusCode::BAD_GATEWAY,
+            "UF",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n",
+        )
+    }
+
+    /// The upstream connection ended before a response head: 503 `UC`.
+    pub(crate) fn connection_termination() -> Local {
+        Local::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UC",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
+        )
+    }
+
+    /// The upstream's response head is not HTTP/1.1: 502 `UPE`.
+    pub(crate) fn protocol_error() -> Local {
+        Local::new(
+            StatusCode::BAD_GATEWAY,
+            "UPE",
+            "upstream connect error or disconnect/reset before headers. reset reason: protocol error\n",
+        )
+    }
+
+    /// No response head within the upstream timeout: 504 `UT`.
+    pub(crate) fn timeout() -> Local {
+        Local::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "UT",
+            "upstream request timeout\n",
+        )
     }
 }
 
@@ -267,6 +308,18 @@ impl Shared {
         self
     }
 
+    /// Forwards HTTP/1.1 clients over the native path ([`crate::h1`]) when `on`.
+    pub fn with_native_http1(mut self, on: bool) -> Shared {
+        self.native_http1 = on;
+        self
+    }
+
+    /// Whether an HTTP/1.1 client of the `dir` listener takes the native path: on, and its
+    /// upstream speaks HTTP/1.1 (outbound always; inbound unless the app speaks HTTP/2).
+    pub fn native_http1_for(&self, dir: Direction) -> bool {
+        self.native_http1 && (dir == Direction::Outbound || self.app_protocol != AppProtocol::Http2)
+    }
+
     pub fn with_access_log(mut self, log: Option<AccessLog>) -> Shared {
         self.access_log = log;
         self
@@ -300,34 +353,93 @@ impl Shared {
     }
 }
 
-/// Handles one request from `peer` on the `dir` listener; `conn` keeps the downstream
-/// connection's own upstream connection between its requests.
-pub async fn handle(
-    shared: Arc<Shared>,
+/// A request the proxy forwards, after [`admit`]: its parts ready for the upstream's
+/// protocol, where it goes, and what finishes it.
+pub(crate) struct Admitted {
+    pub parts: Parts,
+    /// Where the request goes (`host:port`, or a host name to resolve).
+    pub authority: String,
+    /// HTTP/2 towards the upstream.
+    pub http2: bool,
+    /// The request's bag and what finishes it.
+    pub completion: Completion,
+    /// The request body's bytes, counted as they pass.
+    pub request_size: Arc<AtomicU64>,
+    verdict: Option<Verdict>,
+}
+
+impl Admitted {
+    /// The route directive's edits to the response headers.
+    pub fn response_ops(&self) -> &[HeaderOperation] {
+        directive_response_ops(self.verdict.as_ref())
+    }
+}
+
+fn directive_response_ops(verdict: Option<&Verdict>) -> &[HeaderOperation] {
+    match verdict.and_then(|v| v.decision.directive.as_ref()) {
+        Some(d) => &d.response_header_operations,
+        None => &[],
+    }
+}
+
+/// An answer the proxy gives itself instead of forwarding, with what finishes the request.
+pub(crate) struct Refused {
+    pub local: Local,
+    pub completion: Completion,
+    /// Response header edits of a route directive's direct response.
+    ops: Vec<HeaderOperation>,
+}
+
+impl Refused {
+    pub fn new(local: Local, completion: Completion) -> Refused {
+        Refused {
+            local,
+            completion,
+            ops: Vec::new(),
+        }
+    }
+
+    /// The answer's status, headers and body; the completion has its response attributes.
+    pub fn into_answer(self) -> (StatusCode, HeaderMap, Bytes, Completion) {
+        let Refused {
+            local,
+            mut completion,
+            ops,
+        } = self;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        directive::apply(&mut headers, &ops);
+        completion.code = local.status.as_u16();
+        completion.flags = local.flags;
+        completion.response_head(&headers);
+        (local.status, headers, local.text, completion)
+    }
+}
+
+/// Everything about a request the protocols share, up to its forwarding: readiness (outbound),
+/// the route, hop-by-hop and tracing headers, the bag, the check and its route directive, and
+/// the `Host` header the upstream's protocol wants. `version` is the client's protocol.
+pub(crate) async fn admit(
+    shared: &Shared,
     dir: Direction,
     peer: SocketAddr,
-    conn: Arc<ConnUpstream>,
-    req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Infallible> {
+    mut parts: Parts,
+) -> Result<Admitted, Refused> {
     if dir == Direction::Outbound && !shared.ready.is_ready() {
         // the app started before its sidecar was ready: hold the call a bounded time
         shared.ready.wait(shared.outbound_ready_wait).await;
     }
     let started = Instant::now();
     let now = SystemTime::now();
-    let (mut parts, body) = req.into_parts();
     let mut host = attrs::authority_of(&parts.uri, &parts.headers)
         .unwrap_or("")
         .to_owned();
-    let mut target = route(dir, &shared, &parts.method, &parts.uri, &host);
+    let mut target = route(dir, shared, &parts.method, &parts.uri, &host);
     let upstream_addr = match (&target, dir) {
         (_, Direction::Inbound) => Some(shared.app),
         (Ok(t), Direction::Outbound) => t.parse::<SocketAddr>().ok(),
         (Err(_), _) => None,
     };
-    // An HTTP/1.1 downstream connection sends one request at a time: it can keep its own
-    // upstream connection. HTTP/2 streams run concurrently: they share the pool.
-    let sequential = parts.version != Version::HTTP_2;
     // the protocol towards the upstream: the client's, unless the app's port says otherwise
     let http2 = match (dir, shared.app_protocol) {
         (Direction::Inbound, AppProtocol::Http1) => false,
@@ -377,7 +489,6 @@ pub async fn handle(
         completion.request_header_bytes =
             attrs::request_header_bytes(&parts.method, &parts.uri, &host, &parts.headers);
     }
-    let mut response_ops: &[HeaderOperation] = &[];
     let checker = shared
         .checker
         .as_ref()
@@ -389,21 +500,25 @@ pub async fn handle(
     if let Some(verdict) = &verdict {
         let decision = &verdict.decision;
         note_check(&mut completion, verdict);
-        if let Some(answer) = check_answer(decision) {
-            return Ok(local_answer(answer, completion, response_ops_of(decision)));
+        if let Some(local) = check_answer(decision) {
+            let ops = response_ops_of(decision).to_vec();
+            return Err(Refused {
+                local,
+                completion,
+                ops,
+            });
         }
         if let Some(d) = &decision.directive {
             let before = host.clone();
             directive::apply_to_request(&mut parts, &mut host, &d.request_header_operations);
             if host != before && dir == Direction::Outbound {
-                target = route(dir, &shared, &parts.method, &parts.uri, &host);
+                target = route(dir, shared, &parts.method, &parts.uri, &host);
             }
-            response_ops = &d.response_header_operations;
         }
     }
     let authority = match target {
         Ok(a) => a,
-        Err(local) => return Ok(local_answer(local, completion, &[])),
+        Err(local) => return Err(Refused::new(local, completion)),
     };
     if http2 {
         parts.headers.remove(HOST);
@@ -413,6 +528,42 @@ pub async fn handle(
             parts.headers.insert(HOST, v);
         }
     }
+    Ok(Admitted {
+        parts,
+        authority,
+        http2,
+        completion,
+        request_size,
+        verdict,
+    })
+}
+
+/// Handles one request from `peer` on the `dir` listener; `conn` keeps the downstream
+/// connection's own upstream connection between its requests.
+pub async fn handle(
+    shared: Arc<Shared>,
+    dir: Direction,
+    peer: SocketAddr,
+    conn: Arc<ConnUpstream>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    // An HTTP/1.1 downstream connection sends one request at a time: it can keep its own
+    // upstream connection. HTTP/2 streams run concurrently: they share the pool.
+    let sequential = parts.version != Version::HTTP_2;
+    let admitted = match admit(&shared, dir, peer, parts).await {
+        Ok(a) => a,
+        Err(refused) => return Ok(local_answer(refused)),
+    };
+    let Admitted {
+        mut parts,
+        authority,
+        http2,
+        mut completion,
+        request_size,
+        verdict,
+    } = admitted;
+    let response_ops = directive_response_ops(verdict.as_ref());
     parts.version = if http2 {
         Version::HTTP_2
     } else {
@@ -470,32 +621,20 @@ pub async fn handle(
         }
         Ok(Err(Upstream::Connect(e))) => {
             tracing::debug!(error = %e, %authority, "upstream connect failed");
-            Local::new(
-                StatusCode::BAD_GATEWAY,
-                "UF",
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n",
-            )
+            Local::connect_failure()
         }
         Ok(Err(Upstream::Exchange(e))) => {
             tracing::debug!(error = %e, %authority, "upstream failed before headers");
-            Local::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UC",
-                "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
-            )
+            Local::connection_termination()
         }
         Ok(Err(Upstream::BadTarget)) => {
             let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
-            return Ok(local_answer(bad, completion, &[]));
+            return Ok(local_answer(Refused::new(bad, completion)));
         }
-        Err(_) => Local::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "UT",
-            "upstream request timeout\n",
-        ),
+        Err(_) => Local::timeout(),
     };
     shared.metrics.upstream_failure(dir);
-    Ok(local_answer(failure, completion, &[]))
+    Ok(local_answer(Refused::new(failure, completion)))
 }
 
 /// Adds what the check came to to the bag, as Istio's proxy reports it.
@@ -555,19 +694,10 @@ fn response_ops_of(decision: &Decision) -> &[HeaderOperation] {
     }
 }
 
-fn local_answer(
-    local: Local,
-    mut completion: Completion,
-    response_ops: &[HeaderOperation],
-) -> Response<ResponseBody> {
-    let mut headers = hyper::HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    directive::apply(&mut headers, response_ops);
-    completion.code = local.status.as_u16();
-    completion.flags = local.flags;
-    completion.response_head(&headers);
-    let mut resp = Response::new(ResponseBody::local(local.text, completion));
-    *resp.status_mut() = local.status;
+fn local_answer(refused: Refused) -> Response<ResponseBody> {
+    let (status, headers, text, completion) = refused.into_answer();
+    let mut resp = Response::new(ResponseBody::local(text, completion));
+    *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
 }

@@ -14,6 +14,7 @@ pub mod body;
 pub mod check;
 pub mod config;
 pub mod forward;
+pub mod h1;
 pub mod headers;
 pub mod metrics;
 pub mod ready;
@@ -134,6 +135,7 @@ pub async fn start(
         .with_checker(checker)
         .with_app_protocol(opts.app_protocol)
         .with_app_pool(opts.app_pool_connections)
+        .with_native_http1(opts.native_http1)
         .with_readiness(ready, opts.outbound_ready_wait)
         .with_access_log(access_log.clone()),
     );
@@ -250,10 +252,9 @@ async fn serve(
                 h2 = speaks_http2(&stream) => h2,
                 _ = stop.changed() => return,
             };
-            // the connection's own upstream connection, kept between its requests
-            let upstream = Arc::new(forward::ConnUpstream::default());
-            let io = TokioIo::new(stream);
             if http2 {
+                let upstream = Arc::new(forward::ConnUpstream::default());
+                let io = TokioIo::new(stream);
                 // each stream runs as a task of its own, which is moved as it starts and ends:
                 // boxed, the request's future (3.3 KB) moves as a pointer
                 let service = service_fn(move |req| {
@@ -268,6 +269,20 @@ async fn serve(
                 let conn = http2::Builder::new(TokioExecutor::new()).serve_connection(io, service);
                 drive(conn, stop, grace, peer).await;
             } else {
+                // read by the native path first, when it is on: hyper gets the connection
+                // only when the native path hands it over
+                let (stream, read) = if shared.native_http1_for(dir) {
+                    let native = h1::serve(stream, shared.clone(), dir, peer, stop.clone(), grace);
+                    match native.await {
+                        h1::Ended::Closed => return,
+                        h1::Ended::Elsewhere(stream, read) => (stream, read),
+                    }
+                } else {
+                    (stream, bytes::Bytes::new())
+                };
+                let io = TokioIo::new(h1::Rewind::new(read, stream));
+                // the connection's own upstream connection, kept between its requests
+                let upstream = Arc::new(forward::ConnUpstream::default());
                 let service = service_fn(move |req| {
                     forward::handle(shared.clone(), dir, peer, upstream.clone(), req)
                 });

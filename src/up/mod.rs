@@ -161,6 +161,7 @@ async fn up(args: UpArgs, signal: impl Future<Output = ()>) -> Result<(), String
         app: app_addr,
         app_protocol: AppProtocol::Auto,
         app_pool_connections: mixer_proxy::DEFAULT_APP_POOL_CONNECTIONS,
+        native_http1: true,
         identity: Identity {
             workload: WORKLOAD.to_owned(),
             namespace: NAMESPACE.to_owned(),

@@ -195,6 +195,7 @@ pub fn options(app: SocketAddr, telemetry: Option<SocketAddr>, workload: &str) -
         access_log: false,
         app_protocol: AppProtocol::Auto,
         app_pool_connections: mixer_proxy::DEFAULT_APP_POOL_CONNECTIONS,
+        native_http1: true,
         report: ReportOptions {
             telemetry: telemetry.map(|a| format!("http://{a}")),
             batch_max_time: Duration::from_millis(100),

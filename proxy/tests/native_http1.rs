@@ -1,0 +1,492 @@
+//! The native HTTP/1.1 path against a raw app that frames its answers every way HTTP/1.1
+//! allows (length, chunked, to the close, interim heads, broken ones): bodies pass both ways
+//! byte for byte on one kept connection, pipelined requests are answered in order, the sizes
+//! reach the reports, broken upstreams get Envoy's flags, and what the path leaves to hyper
+//! (HTTP/1.0, `Expect`) is still answered.
+
+mod common;
+
+use common::{options, Proxy, Telemetry};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The answers of the raw app, by path.
+fn answer_for(method: &str, path: &str) -> (&'static str, bool) {
+    match (method, path) {
+        ("HEAD", _) => ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+        (_, "/cl") => ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false),
+        (_, "/chunked") => (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            false,
+        ),
+        (_, "/close") => ("HTTP/1.1 200 OK\r\nX-Kind: close\r\n\r\nuntil the close", true),
+        (_, "/early") => (
+            "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        ),
+        (_, "/malformed") => (
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+            false,
+        ),
+        (_, "/cut") => (
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+            true,
+        ),
+        _ => ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false),
+    }
+}
+
+/// A raw HTTP/1.1 app: records every request as it arrived (head and body bytes) and answers
+/// by [`answer_for`]; counts connections.
+struct RawApp {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    connections: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawApp {
+    async fn start() -> RawApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(Mutex::new(0));
+        let (record, count) = (seen.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                *count.lock().expect("lock") += 1;
+                tokio::spawn(serve_raw(stream, record.clone()));
+            }
+        });
+        RawApp {
+            addr,
+            seen,
+            connections,
+            task,
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    fn connections(&self) -> usize {
+        *self.connections.lock().expect("lock")
+    }
+}
+
+impl Drop for RawApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_raw(mut stream: TcpStream, record: Arc<Mutex<Vec<String>>>) {
+    let mut buf = Vec::new();
+    loop {
+        let Some(request) = read_message(&mut stream, &mut buf, Kind::Request).await else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&request).into_owned();
+        let mut words = text.split(' ');
+        let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let (answer, close) = answer_for(method, path);
+        record.lock().expect("lock").push(text.clone());
+        if stream.write_all(answer.as_bytes()).await.is_err() || close {
+            return;
+        }
+    }
+}
+
+/// What [`read_message`] reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Request,
+    Response,
+    /// The answer to a HEAD request: no body, whatever its length says.
+    AnswerToHead,
+}
+
+/// Reads one HTTP/1.1 message (head and body) from `stream`, `buf` holding what was read
+/// beyond the last one. Knows just enough framing for these tests: `Content-Length`,
+/// chunked (to the blank line after the last chunk), or, for a response, to the close; interim
+/// responses are returned as messages of their own.
+async fn read_message(stream: &mut TcpStream, buf: &mut Vec<u8>, kind: Kind) -> Option<Vec<u8>> {
+    let response = kind != Kind::Request;
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if !read_more(stream, buf).await {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    let bodiless = kind == Kind::AnswerToHead
+        || head.starts_with("head ")
+        || head.starts_with("get ")
+        || head.starts_with("http/1.1 1")
+        || head.starts_with("http/1.1 204");
+    let end = if chunked {
+        // the last chunk's line, then trailers to a blank line (searched from the head's own
+        // last CR LF, so that a body of just the last chunk is found too)
+        loop {
+            let from = head_end - 2;
+            let last = buf[from..].windows(5).position(|w| w == b"\r\n0\r\n");
+            let end = last.and_then(|i| {
+                let zero = from + i + 2;
+                let blank = buf[zero..].windows(4).position(|w| w == b"\r\n\r\n")?;
+                Some(zero + blank + 4)
+            });
+            if let Some(end) = end {
+                break end;
+            }
+            if !read_more(stream, buf).await {
+                return None;
+            }
+        }
+    } else if let Some(n) = length.filter(|_| !bodiless) {
+        while buf.len() < head_end + n {
+            if !read_more(stream, buf).await {
+                return None;
+            }
+        }
+        head_end + n
+    } else if response && !bodiless {
+        while read_more(stream, buf).await {}
+        buf.len()
+    } else {
+        head_end
+    };
+    Some(buf.drain(..end).collect())
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+        Ok(Ok(n)) if n > 0 => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn status(message: &[u8]) -> u16 {
+    String::from_utf8_lossy(message)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn body(message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message);
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+fn has_header(message: &[u8], line: &str) -> bool {
+    String::from_utf8_lossy(message)
+        .to_ascii_lowercase()
+        .lines()
+        .any(|l| l == line)
+}
+
+async fn started() -> (RawApp, Telemetry, Proxy) {
+    let app = RawApp::start().await;
+    let telemetry = Telemetry::start().await;
+    let proxy = Proxy::start(options(app.addr, Some(telemetry.grpc), "raw-v1")).await;
+    (app, telemetry, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_pass_both_ways_on_one_kept_connection() {
+    let (app, telemetry, proxy) = started().await;
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    let requests = [
+        "POST /cl HTTP/1.1\r\nHost: raw\r\nContent-Length: 5\r\n\r\nabcde".to_owned(),
+        "POST /chunked HTTP/1.1\r\nHost: raw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n8;x=y\r\ndefghijk\r\n0\r\nx-trailer: t\r\n\r\n".to_owned(),
+        "HEAD /cl HTTP/1.1\r\nHost: raw\r\n\r\n".to_owned(),
+        "GET /early HTTP/1.1\r\nHost: raw\r\n\r\n".to_owned(),
+    ];
+    let mut answers = Vec::new();
+    for r in &requests {
+        c.write_all(r.as_bytes()).await.expect("write");
+        let kind = match r.starts_with("HEAD") {
+            true => Kind::AnswerToHead,
+            false => Kind::Response,
+        };
+        let mut answer = read_message(&mut c, &mut buf, kind).await.expect("answer");
+        if status(&answer) == 103 {
+            assert!(
+                has_header(&answer, "link: </s.css>"),
+                "the interim head is forwarded"
+            );
+            answer = read_message(&mut c, &mut buf, Kind::Response)
+                .await
+                .expect("final answer");
+        }
+        answers.push(answer);
+    }
+    assert_eq!(body(&answers[0]), "hello");
+    assert_eq!(
+        body(&answers[1]),
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        "chunks forwarded as they came"
+    );
+    assert!(has_header(&answers[1], "transfer-encoding: chunked"));
+    assert!(has_header(&answers[2], "content-length: 5"));
+    assert_eq!(body(&answers[2]), "", "no body after HEAD");
+    assert_eq!(body(&answers[3]), "ok");
+    assert!(answers.iter().all(|a| status(a) == 200));
+
+    let seen = app.seen();
+    assert_eq!(seen.len(), 4);
+    assert!(seen[0].ends_with("\r\n\r\nabcde"), "{:?}", seen[0]);
+    assert!(seen[0]
+        .to_ascii_lowercase()
+        .contains("content-length: 5\r\n"));
+    assert!(
+        seen[1].ends_with("\r\n\r\n3\r\nabc\r\n8;x=y\r\ndefghijk\r\n0\r\nx-trailer: t\r\n\r\n"),
+        "{:?}",
+        seen[1]
+    );
+    assert!(seen[1].contains("transfer-encoding: chunked\r\n"));
+    assert!(seen.iter().all(|r| r.contains("x-request-id: ")));
+    assert_eq!(
+        app.connections(),
+        1,
+        "one upstream connection for the client's"
+    );
+
+    // request.size: 5 + 11 data bytes; response.size: 5 + 11 + 0 + 2
+    let sum = |name: &'static str| {
+        let metrics = telemetry.metrics;
+        async move {
+            for _ in 0..200 {
+                let (_, _, text) = common::get(metrics, "/metrics").await;
+                let total: f64 = text
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with(name) && l.contains(r#"destination_workload="raw-v1""#)
+                    })
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum();
+                if total > 0.0 {
+                    return total;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            0.0
+        }
+    };
+    assert_eq!(sum("istio_request_bytes_sum{").await, 16.0);
+    assert_eq!(sum("istio_response_bytes_sum{").await, 18.0);
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let (app, telemetry, proxy) = started().await;
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    c.write_all(
+        b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\nPOST /chunked HTTP/1.1\r\nHost: raw\r\nContent-Length: 2\r\n\r\nhiGET /nothing HTTP/1.1\r\nHost: raw\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut buf = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let a = read_message(&mut c, &mut buf, Kind::Response)
+            .await
+            .expect("answer");
+        statuses.push(status(&a));
+    }
+    assert_eq!(statuses, [200, 200, 404]);
+    let paths: Vec<String> = app
+        .seen()
+        .iter()
+        .map(|r| r.split(' ').nth(1).unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(paths, ["/cl", "/chunked", "/nothing"]);
+    assert!(app.seen()[1].ends_with("\r\n\r\nhi"));
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_to_the_close_is_forwarded_and_the_connection_closed() {
+    let (_app, telemetry, proxy) = started().await;
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    c.write_all(b"GET /close HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
+        .await
+        .expect("the proxy closes")
+        .expect("read");
+    assert_eq!(status(&all), 200);
+    assert!(has_header(&all, "connection: close"));
+    assert_eq!(body(&all), "until the close");
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_upstream_answers_get_envoys_flags() {
+    let (_app, telemetry, proxy) = started().await;
+    // a malformed head: 502 UPE, and the client's connection goes on
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    c.write_all(b"GET /malformed HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!(status(&a), 502);
+    assert!(body(&a).contains("protocol error"), "{}", body(&a));
+    c.write_all(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
+
+    // a body cut short: what came is forwarded, then the client's connection is closed
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    c.write_all(b"GET /cut HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
+        .await
+        .expect("the proxy closes")
+        .expect("read");
+    assert_eq!(body(&all), "only this");
+
+    for (code, flag) in [("502", "UPE"), ("200", "UR")] {
+        let counted = telemetry
+            .requests_total(
+                &[
+                    &format!(r#"response_code="{code}""#),
+                    &format!(r#"response_flags="{flag}""#),
+                ],
+                1.0,
+            )
+            .await;
+        assert_eq!(counted, Some(1.0), "{code} {flag}");
+    }
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_native_path_leaves_to_hyper_are_answered() {
+    let (app, telemetry, proxy) = started().await;
+    // HTTP/1.0 after an HTTP/1.1 request on the same connection: hyper takes over mid-way
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    c.write_all(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!(body(&a), "hello");
+    c.write_all(b"GET /cl HTTP/1.0\r\nHost: raw\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
+
+    // Expect: 100-continue
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    c.write_all(
+        b"POST /cl HTTP/1.1\r\nHost: raw\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    if status(&a) == 100 {
+        c.write_all(b"abc").await.expect("write");
+        a = read_message(&mut c, &mut buf, Kind::Response)
+            .await
+            .expect("final answer");
+    }
+    assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
+    assert!(app.seen().last().is_some_and(|r| r.ends_with("abc")));
+
+    // a malformed request: hyper's 400
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    c.write_all(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!(status(&a), 400);
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hyper_path_stays_available_behind_a_flag() {
+    let app = RawApp::start().await;
+    let mut opts = options(app.addr, None, "raw-v1");
+    opts.native_http1 = false;
+    let proxy = Proxy::start(opts).await;
+    let mut c = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let mut buf = Vec::new();
+    c.write_all(b"POST /chunked HTTP/1.1\r\nHost: raw\r\nContent-Length: 2\r\n\r\nhi")
+        .await
+        .expect("write");
+    let a = read_message(&mut c, &mut buf, Kind::Response)
+        .await
+        .expect("answer");
+    assert_eq!(status(&a), 200);
+    assert!(
+        body(&a).contains("hello") && body(&a).contains(" world"),
+        "{}",
+        body(&a)
+    );
+    proxy.stop().await;
+}
