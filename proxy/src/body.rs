@@ -134,6 +134,40 @@ impl Completion {
         self.response_header_bytes = attrs::header_bytes(headers);
     }
 
+    /// Takes the response's headers as they came (names in any case, hop-by-hop ones left
+    /// out), as [`Completion::response_head`] and [`Completion::grpc_from`] take a map's:
+    /// lower-case names, a repeated header's values joined by `,`.
+    pub fn response_pairs<'a>(&mut self, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) {
+        let mut map: Vec<(String, String)> = Vec::new();
+        let mut bytes = 0;
+        for (name, value) in pairs {
+            bytes += (name.len() + value.len()) as u64;
+            let value = String::from_utf8_lossy(value);
+            match map
+                .iter_mut()
+                .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            {
+                Some((_, joined)) => {
+                    joined.push(',');
+                    joined.push_str(&value);
+                }
+                None => {
+                    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                    map.push((name, value.into_owned()));
+                }
+            }
+        }
+        for (name, value) in &map {
+            match name.as_str() {
+                "grpc-status" => self.grpc_status = Some(value.clone()),
+                "grpc-message" => self.grpc_message = Some(value.clone()),
+                _ => {}
+            }
+        }
+        self.response_headers = map;
+        self.response_header_bytes = bytes;
+    }
+
     /// Takes gRPC status and message from response headers or trailers.
     pub fn grpc_from(&mut self, headers: &HeaderMap) {
         const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -319,5 +353,55 @@ impl Drop for ResponseBody {
         // otherwise the downstream went away first.
         let flags = if self.is_end_stream() { "" } else { "DC" };
         self.finish(flags);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn completion(metrics: &Arc<ProxyMetrics>) -> Completion {
+        Completion::new(
+            LayeredBag::default(),
+            Direction::Inbound,
+            Instant::now(),
+            Arc::default(),
+            Reporter::disabled(metrics.clone()),
+            metrics.clone(),
+        )
+    }
+
+    #[test]
+    fn headers_as_they_came_give_the_attributes_a_map_gives() {
+        let raw = [
+            ("Content-Type", "text/plain; name=\u{e9}"),
+            ("X-Multi", "a"),
+            ("grpc-status", "7"),
+            ("x-multi", "b"),
+            ("Grpc-Message", "denied"),
+        ];
+        let mut map = HeaderMap::new();
+        for (n, v) in raw {
+            let name = HeaderName::from_bytes(n.as_bytes()).expect("name");
+            map.append(name, HeaderValue::from_str(v).expect("value"));
+        }
+        let metrics = Arc::new(ProxyMetrics::default());
+        let mut from_map = completion(&metrics);
+        from_map.response_head(&map);
+        from_map.grpc_from(&map);
+        let mut from_raw = completion(&metrics);
+        from_raw.response_pairs(raw.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        assert_eq!(from_raw.response_headers, from_map.response_headers);
+        assert_eq!(
+            from_raw.response_headers[1],
+            ("x-multi".into(), "a,b".into())
+        );
+        assert_eq!(
+            from_raw.response_header_bytes,
+            from_map.response_header_bytes
+        );
+        assert_eq!(from_raw.grpc_status.as_deref(), Some("7"));
+        assert_eq!(from_raw.grpc_message, from_map.grpc_message);
     }
 }

@@ -107,6 +107,15 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     name == CONNECTION || HOP_BY_HOP.contains(&name.as_str())
 }
 
+/// Whether a header name as it came (any case) is `Connection` or one of the fixed
+/// hop-by-hop headers (`TE` and the names `Connection` lists are the caller's to judge).
+pub fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"connection")
+        || HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+}
+
 /// The tracing ids of one request after this hop, as they go upstream and into the bag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceIds {

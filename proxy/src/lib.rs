@@ -2,8 +2,10 @@
 //! listener the app uses as its HTTP proxy (`HTTP_PROXY=http://127.0.0.1:15001`), both
 //! HTTP/1.1 and HTTP/2 cleartext (prior knowledge, detected by its preface). Every request is
 //! described as an Istio attribute bag ([`attrs`]), gets `x-request-id` and B3 headers
-//! ([`headers`]), is forwarded over pooled connections ([`forward`], [`body`]), and its bag
-//! is reported in batches to the telemetry service ([`report`]) without ever waiting on it.
+//! ([`headers`]), is forwarded — by the native HTTP/1.1 path ([`h1`]) when client and upstream
+//! both speak HTTP/1.1, else over hyper and pooled connections ([`forward`], [`body`]) — and
+//! its bag is reported in batches to the telemetry service ([`report`]) without ever waiting
+//! on it.
 //! With a policy service configured, inbound requests are first checked, through Istio's check
 //! cache, and denials answered by the proxy ([`check`]).
 //! An admin port on loopback serves `/healthz`, `/readyz` and `/metrics` ([`metrics`]).

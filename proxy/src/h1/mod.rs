@@ -26,6 +26,7 @@ use crate::headers::strip_hop_by_hop;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::Method;
+use mixer_proto::mixer::HeaderOperation;
 use progress::Progress;
 use std::io;
 use std::net::SocketAddr;
@@ -324,28 +325,54 @@ impl Conn {
     async fn respond(
         &mut self,
         head: ResponseHead,
-        ops: &[mixer_proto::mixer::HeaderOperation],
+        ops: &[HeaderOperation],
         mut completion: Completion,
         keep_alive: bool,
         stop: &watch::Receiver<bool>,
     ) -> bool {
         let ResponseHead {
             status,
-            mut headers,
+            headers,
             body,
             reusable,
         } = head;
-        strip_hop_by_hop(&mut headers);
-        directive::apply(&mut headers, ops);
         completion.code = status.as_u16();
-        if completion.records() {
-            completion.response_head(&headers);
-            completion.grpc_from(&headers);
-        }
         let closing = !keep_alive || body == Framing::Close || *stop.borrow();
         self.out.clear();
-        wire::write_response_head(&mut self.out, status, &headers, body, closing);
-        drop(headers);
+        if ops.is_empty() {
+            // as it came, less its hop-by-hop headers
+            let keep = headers.end_to_end();
+            let crossing = || {
+                headers
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, _)| keep & (1 << i) != 0)
+                    .map(|(_, h)| h)
+            };
+            if completion.records() {
+                completion.response_pairs(crossing());
+            }
+            wire::write_raw_response_head(&mut self.out, status, &headers, keep, body, closing);
+        } else {
+            // a route directive edits the headers: as a map
+            let Some(mut map) = headers.to_map() else {
+                headers.recycle(&mut self.scratch);
+                self.up = None;
+                self.shared.metrics.upstream_failure(self.dir);
+                // the connection closes after it (a HEAD request's answer gets the body too)
+                let refused = Refused::new(Local::protocol_error(), completion);
+                self.answer(refused, false, true).await;
+                return false;
+            };
+            strip_hop_by_hop(&mut map);
+            directive::apply(&mut map, ops);
+            if completion.records() {
+                completion.response_head(&map);
+                completion.grpc_from(&map);
+            }
+            wire::write_response_head(&mut self.out, status, &map, body, closing);
+        }
+        headers.recycle(&mut self.scratch);
         let Some(up) = self.up.as_mut() else {
             completion.done(0, "UR");
             return false;
@@ -430,11 +457,13 @@ async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             match wire::parse_response(&mut up.buf, head_request, scratch) {
-                Ok(Some((head, raw))) if head.is_interim() => {
-                    down.write_all(&raw).await.map_err(|_| Failure::Client)?;
+                Ok(Some(head)) if head.is_interim() => {
+                    let sent = down.write_all(head.headers.raw()).await;
+                    head.headers.recycle(scratch);
+                    sent.map_err(|_| Failure::Client)?;
                     continue;
                 }
-                Ok(Some((head, _))) => return Ok(head),
+                Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(bad) => {
                     tracing::debug!(?bad, "upstream response head");
@@ -514,4 +543,3 @@ async fn copy_response_body(
     }
     Ok(())
 }
-

@@ -6,13 +6,15 @@
 //! the answers it always gave.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode, Uri};
 use std::mem::MaybeUninit;
 
 /// Most headers a head may have here (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
+// a bit per header: see RawHeaders::end_to_end
+const _: () = assert!(MAX_HEADERS <= 128);
 /// Most bytes a head may take here; a longer one is left to hyper (requests) or refused
 /// (responses).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -165,10 +167,10 @@ fn request_framing(headers: &HeaderMap) -> Option<(Framing, bool)> {
         match name.as_str() {
             "expect" | "upgrade" => return None,
             "connection" => {
-                if has_token(value, b"close") {
+                if has_token(value.as_bytes(), b"close") {
                     keep_alive = false;
                 }
-                if has_token(value, b"upgrade") {
+                if has_token(value.as_bytes(), b"upgrade") {
                     return None;
                 }
             }
@@ -186,7 +188,7 @@ fn request_framing(headers: &HeaderMap) -> Option<(Framing, bool)> {
             }
             "content-length" => {
                 lengths += 1;
-                framing = Framing::Length(length(value)?);
+                framing = Framing::Length(length(value.as_bytes())?);
             }
             _ => {}
         }
@@ -200,8 +202,7 @@ fn request_framing(headers: &HeaderMap) -> Option<(Framing, bool)> {
     Some((framing, keep_alive))
 }
 
-fn length(value: &HeaderValue) -> Option<u64> {
-    let v = value.as_bytes();
+fn length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -209,9 +210,8 @@ fn length(value: &HeaderValue) -> Option<u64> {
 }
 
 /// Whether a comma-separated header value lists `token` (case-insensitive).
-pub fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
+pub fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
-        .as_bytes()
         .split(|b| *b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
@@ -220,10 +220,77 @@ pub fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct ResponseHead {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    pub headers: RawHeaders,
     pub body: Framing,
     /// The upstream connection may carry another request after this response.
     pub reusable: bool,
+}
+
+/// A head's headers as they came: the head's bytes and where each name and value lies. A
+/// response mostly crosses the proxy unchanged but for its hop-by-hop headers, so it is
+/// written out from these (see [`RawHeaders::end_to_end`]) without a header map.
+#[derive(Debug)]
+pub struct RawHeaders {
+    /// The whole head, status line included.
+    raw: Bytes,
+    spans: Vec<Spans>,
+}
+
+impl RawHeaders {
+    /// The head as it came (an interim head is forwarded so).
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Names and values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|s| {
+            (
+                &self.raw[s.name.0..s.name.1],
+                &self.raw[s.value.0..s.value.1],
+            )
+        })
+    }
+
+    /// The headers as a map (to be edited by a route directive); `None` when one is not a
+    /// valid header.
+    pub fn to_map(&self) -> Option<HeaderMap> {
+        header_map(&self.raw, &self.spans, 0)
+    }
+
+    /// Which headers cross the hop, a bit each (header `i` is bit `i`): all but those
+    /// [`crate::headers::strip_hop_by_hop`] removes.
+    pub fn end_to_end(&self) -> u128 {
+        let listed = |name: &[u8]| {
+            self.iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+                .any(|(_, v)| {
+                    v.split(|b| *b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+                })
+        };
+        let te_trailers = self
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"te"))
+            .all(|(_, v)| v.eq_ignore_ascii_case(b"trailers"));
+        let mut keep = 0u128;
+        for (i, (name, _)) in self.iter().enumerate() {
+            let hop = if name.eq_ignore_ascii_case(b"te") {
+                !te_trailers
+            } else {
+                crate::headers::is_hop_by_hop_name(name) || listed(name)
+            };
+            if !hop {
+                keep |= 1 << i;
+            }
+        }
+        keep
+    }
+
+    /// Gives the span list back for the next head.
+    pub fn recycle(self, scratch: &mut Scratch) {
+        scratch.spans = self.spans;
+    }
 }
 
 /// Why a response head is unusable.
@@ -242,7 +309,7 @@ pub fn parse_response(
     buf: &mut BytesMut,
     head_request: bool,
     scratch: &mut Scratch,
-) -> Result<Option<(ResponseHead, Bytes)>, BadResponse> {
+) -> Result<Option<ResponseHead>, BadResponse> {
     let mut slots = slots();
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
@@ -262,27 +329,37 @@ pub fn parse_response(
     }
     let http11 = resp.version == Some(1);
     spans_of(scratch, buf, resp.headers);
-    let raw = buf.split_to(len).freeze();
-    let headers = header_map(&raw, &scratch.spans, 0).ok_or(BadResponse::Malformed)?;
+    let headers = RawHeaders {
+        raw: buf.split_to(len).freeze(),
+        spans: std::mem::take(&mut scratch.spans),
+    };
     let mut reusable = http11;
-    for v in headers.get_all(hyper::header::CONNECTION) {
+    for (_, v) in headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+    {
         if has_token(v, b"close") {
             reusable = false;
         } else if !http11 && has_token(v, b"keep-alive") {
             reusable = true;
         }
     }
-    let body = response_framing(status, &headers, head_request)?;
+    let body = match response_framing(status, &headers, head_request) {
+        Ok(body) => body,
+        Err(bad) => {
+            headers.recycle(scratch);
+            return Err(bad);
+        }
+    };
     if body == Framing::Close {
         reusable = false;
     }
-    let head = ResponseHead {
+    Ok(Some(ResponseHead {
         status,
         headers,
         body,
         reusable,
-    };
-    Ok(Some((head, raw)))
+    }))
 }
 
 /// RFC 9112 §6.3, for a proxy: no body for `HEAD`, 1xx, 204 and 304; a transfer coding ending
@@ -290,7 +367,7 @@ pub fn parse_response(
 /// or repeats of it), else to the close.
 fn response_framing(
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: &RawHeaders,
     head_request: bool,
 ) -> Result<Framing, BadResponse> {
     if head_request
@@ -300,9 +377,14 @@ fn response_framing(
     {
         return Ok(Framing::Empty);
     }
-    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+    let named = |name: &'static [u8]| {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    if let Some(last) = named(b"transfer-encoding").last() {
         let chunked = last
-            .as_bytes()
             .rsplit(|b| *b == b',')
             .next()
             .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
@@ -313,13 +395,9 @@ fn response_framing(
         });
     }
     let mut found = None;
-    for v in headers.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|b| *b == b',') {
-            let n = HeaderValue::from_bytes(part.trim_ascii())
-                .ok()
-                .as_ref()
-                .and_then(length)
-                .ok_or(BadResponse::Malformed)?;
+    for v in named(b"content-length") {
+        for part in v.split(|b| *b == b',') {
+            let n = length(part.trim_ascii()).ok_or(BadResponse::Malformed)?;
             if found.is_some_and(|f| f != n) {
                 return Err(BadResponse::Malformed);
             }
@@ -364,12 +442,40 @@ pub fn write_response_head(
     body: Framing,
     closing: bool,
 ) {
+    status_line(out, status);
+    write_headers(out, headers);
+    end_of_response_head(out, body, closing);
+}
+
+/// Writes a response head from the headers as they came, those in `keep` only (see
+/// [`RawHeaders::end_to_end`]), with the framing and `Connection: close` as
+/// [`write_response_head`] does.
+pub fn write_raw_response_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &RawHeaders,
+    keep: u128,
+    body: Framing,
+    closing: bool,
+) {
+    status_line(out, status);
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if keep & (1 << i) != 0 {
+            header_line(out, name, value);
+        }
+    }
+    end_of_response_head(out, body, closing);
+}
+
+fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.put_slice(b"\r\n");
-    write_headers(out, headers);
+}
+
+fn end_of_response_head(out: &mut Vec<u8>, body: Framing, closing: bool) {
     if body == Framing::Chunked {
         out.put_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -379,12 +485,16 @@ pub fn write_response_head(
     out.put_slice(b"\r\n");
 }
 
+fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
 fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
     for (name, value) in headers {
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
+        header_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use hyper::header::CONTENT_LENGTH;
 
 fn request(text: &str) -> Parsed<RequestHead> {
     let mut buf = BytesMut::from(text.as_bytes());
@@ -114,14 +115,11 @@ fn a_head_not_yet_whole_waits_for_more() {
 fn response(text: &str, head_request: bool) -> Result<Option<ResponseHead>, BadResponse> {
     let mut buf = BytesMut::from(text.as_bytes());
     let parsed = parse_response(&mut buf, head_request, &mut Scratch::default())?;
-    Ok(parsed.map(|(head, raw)| {
-        assert_eq!(
-            raw.len() + buf.len(),
-            text.len(),
-            "the head's bytes are taken"
-        );
-        head
-    }))
+    if let Some(head) = &parsed {
+        let taken = head.headers.raw().len();
+        assert_eq!(taken + buf.len(), text.len(), "the head's bytes are taken");
+    }
+    Ok(parsed)
 }
 
 fn framing(text: &str) -> (Framing, bool) {
@@ -236,4 +234,34 @@ fn heads_are_written_in_origin_form_with_their_framing() {
         String::from_utf8_lossy(&out),
         "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
     );
+}
+
+#[test]
+fn a_response_head_crosses_as_it_came_less_its_hop_by_hop_headers() {
+    let text = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nServer: s\r\n\
+                Keep-Alive: timeout=5\r\nTE: gzip\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\n\
+                Proxy-Authenticate: Basic\r\n\r\n";
+    let head = response(text, false).expect("usable").expect("whole");
+    let keep = head.headers.end_to_end();
+    let kept: Vec<_> = head
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep & (1 << i) != 0)
+        .map(|(_, (n, _))| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    assert_eq!(kept, ["Server", "X-Kept"]);
+    let mut out = Vec::new();
+    write_raw_response_head(&mut out, head.status, &head.headers, keep, head.body, false);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "HTTP/1.1 200 OK\r\nServer: s\r\nX-Kept: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let trailers = response(
+        "HTTP/1.1 200 OK\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .expect("usable")
+    .expect("whole");
+    assert_eq!(trailers.headers.end_to_end(), 0b11, "TE: trailers crosses");
 }
