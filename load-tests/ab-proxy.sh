@@ -6,7 +6,7 @@
 # `mixer telemetry` (from NEW) on CPU 1. Runs wrk -t1 -c32 for SECS seconds (after a 2 s
 # warm-up) against haproxy, OLD with reports on, NEW with reports on and NEW with reports off,
 # ROUNDS times, and prints per target: req/s, p99, the hop's user and system CPU per request
-# (from /proc/PID/stat) and its peak RSS. NEW_ARGS are extra flags for NEW's reporting proxy.
+# (from /proc/PID/stat), the telemetry service's CPU per request, and the hop's peak RSS. NEW_ARGS are extra flags for NEW's reporting proxy.
 #
 # Usage: load-tests/ab-proxy.sh OLD_MIXER NEW_MIXER
 # Environment: SECS=8 ROUNDS=2 NEW_ARGS=
@@ -47,6 +47,7 @@ HAP=$!
 taskset -c 1 "$NEW" telemetry --grpc-addr 127.0.0.1:29091 --metrics-addr 127.0.0.1:29422 \
     --monitoring-addr 127.0.0.1:29014 --query-addr off --worker-threads 1 >"$W/tel.log" 2>&1 &
 PIDS+=($!)
+TEL=$!
 
 # proxy BIN TELEMETRY PORT [FLAGS]: one sidecar on CPU 0, inbound PORT, admin PORT+200
 proxy() {
@@ -75,17 +76,21 @@ done
 # run NAME PORT PID
 run() {
     taskset -c 1 wrk -t1 -c32 -d2s "http://127.0.0.1:$2/" >/dev/null
-    local u0 s0 u1 s1 req
+    local u0 s0 u1 s1 t0 t1 req
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$3/stat")
+    t0=$(awk '{print $14 + $15}' "/proc/$TEL/stat")
     taskset -c 1 wrk -t1 -c32 -d"${SECS}s" --latency "http://127.0.0.1:$2/" >"$W/wrk.txt"
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$3/stat")
+    t1=$(awk '{print $14 + $15}' "/proc/$TEL/stat")
     req=$(awk '/requests in/ {print $1}' "$W/wrk.txt")
-    # clock ticks of 1/100 s: ticks × 10,000 / requests = µs per request
-    printf "%-8s %9s req/s  p99 %8s  user/req %5.1f µs  sys/req %5.1f µs  peak RSS %s\n" "$1" \
+    # clock ticks of 1/100 s: ticks × 10,000 / requests = µs per request; the telemetry
+    # service's CPU (on CPU 1, beside wrk and the backend) is what the reports cost there
+    printf "%-8s %9s req/s  p99 %8s  user/req %5.1f µs  sys/req %5.1f µs  telemetry/req %4.1f µs  peak RSS %s\n" "$1" \
         "$(awk '/Requests\/sec/ {print $2}' "$W/wrk.txt")" \
         "$(awk '/ 99%/ {print $2}' "$W/wrk.txt")" \
         "$(echo "($u1 - $u0) * 10000 / $req" | bc -l)" \
         "$(echo "($s1 - $s0) * 10000 / $req" | bc -l)" \
+        "$(echo "($t1 - $t0) * 10000 / $req" | bc -l)" \
         "$(awk '/VmHWM/ {print $2 $3}' "/proc/$3/status")"
 }
 for _ in $(seq 1 "$ROUNDS"); do

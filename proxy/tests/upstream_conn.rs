@@ -73,12 +73,23 @@ async fn backend(close: Close) -> (SocketAddr, Arc<AtomicUsize>) {
 
 /// Sends `n` keep-alive GETs one after the other on one connection; returns the statuses.
 async fn keep_alive_gets(proxy: SocketAddr, n: usize, pause: Duration) -> Vec<u16> {
+    keep_alive_requests(proxy, "GET", n, pause).await
+}
+
+/// Sends `n` keep-alive `method` requests without a body one after the other on one
+/// connection; returns the statuses.
+async fn keep_alive_requests(
+    proxy: SocketAddr,
+    method: &str,
+    n: usize,
+    pause: Duration,
+) -> Vec<u16> {
     let stream = TcpStream::connect(proxy).await.expect("connect");
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut statuses = Vec::new();
     for i in 0..n {
-        let req = format!("GET /r/{i} HTTP/1.1\r\nHost: app\r\n\r\n");
+        let req = format!("{method} /r/{i} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\n\r\n");
         w.write_all(req.as_bytes()).await.expect("write");
         let mut status_line = String::new();
         r.read_line(&mut status_line).await.expect("status line");
@@ -164,6 +175,20 @@ async fn an_upstream_closing_silently_between_requests_is_reconnected() {
         assert_eq!(statuses, vec![200; 4], "pause {pause:?}");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 8);
+    assert_eq!(upstream_failures(&proxy), 0.0);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_goes_on_a_fresh_connection_when_the_kept_one_was_closed() {
+    // a POST is never sent twice (the upstream may have acted on it): the close must be seen
+    // before it is sent, which it is once the upstream's FIN has arrived
+    let (app, accepted) = backend(Close::Silently).await;
+    let proxy = Proxy::start(options(app, None, "app-v1")).await;
+    let statuses =
+        keep_alive_requests(proxy.bound.inbound, "POST", 4, Duration::from_millis(50)).await;
+    assert_eq!(statuses, vec![200; 4]);
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
     assert_eq!(upstream_failures(&proxy), 0.0);
     proxy.stop().await;
 }

@@ -215,10 +215,11 @@ impl Conn {
         to_origin_form(&mut parts.uri);
         self.out.clear();
         wire::write_request_head(&mut self.out, &parts, body);
+        let idempotent = parts.method.is_idempotent();
         drop(parts);
         let mut sent = Progress::new(body);
         let timeout = self.shared.upstream_timeout;
-        let exchange = self.exchange(&authority, &mut sent, head_request);
+        let exchange = self.exchange(&authority, &mut sent, head_request, idempotent);
         let result = tokio::time::timeout(timeout, exchange).await;
         request_size.store(sent.data(), Relaxed);
         let failure = match result {
@@ -256,12 +257,16 @@ impl Conn {
 
     /// Sends the request (head and body; `self.out` holds the head) and reads the response
     /// head, forwarding interim (1xx) heads. A kept connection that turns out closed before
-    /// answering anything is replaced once, when the request can be sent again whole.
+    /// answering anything is replaced once when the request can be sent again: whole, and
+    /// `idempotent` (RFC 9110 §9.2.2; a POST the upstream may have acted on is not sent
+    /// twice). Other requests are sent on a kept connection only when it does not already
+    /// read as closed.
     async fn exchange(
         &mut self,
         authority: &str,
         sent: &mut Progress,
         head_request: bool,
+        idempotent: bool,
     ) -> Result<ResponseHead, Failure> {
         let Conn {
             shared,
@@ -292,12 +297,12 @@ impl Conn {
             let Some(u) = up.as_mut() else {
                 return Err(Failure::Client);
             };
+            let again = kept && !retried && whole && idempotent;
             // a kept connection that is already readable is closing (or broken): replace it
-            if kept && !whole && !still_open(&u.stream) {
+            if kept && !again && !still_open(&u.stream) {
                 *up = None;
                 continue;
             }
-            let again = kept && !retried && whole;
             if let Err(e) = u.stream.write_all(out).await {
                 *up = None;
                 if again {
@@ -341,7 +346,7 @@ impl Conn {
         self.out.clear();
         if ops.is_empty() {
             // as it came, less its hop-by-hop headers
-            let keep = headers.end_to_end();
+            let keep = headers.end_to_end(body);
             let crossing = || {
                 headers
                     .iter()

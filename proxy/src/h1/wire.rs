@@ -259,8 +259,11 @@ impl RawHeaders {
     }
 
     /// Which headers cross the hop, a bit each (header `i` is bit `i`): all but those
-    /// [`crate::headers::strip_hop_by_hop`] removes.
-    pub fn end_to_end(&self) -> u128 {
+    /// [`crate::headers::strip_hop_by_hop`] removes; and, for a message whose `body` is
+    /// chunked, not `Content-Length` (RFC 9112 §6.3: the transfer coding overrides it), and
+    /// for one read to the close, its `Transfer-Encoding` (a coding other than chunked,
+    /// which the client must undo).
+    pub fn end_to_end(&self, body: Framing) -> u128 {
         let listed = |name: &[u8]| {
             self.iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
@@ -277,6 +280,10 @@ impl RawHeaders {
         for (i, (name, _)) in self.iter().enumerate() {
             let hop = if name.eq_ignore_ascii_case(b"te") {
                 !te_trailers
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                body != Framing::Close
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                body == Framing::Chunked
             } else {
                 crate::headers::is_hop_by_hop_name(name) || listed(name)
             };

@@ -242,7 +242,7 @@ fn a_response_head_crosses_as_it_came_less_its_hop_by_hop_headers() {
                 Keep-Alive: timeout=5\r\nTE: gzip\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\n\
                 Proxy-Authenticate: Basic\r\n\r\n";
     let head = response(text, false).expect("usable").expect("whole");
-    let keep = head.headers.end_to_end();
+    let keep = head.headers.end_to_end(head.body);
     let kept: Vec<_> = head
         .headers
         .iter()
@@ -263,5 +263,25 @@ fn a_response_head_crosses_as_it_came_less_its_hop_by_hop_headers() {
     )
     .expect("usable")
     .expect("whole");
-    assert_eq!(trailers.headers.end_to_end(), 0b11, "TE: trailers crosses");
+    assert_eq!(
+        trailers.headers.end_to_end(trailers.body),
+        0b11,
+        "TE: trailers crosses"
+    );
+    let both = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let both = response(both, false).expect("usable").expect("whole");
+    assert_eq!(both.body, Framing::Chunked);
+    assert_eq!(
+        both.headers.end_to_end(both.body),
+        0,
+        "the length is dropped"
+    );
+    let coded = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
+    let coded = response(coded, false).expect("usable").expect("whole");
+    assert_eq!(coded.body, Framing::Close);
+    assert_eq!(
+        coded.headers.end_to_end(coded.body),
+        1,
+        "the coding stays for the client"
+    );
 }
