@@ -138,11 +138,14 @@ impl Completion {
     /// out), as [`Completion::response_head`] and [`Completion::grpc_from`] take a map's:
     /// lower-case names, a repeated header's values joined by `,`.
     pub fn response_pairs<'a>(&mut self, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) {
-        let mut map: Vec<(String, String)> = Vec::new();
+        let mut map: Vec<(String, String)> = Vec::with_capacity(pairs.size_hint().0.max(8));
         let mut bytes = 0;
         for (name, value) in pairs {
             bytes += (name.len() + value.len()) as u64;
-            let value = String::from_utf8_lossy(value);
+            let value = match std::str::from_utf8(value) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value),
+            };
             match map
                 .iter_mut()
                 .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))

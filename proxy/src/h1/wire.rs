@@ -264,29 +264,34 @@ impl RawHeaders {
     /// for one read to the close, its `Transfer-Encoding` (a coding other than chunked,
     /// which the client must undo).
     pub fn end_to_end(&self, body: Framing) -> u128 {
-        let listed = |name: &[u8]| {
-            self.iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
-                .any(|(_, v)| {
-                    v.split(|b| *b == b',')
-                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-                })
-        };
-        let te_trailers = self
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(b"te"))
-            .all(|(_, v)| v.eq_ignore_ascii_case(b"trailers"));
+        // names `Connection` lists besides keep-alive and close (rare): gathered once
+        let mut listed: Vec<&[u8]> = Vec::new();
+        let mut te_trailers = true;
+        for (name, value) in self.iter() {
+            if name.eq_ignore_ascii_case(b"connection") {
+                listed.extend(
+                    value
+                        .split(|b| *b == b',')
+                        .map(<[u8]>::trim_ascii)
+                        .filter(|t| {
+                            !t.eq_ignore_ascii_case(b"keep-alive")
+                                && !t.eq_ignore_ascii_case(b"close")
+                        }),
+                );
+            } else if name.eq_ignore_ascii_case(b"te") {
+                te_trailers &= value.eq_ignore_ascii_case(b"trailers");
+            }
+        }
         let mut keep = 0u128;
         for (i, (name, _)) in self.iter().enumerate() {
-            let hop = if name.eq_ignore_ascii_case(b"te") {
-                !te_trailers
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                body != Framing::Close
-            } else if name.eq_ignore_ascii_case(b"content-length") {
-                body == Framing::Chunked
-            } else {
-                crate::headers::is_hop_by_hop_name(name) || listed(name)
-            };
+            // the names judged here are 2 and 7 to 19 bytes long: most others pass at once
+            let hop = match name.len() {
+                2 => name.eq_ignore_ascii_case(b"te") && !te_trailers,
+                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => body != Framing::Close,
+                14 if name.eq_ignore_ascii_case(b"content-length") => body == Framing::Chunked,
+                7..=19 => crate::headers::is_hop_by_hop_name(name),
+                _ => false,
+            } || listed.iter().any(|l| l.eq_ignore_ascii_case(name));
             if !hop {
                 keep |= 1 << i;
             }
