@@ -202,6 +202,50 @@ fn has_header(message: &[u8], line: &str) -> bool {
         .any(|l| l == line)
 }
 
+/// A raw client on one connection: what it sends, byte for byte, and the answers it reads.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// The next answer.
+    async fn answer(&mut self, kind: Kind) -> Vec<u8> {
+        read_message(&mut self.stream, &mut self.buf, kind)
+            .await
+            .expect("an answer")
+    }
+
+    /// Sends `request` and reads its answer.
+    async fn ask(&mut self, request: &[u8]) -> Vec<u8> {
+        self.send(request).await;
+        self.answer(Kind::Response).await
+    }
+
+    /// Sends `request` and reads until the proxy closes the connection.
+    async fn ask_to_the_close(mut self, request: &[u8]) -> Vec<u8> {
+        self.send(request).await;
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_to_end(&mut all))
+            .await
+            .expect("the proxy closes")
+            .expect("read");
+        all
+    }
+}
+
 async fn started() -> (RawApp, Telemetry, Proxy) {
     let app = RawApp::start().await;
     let telemetry = Telemetry::start().await;
@@ -212,32 +256,27 @@ async fn started() -> (RawApp, Telemetry, Proxy) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_pass_both_ways_on_one_kept_connection() {
     let (app, telemetry, proxy) = started().await;
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    let requests = [
-        "POST /cl HTTP/1.1\r\nHost: raw\r\nContent-Length: 5\r\n\r\nabcde".to_owned(),
-        "POST /chunked HTTP/1.1\r\nHost: raw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n8;x=y\r\ndefghijk\r\n0\r\nx-trailer: t\r\n\r\n".to_owned(),
-        "HEAD /cl HTTP/1.1\r\nHost: raw\r\n\r\n".to_owned(),
-        "GET /early HTTP/1.1\r\nHost: raw\r\n\r\n".to_owned(),
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let requests: [&[u8]; 4] = [
+        b"POST /cl HTTP/1.1\r\nHost: raw\r\nContent-Length: 5\r\n\r\nabcde",
+        b"POST /chunked HTTP/1.1\r\nHost: raw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n8;x=y\r\ndefghijk\r\n0\r\nx-trailer: t\r\n\r\n",
+        b"HEAD /cl HTTP/1.1\r\nHost: raw\r\n\r\n",
+        b"GET /early HTTP/1.1\r\nHost: raw\r\n\r\n",
     ];
     let mut answers = Vec::new();
-    for r in &requests {
-        c.write_all(r.as_bytes()).await.expect("write");
-        let kind = match r.starts_with("HEAD") {
+    for r in requests {
+        c.send(r).await;
+        let kind = match r.starts_with(b"HEAD") {
             true => Kind::AnswerToHead,
             false => Kind::Response,
         };
-        let mut answer = read_message(&mut c, &mut buf, kind).await.expect("answer");
+        let mut answer = c.answer(kind).await;
         if status(&answer) == 103 {
             assert!(
                 has_header(&answer, "link: </s.css>"),
                 "the interim head is forwarded"
             );
-            answer = read_message(&mut c, &mut buf, Kind::Response)
-                .await
-                .expect("final answer");
+            answer = c.answer(Kind::Response).await;
         }
         answers.push(answer);
     }
@@ -273,50 +312,46 @@ async fn bodies_pass_both_ways_on_one_kept_connection() {
     );
 
     // request.size: 5 + 11 data bytes; response.size: 5 + 11 + 0 + 2
-    let sum = |name: &'static str| {
-        let metrics = telemetry.metrics;
-        async move {
-            for _ in 0..200 {
-                let (_, _, text) = common::get(metrics, "/metrics").await;
-                let total: f64 = text
-                    .lines()
-                    .filter(|l| {
-                        l.starts_with(name) && l.contains(r#"destination_workload="raw-v1""#)
-                    })
-                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                    .sum();
-                if total > 0.0 {
-                    return total;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            0.0
-        }
-    };
-    assert_eq!(sum("istio_request_bytes_sum{").await, 16.0);
-    assert_eq!(sum("istio_response_bytes_sum{").await, 18.0);
+    assert_eq!(
+        histogram_sum(&telemetry, "istio_request_bytes_sum{").await,
+        16.0
+    );
+    assert_eq!(
+        histogram_sum(&telemetry, "istio_response_bytes_sum{").await,
+        18.0
+    );
     proxy.stop().await;
     telemetry.stop().await;
+}
+
+/// The sum of the `raw-v1` samples of a histogram's `_sum` (`prefix`), once there is one.
+async fn histogram_sum(telemetry: &Telemetry, prefix: &str) -> f64 {
+    for _ in 0..200 {
+        let (_, _, text) = common::get(telemetry.metrics, "/metrics").await;
+        let total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(r#"destination_workload="raw-v1""#))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if total > 0.0 {
+            return total;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    0.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
     let (app, telemetry, proxy) = started().await;
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    c.write_all(
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    c.send(
         b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\nPOST /chunked HTTP/1.1\r\nHost: raw\r\nContent-Length: 2\r\n\r\nhiGET /nothing HTTP/1.1\r\nHost: raw\r\n\r\n",
     )
-    .await
-    .expect("write");
-    let mut buf = Vec::new();
+    .await;
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let a = read_message(&mut c, &mut buf, Kind::Response)
-            .await
-            .expect("answer");
-        statuses.push(status(&a));
+        statuses.push(status(&c.answer(Kind::Response).await));
     }
     assert_eq!(statuses, [200, 200, 404]);
     let paths: Vec<String> = app
@@ -333,17 +368,10 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_to_the_close_is_forwarded_and_the_connection_closed() {
     let (_app, telemetry, proxy) = started().await;
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    c.write_all(b"GET /close HTTP/1.1\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
-        .await
-        .expect("the proxy closes")
-        .expect("read");
+    let c = Client::connect(proxy.bound.inbound).await;
+    let all = c
+        .ask_to_the_close(b"GET /close HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await;
     assert_eq!(status(&all), 200);
     assert!(has_header(&all, "connection: close"));
     assert_eq!(body(&all), "until the close");
@@ -355,38 +383,18 @@ async fn a_response_to_the_close_is_forwarded_and_the_connection_closed() {
 async fn broken_upstream_answers_get_envoys_flags() {
     let (_app, telemetry, proxy) = started().await;
     // a malformed head: 502 UPE, and the client's connection goes on
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    c.write_all(b"GET /malformed HTTP/1.1\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let a = c.ask(b"GET /malformed HTTP/1.1\r\nHost: raw\r\n\r\n").await;
     assert_eq!(status(&a), 502);
     assert!(body(&a).contains("protocol error"), "{}", body(&a));
-    c.write_all(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let a = c.ask(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n").await;
     assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
 
     // a body cut short: what came is forwarded, then the client's connection is closed
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    c.write_all(b"GET /cut HTTP/1.1\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
-        .await
-        .expect("the proxy closes")
-        .expect("read");
+    let c = Client::connect(proxy.bound.inbound).await;
+    let all = c
+        .ask_to_the_close(b"GET /cut HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await;
     assert_eq!(body(&all), "only this");
 
     for (code, flag) in [("502", "UPE"), ("200", "UR")] {
@@ -409,58 +417,26 @@ async fn broken_upstream_answers_get_envoys_flags() {
 async fn requests_the_native_path_leaves_to_hyper_are_answered() {
     let (app, telemetry, proxy) = started().await;
     // HTTP/1.0 after an HTTP/1.1 request on the same connection: hyper takes over mid-way
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    c.write_all(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let a = c.ask(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n").await;
     assert_eq!(body(&a), "hello");
-    c.write_all(b"GET /cl HTTP/1.0\r\nHost: raw\r\n\r\n")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let a = c.ask(b"GET /cl HTTP/1.0\r\nHost: raw\r\n\r\n").await;
     assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
 
     // Expect: 100-continue
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    c.write_all(
-        b"POST /cl HTTP/1.1\r\nHost: raw\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-    )
-    .await
-    .expect("write");
-    let mut a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let mut a = c
+        .ask(b"POST /cl HTTP/1.1\r\nHost: raw\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        .await;
     if status(&a) == 100 {
-        c.write_all(b"abc").await.expect("write");
-        a = read_message(&mut c, &mut buf, Kind::Response)
-            .await
-            .expect("final answer");
+        a = c.ask(b"abc").await;
     }
     assert_eq!((status(&a), body(&a).as_str()), (200, "hello"));
     assert!(app.seen().last().is_some_and(|r| r.ends_with("abc")));
 
     // a malformed request: hyper's 400
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    c.write_all(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let a = c.ask(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").await;
     assert_eq!(status(&a), 400);
     proxy.stop().await;
     telemetry.stop().await;
@@ -472,16 +448,10 @@ async fn the_hyper_path_stays_available_behind_a_flag() {
     let mut opts = options(app.addr, None, "raw-v1");
     opts.native_http1 = false;
     let proxy = Proxy::start(opts).await;
-    let mut c = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let mut buf = Vec::new();
-    c.write_all(b"POST /chunked HTTP/1.1\r\nHost: raw\r\nContent-Length: 2\r\n\r\nhi")
-        .await
-        .expect("write");
-    let a = read_message(&mut c, &mut buf, Kind::Response)
-        .await
-        .expect("answer");
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let a = c
+        .ask(b"POST /chunked HTTP/1.1\r\nHost: raw\r\nContent-Length: 2\r\n\r\nhi")
+        .await;
     assert_eq!(status(&a), 200);
     assert!(
         body(&a).contains("hello") && body(&a).contains(" world"),
