@@ -165,7 +165,8 @@ pub fn propagate_trace(headers: &mut HeaderMap, sampling_percent: f64) -> TraceI
         Some(sampled) => sampled,
         None => {
             let decided = sample(sampling_percent);
-            set(headers, B3_SAMPLED, if decided { "1" } else { "0" });
+            let value = if decided { "1" } else { "0" };
+            headers.insert(B3_SAMPLED, HeaderValue::from_static(value));
             decided
         }
     };

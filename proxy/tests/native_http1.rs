@@ -1,8 +1,9 @@
 //! The native HTTP/1.1 path against a raw app that frames its answers every way HTTP/1.1
 //! allows (length, chunked, to the close, interim heads, broken ones): bodies pass both ways
 //! byte for byte on one kept connection, pipelined requests are answered in order, the sizes
-//! reach the reports, broken upstreams get Envoy's flags, and what the path leaves to hyper
-//! (HTTP/1.0, `Expect`) is still answered.
+//! reach the reports, bodies far larger than the proxy's buffers arrive whole, broken
+//! upstreams get Envoy's flags, and what the path leaves to hyper (HTTP/1.0, `Expect`) is
+//! still answered.
 
 mod common;
 
@@ -13,9 +14,35 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The bytes of a large body: 1 MB of a pattern that shows where a byte went missing.
+fn large_body() -> String {
+    (0..1_000_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect()
+}
+
 /// The answers of the raw app, by path.
-fn answer_for(method: &str, path: &str) -> (&'static str, bool) {
-    match (method, path) {
+fn answer_for(method: &str, path: &str) -> (std::borrow::Cow<'static, str>, bool) {
+    match path {
+        "/large" => {
+            let body = large_body();
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            return ((head + &body).into(), false);
+        }
+        "/large-chunked" => {
+            let body = large_body();
+            let mut answer = String::from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for chunk in body.as_bytes().chunks(16 * 1024 + 7) {
+                answer.push_str(&format!("{:x}\r\n", chunk.len()));
+                answer.push_str(std::str::from_utf8(chunk).expect("ascii"));
+                answer.push_str("\r\n");
+            }
+            answer.push_str("0\r\n\r\n");
+            return (answer.into(), false);
+        }
+        _ => {}
+    }
+    let (answer, close) = match (method, path) {
         ("HEAD", _) => ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
         (_, "/cl") => ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false),
         (_, "/chunked") => (
@@ -36,7 +63,8 @@ fn answer_for(method: &str, path: &str) -> (&'static str, bool) {
             true,
         ),
         _ => ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false),
-    }
+    };
+    (answer.into(), close)
 }
 
 /// A raw HTTP/1.1 app: records every request as it arrived (head and body bytes) and answers
@@ -459,4 +487,86 @@ async fn the_hyper_path_stays_available_behind_a_flag() {
         body(&a)
     );
     proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_through_both_ways_whole() {
+    let (app, telemetry, proxy) = started().await;
+    let body = large_body();
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    // a request body far larger than the proxy's buffers, sent in pieces
+    let head = format!(
+        "POST /cl HTTP/1.1\r\nHost: raw\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.send(head.as_bytes()).await;
+    for piece in body.as_bytes().chunks(100_003) {
+        c.send(piece).await;
+    }
+    assert_eq!(body_of(&c.answer(Kind::Response).await), b"hello");
+    let seen = app.seen();
+    let arrived = seen.last().expect("the app saw it");
+    assert!(arrived.ends_with(&body), "the request body arrived whole");
+
+    // and chunked, in chunks that do not line up with the proxy's reads
+    let mut chunked =
+        String::from("POST /cl HTTP/1.1\r\nHost: raw\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for chunk in body.as_bytes().chunks(9_999) {
+        chunked.push_str(&format!("{:x}\r\n", chunk.len()));
+        chunked.push_str(std::str::from_utf8(chunk).expect("ascii"));
+        chunked.push_str("\r\n");
+    }
+    chunked.push_str("0\r\n\r\n");
+    assert_eq!(body_of(&c.ask(chunked.as_bytes()).await), b"hello");
+    let seen = app.seen();
+    assert!(seen
+        .last()
+        .is_some_and(|r| r.ends_with(&chunked[chunked.find("\r\n\r\n").map_or(0, |i| i + 4)..])));
+
+    // large answers, by length and chunked, on the same connection
+    let a = c.ask(b"GET /large HTTP/1.1\r\nHost: raw\r\n\r\n").await;
+    assert!(
+        body_of(&a) == body.as_bytes(),
+        "the response body arrived whole"
+    );
+    let a = c
+        .ask(b"GET /large-chunked HTTP/1.1\r\nHost: raw\r\n\r\n")
+        .await;
+    assert_eq!(status(&a), 200);
+    let decoded = dechunk(body_of(&a));
+    assert!(
+        decoded == body.as_bytes(),
+        "the chunked response arrived whole"
+    );
+    assert_eq!(app.connections(), 1);
+    proxy.stop().await;
+    telemetry.stop().await;
+}
+
+/// The body of a message (after its head).
+fn body_of(message: &[u8]) -> &[u8] {
+    let at = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |i| i + 4);
+    &message[at..]
+}
+
+/// The data of a chunked body (no extensions or trailers).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    loop {
+        let line = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line]).expect("hex"), 16)
+            .expect("size");
+        body = &body[line + 2..];
+        if size == 0 {
+            return data;
+        }
+        data.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
 }
