@@ -114,8 +114,7 @@ enum Failure {
 }
 
 impl Conn {
-    async fn run(mut self, stop: watch::Receiver<bool>) -> Ended {
-        let mut stop = stop;
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Ended {
         loop {
             let head = match self.read_head(&mut stop).await {
                 Ok(Some(head)) => head,
