@@ -26,9 +26,10 @@ pub struct ProxyArgs {
     /// limit. An HTTP/1.1 client's connection keeps a connection to the app of its own.
     #[arg(long, env = "MIXER_PROXY_APP_POOL_CONNECTIONS", default_value = "32")]
     app_pool_connections: String,
-    /// Forward HTTP/1.1 clients with hyper's server and client, as HTTP/2 clients are,
-    /// instead of the native HTTP/1.1 path (which hands hyper only HTTP/1.0, `Expect`,
-    /// `Upgrade` and malformed requests). A way back, should the native path misbehave.
+    /// Forward HTTP/1.1 clients with hyper's server and client, and HTTP/2 clients' streams
+    /// to an HTTP/1.1 app with hyper's client, instead of the native HTTP/1.1 path (which
+    /// hands hyper only HTTP/1.0, `Expect`, `Upgrade` and malformed requests). A way back,
+    /// should the native path misbehave.
     #[arg(long, env = "MIXER_PROXY_HYPER_HTTP1")]
     hyper_http1: bool,
     /// Inbound listener (in front of the app; Istio's 15006).

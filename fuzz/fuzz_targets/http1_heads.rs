@@ -1,7 +1,8 @@
 //! Arbitrary bytes as what an HTTP/1.1 client or upstream sends the sidecar's native path:
-//! a request head, a response head (to GET and to HEAD), and a chunked body. Never a panic;
-//! a request left to hyper leaves every byte for hyper to read; a head taken takes exactly
-//! its own bytes; and the chunked scanner gives the same answer however the bytes are split.
+//! a request head, a response head (to GET and to HEAD; written back out), and a chunked
+//! body (scanned and decoded). Never a panic; a request left to hyper leaves every byte for
+//! hyper to read; a head taken takes exactly its own bytes; the chunked scanner gives the
+//! same answer however the bytes are split, and decoding keeps as many bytes as it counts.
 #![no_main]
 
 use bytes::BytesMut;
@@ -18,8 +19,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for head_request in [false, true] {
         let mut buf = BytesMut::from(data);
-        if let Ok(Some((_, raw))) = wire::parse_response(&mut buf, head_request, &mut scratch) {
-            assert_eq!(raw.len() + buf.len(), data.len());
+        if let Ok(Some(head)) = wire::parse_response(&mut buf, head_request, &mut scratch) {
+            assert_eq!(head.headers.raw().len() + buf.len(), data.len());
+            let keep = head.headers.end_to_end(head.body);
+            let mut out = Vec::new();
+            wire::write_raw_response_head(&mut out, head.status, &head.headers, keep, head.body, false);
+            head.headers.recycle(&mut scratch);
         }
     }
     let whole = {
@@ -40,4 +45,24 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(w, p, "split at {cut}");
     }
     assert_eq!(whole.is_ok(), split.is_ok(), "split at {cut}");
+    // decoding goes as far as scanning, and keeps as many data bytes as it counts
+    let mut s = Scanner::default();
+    let (mut used, mut kept) = (0, 0u64);
+    let decoded = loop {
+        if used == data.len() || s.is_done() {
+            break Ok(());
+        }
+        match s.next_data(&data[used..]) {
+            Ok((n, range)) => {
+                assert!(range.end <= n && range.start <= range.end);
+                kept += range.len() as u64;
+                used += n;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let (Ok(()), Ok((n, done, count))) = (&decoded, &whole) {
+        assert_eq!((used, s.is_done(), kept), (*n, *done, *count));
+    }
+    assert_eq!(decoded.is_ok(), whole.is_ok());
 });

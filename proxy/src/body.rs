@@ -5,6 +5,7 @@
 use crate::access_log::AccessLog;
 use crate::attrs::{self, Outcome};
 use crate::config::Direction;
+use crate::h1::AppBody;
 use crate::headers::unpin_values;
 use crate::metrics::ProxyMetrics;
 use crate::report::Reporter;
@@ -242,6 +243,8 @@ impl Drop for Completion {
 #[derive(Debug)]
 enum Inner {
     Upstream(Incoming),
+    /// From the app's connection, read by the native path ([`AppBody`]).
+    App(AppBody),
     Local(Full<Bytes>),
 }
 
@@ -266,6 +269,16 @@ impl ResponseBody {
             size: 0,
             completion: Some(completion),
             lease,
+        }
+    }
+
+    /// A response the app sent over one of the native path's connections ([`AppBody`]).
+    pub fn app(inner: AppBody, completion: Completion) -> ResponseBody {
+        ResponseBody {
+            inner: Inner::App(inner),
+            size: 0,
+            completion: Some(completion),
+            lease: None,
         }
     }
 
@@ -312,6 +325,9 @@ impl Body for ResponseBody {
             Inner::Upstream(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map(unpin_trailers).map_err(BoxError::from))),
+            Inner::App(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
             Inner::Local(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|never| match never {}))),
@@ -338,6 +354,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Upstream(b) => b.is_end_stream(),
+            Inner::App(b) => b.is_end_stream(),
             Inner::Local(b) => b.is_end_stream(),
         }
     }
@@ -345,6 +362,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Upstream(b) => b.size_hint(),
+            Inner::App(b) => b.size_hint(),
             Inner::Local(b) => b.size_hint(),
         }
     }

@@ -204,7 +204,8 @@ pub struct Options {
     /// connection keeps its own connection to the app and does not count.
     pub app_pool_connections: usize,
     /// HTTP/1.1 clients whose upstream speaks HTTP/1.1 too are forwarded by the native path
-    /// ([`crate::h1`]); false: by hyper's server and client, as every other client is.
+    /// ([`crate::h1`]), and HTTP/2 clients' streams reach an HTTP/1.1 app over its
+    /// connections ([`crate::h1::AppConns`]); false: hyper's server and client do both.
     pub native_http1: bool,
     pub identity: Identity,
     /// Time allowed for the upstream's response headers; then 504 `UT`.

@@ -11,6 +11,7 @@ use crate::attrs::{self, RequestView};
 use crate::body::{Completion, CountingBody, ResponseBody};
 use crate::check::{directive, Checker, Decision, Verdict};
 use crate::config::{AppProtocol, Direction, Identity};
+use crate::h1::{self, AppBody, AppConns};
 use crate::headers::{propagate_trace, strip_hop_by_hop, unpin_values};
 use crate::metrics::ProxyMetrics;
 use crate::ready::Ready;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::http::request::Parts;
+use hyper::http::response::Parts as ResponseParts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -65,6 +67,8 @@ pub struct Shared {
     /// HTTP/1.1 connections to the app for requests that cannot have their downstream
     /// connection's own (see [`Shared::with_app_pool`]).
     app_pool: Arc<AppPool>,
+    /// The same for the native path: HTTP/2 streams to an HTTP/1.1 app when it is on.
+    app_conns: Arc<AppConns>,
     /// HTTP/1.1 clients take the native path ([`crate::h1`]) when their upstream speaks
     /// HTTP/1.1 too.
     native_http1: bool,
@@ -111,6 +115,7 @@ impl Shared {
             http1,
             http2,
             app_pool: Arc::new(AppPool::new(app, 0, connect_timeout(upstream_timeout))),
+            app_conns: Arc::new(AppConns::new(app, 0, connect_timeout(upstream_timeout))),
             native_http1: false,
         }
     }
@@ -120,8 +125,44 @@ impl Shared {
 enum Upstream {
     Connect(String),
     Exchange(String),
+    /// The response head was not HTTP/1.1.
+    Protocol,
     /// The authority and path make no URI.
     BadTarget,
+}
+
+/// Where a response's body comes from.
+enum UpBody {
+    /// hyper's client, and the app pool's connection when it came over one.
+    Hyper(Incoming, Option<AppLease>),
+    /// One of the native path's connections to the app.
+    App(AppBody),
+}
+
+/// A response head and its body, or why there is none.
+type Reply = Result<Result<(ResponseParts, UpBody), Upstream>, tokio::time::error::Elapsed>;
+
+/// Sends `req` to the app over one of the native path's connections ([`AppConns`]): an
+/// HTTP/2 client's stream, when the native path is on.
+async fn via_app_conns(shared: &Shared, mut req: Request<CountingBody>) -> Reply {
+    to_origin_form(req.uri_mut());
+    let head_request = req.method() == Method::HEAD;
+    let sent = shared.app_conns.send(req, head_request);
+    match tokio::time::timeout(shared.upstream_timeout, sent).await {
+        Ok(Ok((status, headers, body))) => {
+            let (mut parts, ()) = Response::new(()).into_parts();
+            parts.status = status;
+            parts.headers = headers;
+            Ok(Ok((parts, UpBody::App(body))))
+        }
+        Ok(Err(failure)) => Ok(Err(match failure {
+            h1::Failure::Connect(e) => Upstream::Connect(e.to_string()),
+            h1::Failure::Exchange(e) => Upstream::Exchange(e.to_string()),
+            h1::Failure::Protocol => Upstream::Protocol,
+            h1::Failure::Client => Upstream::Exchange("the request body broke off".into()),
+        })),
+        Err(elapsed) => Err(elapsed),
+    }
 }
 
 type Answer = Result<Result<Response<Incoming>, Upstream>, tokio::time::error::Elapsed>;
@@ -305,6 +346,7 @@ impl Shared {
     pub fn with_app_pool(mut self, connections: usize) -> Shared {
         let timeout = connect_timeout(self.upstream_timeout);
         self.app_pool = Arc::new(AppPool::new(self.app, connections, timeout));
+        self.app_conns = Arc::new(AppConns::new(self.app, connections, timeout));
         self
     }
 
@@ -584,24 +626,33 @@ pub async fn handle(
     // HTTP/1.1 to the app without a connection of this downstream connection's own: the app
     // pool
     let app_pooled = dir == Direction::Inbound && !http2;
-    let (answer, lease) = match addr.filter(|_| sequential && !http2) {
-        Some(addr) => {
-            to_origin_form(req.uri_mut());
-            let sent = conn.send(addr, connect_timeout(shared.upstream_timeout), req);
-            match tokio::time::timeout(shared.upstream_timeout, sent).await {
-                Ok(Ok(Ok(resp))) => (Ok(Ok(resp)), None),
-                Ok(Ok(Err(failure))) => (Ok(Err(Upstream::from(failure))), None),
-                Ok(Err(busy)) if app_pooled => via_app_pool(&shared, busy).await,
-                Ok(Err(busy)) => (via_pool(&shared, http2, &authority, busy).await, None),
-                Err(elapsed) => (Err(elapsed), None),
+    let reply = if app_pooled && !sequential && shared.native_http1 {
+        via_app_conns(&shared, req).await
+    } else {
+        let (answer, lease) = match addr.filter(|_| sequential && !http2) {
+            Some(addr) => {
+                to_origin_form(req.uri_mut());
+                let sent = conn.send(addr, connect_timeout(shared.upstream_timeout), req);
+                match tokio::time::timeout(shared.upstream_timeout, sent).await {
+                    Ok(Ok(Ok(resp))) => (Ok(Ok(resp)), None),
+                    Ok(Ok(Err(failure))) => (Ok(Err(Upstream::from(failure))), None),
+                    Ok(Err(busy)) if app_pooled => via_app_pool(&shared, busy).await,
+                    Ok(Err(busy)) => (via_pool(&shared, http2, &authority, busy).await, None),
+                    Err(elapsed) => (Err(elapsed), None),
+                }
             }
-        }
-        None if app_pooled => via_app_pool(&shared, req).await,
-        None => (via_pool(&shared, http2, &authority, req).await, None),
+            None if app_pooled => via_app_pool(&shared, req).await,
+            None => (via_pool(&shared, http2, &authority, req).await, None),
+        };
+        answer.map(|sent| {
+            sent.map(|resp| {
+                let (parts, body) = resp.into_parts();
+                (parts, UpBody::Hyper(body, lease))
+            })
+        })
     };
-    let failure = match answer {
-        Ok(Ok(resp)) => {
-            let (mut rparts, rbody) = resp.into_parts();
+    let failure = match reply {
+        Ok(Ok((mut rparts, rbody))) => {
             strip_hop_by_hop(&mut rparts.headers);
             if !sequential {
                 // back over HTTP/2: see unpin_values
@@ -614,10 +665,11 @@ pub async fn handle(
                 completion.response_head(&rparts.headers);
                 completion.grpc_from(&rparts.headers);
             }
-            return Ok(Response::from_parts(
-                rparts,
-                ResponseBody::upstream(rbody, completion, lease),
-            ));
+            let body = match rbody {
+                UpBody::Hyper(body, lease) => ResponseBody::upstream(body, completion, lease),
+                UpBody::App(body) => ResponseBody::app(body, completion),
+            };
+            return Ok(Response::from_parts(rparts, body));
         }
         Ok(Err(Upstream::Connect(e))) => {
             tracing::debug!(error = %e, %authority, "upstream connect failed");
@@ -626,6 +678,10 @@ pub async fn handle(
         Ok(Err(Upstream::Exchange(e))) => {
             tracing::debug!(error = %e, %authority, "upstream failed before headers");
             Local::connection_termination()
+        }
+        Ok(Err(Upstream::Protocol)) => {
+            tracing::debug!(%authority, "upstream answered with a malformed head");
+            Local::protocol_error()
         }
         Ok(Err(Upstream::BadTarget)) => {
             let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");

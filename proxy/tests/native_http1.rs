@@ -570,3 +570,86 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[size + 2..];
     }
 }
+
+/// A request body in pieces, of no announced length (so no `content-length` goes with it).
+struct Pieces(std::collections::VecDeque<bytes::Bytes>);
+
+impl hyper::body::Body for Pieces {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_reach_an_http1_app_over_the_native_connections() {
+    use http_body_util::BodyExt;
+    let app = RawApp::start().await;
+    let telemetry = Telemetry::start().await;
+    let mut opts = options(app.addr, Some(telemetry.grpc), "raw-v1");
+    // the app's port says HTTP/1.1 (`auto` would speak HTTP/2 to it, as the client does)
+    opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+    let proxy = Proxy::start(opts).await;
+    let stream = TcpStream::connect(proxy.bound.inbound)
+        .await
+        .expect("connect");
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    let ask = |path: &str, pieces: &[&'static str]| {
+        let mut send = send.clone();
+        let req = hyper::Request::post(format!("http://raw{path}"))
+            .body(Pieces(
+                pieces
+                    .iter()
+                    .map(|p| bytes::Bytes::from_static(p.as_bytes()))
+                    .collect(),
+            ))
+            .expect("request");
+        async move {
+            let resp = send.send_request(req).await.expect("answer");
+            let status = resp.status().as_u16();
+            let chunked = resp.headers().contains_key("transfer-encoding");
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, chunked, body)
+        }
+    };
+    // a streamed body goes chunked; a chunked answer comes back as its data
+    let (status, chunked, body) = ask("/chunked", &["abc", "defgh"]).await;
+    assert_eq!((status, chunked), (200, false), "{body:?}");
+    assert_eq!(&body[..], b"hello world");
+    let seen = app.seen();
+    let arrived = seen.last().expect("the app saw it");
+    assert!(
+        arrived.contains("transfer-encoding: chunked\r\n"),
+        "{arrived:?}"
+    );
+    assert!(
+        arrived.ends_with("\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n"),
+        "{arrived:?}"
+    );
+    // a large answer by length, and one chunked, whole
+    let (_, _, body) = ask("/large", &[]).await;
+    assert!(
+        body == large_body().as_bytes(),
+        "the large answer arrived whole"
+    );
+    let (_, _, body) = ask("/large-chunked", &[]).await;
+    assert!(
+        body == large_body().as_bytes(),
+        "the large chunked answer arrived whole"
+    );
+    let (status, _, _) = ask("/malformed", &[]).await;
+    assert_eq!(status, 502);
+    proxy.stop().await;
+    telemetry.stop().await;
+}

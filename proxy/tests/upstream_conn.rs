@@ -251,23 +251,30 @@ async fn pooled_app_connections_the_app_closes_are_replaced_not_failed() {
     // HTTP/2 streams to an HTTP/1.1 app go over the app pool; a connection handed back after
     // its response may be closed by the app (announced or not) by the time the next stream
     // takes it
-    for close in [Close::Announced, Close::Silently] {
-        let (app, accepted) = backend(close).await;
-        let mut opts = options(app, None, "app-v1");
-        opts.app_protocol = mixer_proxy::AppProtocol::Http1;
-        let proxy = Proxy::start(opts).await;
-        for round in 0..4 {
-            let paths = (0..5).map(|i| format!("/c/{round}/{i}")).collect();
-            let statuses = h2_gets_at_once(proxy.bound.inbound, paths).await;
-            assert_eq!(statuses, [200; 5], "{close:?} round {round}");
+    // the native path's connections, and hyper's client's (--hyper-http1)
+    for native in [true, false] {
+        for close in [Close::Announced, Close::Silently] {
+            let (app, accepted) = backend(close).await;
+            let mut opts = options(app, None, "app-v1");
+            opts.app_protocol = mixer_proxy::AppProtocol::Http1;
+            opts.native_http1 = native;
+            let proxy = Proxy::start(opts).await;
+            for round in 0..4 {
+                let paths = (0..5).map(|i| format!("/c/{round}/{i}")).collect();
+                let statuses = h2_gets_at_once(proxy.bound.inbound, paths).await;
+                assert_eq!(
+                    statuses, [200; 5],
+                    "{close:?} round {round}, native {native}"
+                );
+            }
+            assert_eq!(
+                accepted.load(Ordering::SeqCst),
+                20,
+                "{close:?}, native {native}: one connection per answer"
+            );
+            assert_eq!(upstream_failures(&proxy), 0.0, "{close:?}, native {native}");
+            proxy.stop().await;
         }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            20,
-            "{close:?}: one connection per answer"
-        );
-        assert_eq!(upstream_failures(&proxy), 0.0, "{close:?}");
-        proxy.stop().await;
     }
 }
 

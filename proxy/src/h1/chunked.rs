@@ -1,6 +1,9 @@
-//! Finding the end of a chunked body (RFC 9112 §7.1) in the bytes as they pass, without
-//! decoding it: the native path forwards chunked bodies as they came, and needs only to know
-//! where each ends and how many data bytes it carried.
+//! Finding the end of a chunked body (RFC 9112 §7.1) in the bytes as they pass, and the data
+//! among them: the native path forwards chunked bodies as they came ([`Scanner::scan`] finds
+//! where each ends and counts its data), and decodes those it hands to HTTP/2 clients
+//! ([`Scanner::next_data`]).
+
+use std::ops::Range;
 
 /// Where the scan is within a chunked body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +60,18 @@ impl Scanner {
     /// within them).
     pub fn scan(&mut self, bytes: &[u8]) -> Result<usize, BadChunk> {
         let mut i = 0;
+        while i < bytes.len() && !self.is_done() {
+            i += self.next_data(&bytes[i..])?.0;
+        }
+        Ok(i)
+    }
+
+    /// Scans `bytes` up to the end of the next run of data: how many of them it went
+    /// through, and where among those the data lies (an empty range when there was none:
+    /// the bytes were all framing, or the body ended). Decoding a chunked body is calling
+    /// this until [`Scanner::is_done`], keeping the data.
+    pub fn next_data(&mut self, bytes: &[u8]) -> Result<(usize, Range<usize>), BadChunk> {
+        let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
             match self.state {
@@ -90,14 +105,13 @@ impl Scanner {
                 State::Data { left } => {
                     let n = (bytes.len() - i).min(usize::try_from(left).unwrap_or(usize::MAX));
                     self.data += n as u64;
-                    i += n;
                     let left = left - n as u64;
                     self.state = if left == 0 {
                         State::DataCr
                     } else {
                         State::Data { left }
                     };
-                    continue;
+                    return Ok((i + n, i..i + n));
                 }
                 State::DataCr => {
                     if b != b'\r' {
@@ -111,16 +125,14 @@ impl Scanner {
                     }
                     self.state = State::Size { digits: 0 };
                 }
-                State::TrailerStart => {
-                    self.state = match b {
-                        b'\r' => State::EndLf,
-                        b'\n' => {
-                            self.state = State::Done;
-                            return Ok(i + 1);
-                        }
-                        _ => State::Trailer,
-                    };
-                }
+                State::TrailerStart => match b {
+                    b'\r' => self.state = State::EndLf,
+                    b'\n' => {
+                        self.state = State::Done;
+                        return Ok((i + 1, i + 1..i + 1));
+                    }
+                    _ => self.state = State::Trailer,
+                },
                 State::Trailer => {
                     if b == b'\n' {
                         self.state = State::TrailerStart;
@@ -131,13 +143,13 @@ impl Scanner {
                         return Err(BadChunk);
                     }
                     self.state = State::Done;
-                    return Ok(i + 1);
+                    return Ok((i + 1, i + 1..i + 1));
                 }
-                State::Done => return Ok(i),
+                State::Done => return Ok((i, i..i)),
             }
             i += 1;
         }
-        Ok(i)
+        Ok((i, i..i))
     }
 
     /// The last chunk and the trailers have been seen.
@@ -197,6 +209,28 @@ mod tests {
         ] {
             let mut s = Scanner::default();
             assert_eq!(s.scan(bad), Err(BadChunk), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decoding_keeps_the_data_and_drops_the_framing() {
+        let body = b"4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\nt: 1\r\n\r\nrest";
+        for cut in 0..body.len() {
+            let mut s = Scanner::default();
+            let mut data = Vec::new();
+            let mut used = 0;
+            for part in [&body[..cut], &body[cut..]] {
+                let mut i = 0;
+                while i < part.len() && !s.is_done() {
+                    let (n, range) = s.next_data(&part[i..]).expect("well framed");
+                    data.extend_from_slice(&part[i..][range]);
+                    i += n;
+                }
+                used += i;
+            }
+            assert_eq!(data, b"wikipedia", "cut at {cut}");
+            assert_eq!(used, body.len() - 4, "cut at {cut}");
+            assert!(s.is_done());
         }
     }
 

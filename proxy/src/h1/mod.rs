@@ -11,11 +11,13 @@
 //! `Expect`, `Upgrade`, `CONNECT`, unusual framing, a malformed head — it hands to hyper with
 //! the bytes read so far ([`Rewind`]), for the rest of the connection.
 
+mod app;
 pub mod chunked;
 mod progress;
 mod rewind;
 pub mod wire;
 
+pub use app::{AppBody, AppConns};
 pub use rewind::Rewind;
 
 use crate::body::Completion;
@@ -77,7 +79,7 @@ pub async fn serve(
 }
 
 /// Bytes read at a time, and the buffers' first size.
-const READ_SIZE: usize = 8 * 1024;
+pub(crate) const READ_SIZE: usize = 8 * 1024;
 
 /// The upstream connection a downstream connection keeps between its requests.
 #[derive(Debug)]
@@ -102,7 +104,7 @@ struct Conn {
 
 /// Why no response head came.
 #[derive(Debug)]
-enum Failure {
+pub enum Failure {
     /// No connection could be made (`UF`).
     Connect(io::Error),
     /// The connection ended or failed before the head (`UC`).
@@ -400,17 +402,23 @@ impl Conn {
 /// timeout.
 async fn connect(shared: &Shared, authority: &str) -> Result<TcpStream, Failure> {
     let limit = connect_timeout(shared.upstream_timeout);
-    let connecting = async {
-        let stream = match authority.parse::<SocketAddr>() {
-            Ok(addr) => TcpStream::connect(addr).await?,
-            Err(_) if authority.contains(':') => TcpStream::connect(authority).await?,
-            Err(_) => TcpStream::connect((authority, 80)).await?,
-        };
-        let _ = stream.set_nodelay(true);
-        Ok::<_, io::Error>(stream)
-    };
-    match tokio::time::timeout(limit, connecting).await {
-        Ok(Ok(s)) => Ok(s),
+    match authority.parse::<SocketAddr>() {
+        Ok(addr) => connect_to(addr, limit).await,
+        Err(_) if authority.contains(':') => connect_to(authority, limit).await,
+        Err(_) => connect_to((authority, 80), limit).await,
+    }
+}
+
+/// Connects to `addr` within `limit`.
+async fn connect_to(
+    addr: impl tokio::net::ToSocketAddrs,
+    limit: Duration,
+) -> Result<TcpStream, Failure> {
+    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
         Ok(Err(e)) => Err(Failure::Connect(e)),
         Err(_) => Err(Failure::Connect(io::Error::new(
             io::ErrorKind::TimedOut,
