@@ -653,3 +653,24 @@ async fn http2_streams_reach_an_http1_app_over_the_native_connections() {
     proxy.stop().await;
     telemetry.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_a_connection_waiting_between_requests_at_once() {
+    let app = RawApp::start().await;
+    let mut opts = options(app.addr, None, "raw-v1");
+    // were idle connections given the grace period, stopping would take ten minutes
+    opts.drain_grace = Duration::from_secs(600);
+    let proxy = Proxy::start(opts).await;
+    let mut c = Client::connect(proxy.bound.inbound).await;
+    let a = c.ask(b"GET /cl HTTP/1.1\r\nHost: raw\r\n\r\n").await;
+    assert_eq!(body(&a), "hello");
+    // the client keeps its connection open, and sends nothing more
+    tokio::time::timeout(Duration::from_secs(60), proxy.stop())
+        .await
+        .expect("the proxy stops without waiting for the idle connection");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), c.stream.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    assert!(read.is_ok_and(|n| n == 0), "closed without a word");
+}

@@ -32,6 +32,7 @@ use mixer_proto::mixer::HeaderOperation;
 use progress::Progress;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> Ended {
+    let idle = Arc::new(AtomicBool::new(false));
     let conn = Conn {
         shared,
         dir,
@@ -69,12 +71,21 @@ pub async fn serve(
         out: Vec::with_capacity(READ_SIZE),
         up: None,
         scratch: Scratch::default(),
+        idle: idle.clone(),
     };
     let run = conn.run(stop.clone());
     tokio::pin!(run);
+    // stop is watched here, once, not around each read of a request head (a watch
+    // registration per request cost ~1k instructions): waiting between requests, the
+    // connection just closes; in the middle of one, it finishes within the grace period
     tokio::select! {
         ended = run.as_mut() => ended,
-        _ = stop.changed() => tokio::time::timeout(grace, run).await.unwrap_or(Ended::Closed),
+        _ = stop.changed() => {
+            if idle.load(Relaxed) {
+                return Ended::Closed;
+            }
+            tokio::time::timeout(grace, run).await.unwrap_or(Ended::Closed)
+        }
     }
 }
 
@@ -100,6 +111,8 @@ struct Conn {
     out: Vec<u8>,
     up: Option<Upstream>,
     scratch: Scratch,
+    /// Set while waiting for a request to begin: the connection may close at once.
+    idle: Arc<AtomicBool>,
 }
 
 /// Why no response head came.
@@ -116,9 +129,9 @@ pub enum Failure {
 }
 
 impl Conn {
-    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Ended {
+    async fn run(mut self, stop: watch::Receiver<bool>) -> Ended {
         loop {
-            let head = match self.read_head(&mut stop).await {
+            let head = match self.read_head(&stop).await {
                 Ok(Some(head)) => head,
                 Ok(None) => return Ended::Closed,
                 Err(()) => return Ended::Elsewhere(self.down, self.buf.freeze()),
@@ -144,12 +157,9 @@ impl Conn {
         }
     }
 
-    /// The next request head: `Ok(None)` when the client closes (or `stop` changes) between
-    /// requests, `Err(())` when hyper is to take over.
-    async fn read_head(
-        &mut self,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<Option<RequestHead>, ()> {
+    /// The next request head: `Ok(None)` when the client closes (or `stop` has changed)
+    /// between requests, `Err(())` when hyper is to take over.
+    async fn read_head(&mut self, stop: &watch::Receiver<bool>) -> Result<Option<RequestHead>, ()> {
         loop {
             if !self.buf.is_empty() {
                 match wire::parse_request(&mut self.buf, &mut self.scratch) {
@@ -164,14 +174,12 @@ impl Conn {
                 return Ok(None);
             }
             self.buf.reserve(READ_SIZE);
-            let read = if self.buf.is_empty() {
-                tokio::select! {
-                    r = self.down.read_buf(&mut self.buf) => r,
-                    _ = stop.changed() => return Ok(None),
-                }
-            } else {
-                self.down.read_buf(&mut self.buf).await
-            };
+            let between = self.buf.is_empty();
+            self.idle.store(between, Relaxed);
+            let read = self.down.read_buf(&mut self.buf).await;
+            if between {
+                self.idle.store(false, Relaxed);
+            }
             match read {
                 Ok(0) if self.buf.is_empty() => return Ok(None),
                 // a head cut short: hyper answers it as it always did
