@@ -156,6 +156,27 @@ async fn exchange(
     }
 }
 
+/// At most so many connections in use at once (`None`: no limit): a request takes a place
+/// before it takes a connection, and waits for one when there is none.
+#[derive(Debug, Clone)]
+pub(crate) struct Places(Option<Arc<Semaphore>>);
+
+impl Places {
+    /// `limit` places; 0: no limit.
+    pub(crate) fn new(limit: usize) -> Places {
+        Places((limit > 0).then(|| Arc::new(Semaphore::new(limit))))
+    }
+
+    /// A place, once one is free (always at once without a limit).
+    pub(crate) async fn take(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.0 {
+            // never closed: acquiring only waits
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+}
+
 /// HTTP/1.1 connections to the app shared by the requests that cannot have one to themselves
 /// (HTTP/2 downstream streams, which run concurrently): at most `limit` in use at once, each
 /// used by one request from its head until its response body ends ([`AppLease`]), then kept
@@ -168,8 +189,7 @@ pub struct AppPool {
     addr: SocketAddr,
     connect_timeout: Duration,
     idle: Mutex<Vec<SendRequest<CountingBody>>>,
-    /// `None`: no limit.
-    limit: Option<Arc<Semaphore>>,
+    places: Places,
 }
 
 /// One request's use of an [`AppPool`] connection: dropped when the response body has ended
@@ -201,7 +221,7 @@ impl AppPool {
             addr,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
-            limit: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            places: Places::new(limit),
         }
     }
 
@@ -211,11 +231,7 @@ impl AppPool {
         self: &Arc<Self>,
         req: Request<CountingBody>,
     ) -> Result<(Response<Incoming>, AppLease), Failure> {
-        let place = match &self.limit {
-            // never closed: acquiring only waits
-            Some(limit) => limit.clone().acquire_owned().await.ok(),
-            None => None,
-        };
+        let place = self.places.take().await;
         let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let (resp, sender) = exchange(self.addr, self.connect_timeout, kept, req).await?;
         Ok((

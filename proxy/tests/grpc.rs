@@ -100,14 +100,7 @@ async fn grpc_over_h2c_crosses_the_proxy_with_its_trailers_and_is_reported() {
 /// GET `path` over h2c (prior knowledge) from `addr`: status and body.
 async fn h2_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use http_body_util::{BodyExt, Empty};
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2c handshake");
-    tokio::spawn(conn);
+    let mut send = common::h2c(addr).await;
     let req = hyper::Request::get(format!("http://{addr}{path}"))
         .body(Empty::<Bytes>::new())
         .expect("request");

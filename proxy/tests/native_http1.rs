@@ -595,16 +595,7 @@ async fn http2_streams_reach_an_http1_app_over_the_native_connections() {
     // the app's port says HTTP/1.1 (`auto` would speak HTTP/2 to it, as the client does)
     opts.app_protocol = mixer_proxy::AppProtocol::Http1;
     let proxy = Proxy::start(opts).await;
-    let stream = TcpStream::connect(proxy.bound.inbound)
-        .await
-        .expect("connect");
-    let (send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2c handshake");
-    tokio::spawn(conn);
+    let send = common::h2c(proxy.bound.inbound).await;
     let ask = |path: &str, pieces: &[&'static str]| {
         let mut send = send.clone();
         let req = hyper::Request::post(format!("http://raw{path}"))

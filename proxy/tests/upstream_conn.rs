@@ -198,14 +198,7 @@ async fn a_post_goes_on_a_fresh_connection_when_the_kept_one_was_closed() {
 async fn h2_gets_at_once(proxy: SocketAddr, paths: Vec<String>) -> Vec<u16> {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};
-    let stream = TcpStream::connect(proxy).await.expect("connect");
-    let (send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2c handshake");
-    tokio::spawn(conn);
+    let send = common::h2c(proxy).await;
     let mut calls = Vec::new();
     for path in paths {
         let mut send = send.clone();

@@ -9,8 +9,9 @@
 use super::chunked::Scanner;
 use super::progress::Progress;
 use super::wire::{self, Framing, ResponseHead, Scratch};
-use super::{connect_to, still_open, Failure, READ_SIZE};
+use super::{closed_before_head, connect_to, next_head, still_open, Failure, READ_SIZE};
 use crate::body::CountingBody;
+use crate::upstream::Places;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
@@ -24,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A connection to the app, with what was read from it and not yet used.
 #[derive(Debug)]
@@ -40,8 +41,7 @@ pub struct AppConns {
     addr: SocketAddr,
     connect_timeout: Duration,
     idle: Mutex<Vec<AppConn>>,
-    /// `None`: no limit.
-    limit: Option<Arc<Semaphore>>,
+    places: Places,
 }
 
 impl AppConns {
@@ -51,7 +51,7 @@ impl AppConns {
             addr,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
-            limit: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            places: Places::new(limit),
         }
     }
 
@@ -64,11 +64,7 @@ impl AppConns {
         req: Request<CountingBody>,
         head_request: bool,
     ) -> Result<(StatusCode, HeaderMap, AppBody), Failure> {
-        let place = match &self.limit {
-            // never closed: acquiring only waits
-            Some(limit) => limit.clone().acquire_owned().await.ok(),
-            None => None,
-        };
+        let place = self.places.take().await;
         let (parts, mut body) = req.into_parts();
         let framing = if body.is_end_stream() {
             Framing::Empty
@@ -195,27 +191,18 @@ async fn read_head(conn: &mut AppConn, head_request: bool) -> Result<ResponseHea
     use tokio::io::AsyncReadExt;
     loop {
         if !conn.buf.is_empty() {
-            match wire::parse_response(&mut conn.buf, head_request, &mut conn.scratch) {
-                Ok(Some(head)) if head.is_interim() => {
+            match next_head(&mut conn.buf, head_request, &mut conn.scratch)? {
+                Some(head) if head.is_interim() => {
                     head.headers.recycle(&mut conn.scratch);
                     continue;
                 }
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) => {}
-                Err(bad) => {
-                    tracing::debug!(?bad, "app response head");
-                    return Err(Failure::Protocol);
-                }
+                Some(head) => return Ok(head),
+                None => {}
             }
         }
         conn.buf.reserve(READ_SIZE);
         match conn.stream.read_buf(&mut conn.buf).await {
-            Ok(0) => {
-                return Err(Failure::Exchange(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed before the response head",
-                )))
-            }
+            Ok(0) => return Err(closed_before_head()),
             Ok(_) => {}
             Err(e) => return Err(Failure::Exchange(e)),
         }

@@ -476,31 +476,22 @@ async fn read_response_head(
 ) -> Result<ResponseHead, Failure> {
     loop {
         if !up.buf.is_empty() {
-            match wire::parse_response(&mut up.buf, head_request, scratch) {
-                Ok(Some(head)) if head.is_interim() => {
+            match next_head(&mut up.buf, head_request, scratch)? {
+                Some(head) if head.is_interim() => {
                     let sent = down.write_all(head.headers.raw()).await;
                     head.headers.recycle(scratch);
                     sent.map_err(|_| Failure::Client)?;
                     continue;
                 }
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) => {}
-                Err(bad) => {
-                    tracing::debug!(?bad, "upstream response head");
-                    return Err(Failure::Protocol);
-                }
+                Some(head) => return Ok(head),
+                None => {}
             }
         }
         up.buf.reserve(READ_SIZE);
         let watching = buf.len() < wire::MAX_HEAD;
         tokio::select! {
             r = up.stream.read_buf(&mut up.buf) => match r {
-                Ok(0) => {
-                    return Err(Failure::Exchange(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed before the response head",
-                    )))
-                }
+                Ok(0) => return Err(closed_before_head()),
                 Ok(_) => {}
                 Err(e) => return Err(Failure::Exchange(e)),
             },
@@ -511,6 +502,26 @@ async fn read_response_head(
             }
         }
     }
+}
+
+/// The next response head (final or interim) at the start of `buf`; `Ok(None)` when more
+/// must be read.
+fn next_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+    scratch: &mut Scratch,
+) -> Result<Option<ResponseHead>, Failure> {
+    wire::parse_response(buf, head_request, scratch).map_err(|bad| {
+        tracing::debug!(?bad, "upstream response head");
+        Failure::Protocol
+    })
+}
+
+fn closed_before_head() -> Failure {
+    Failure::Exchange(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "closed before the response head",
+    ))
 }
 
 /// Waits until the client sends something: true when it closed (or failed), false when it
