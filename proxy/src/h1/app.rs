@@ -6,7 +6,6 @@
 //! own: the request's task writes the request and reads the response, and the response body
 //! ([`AppBody`]) reads the socket as it is polled, decoding a chunked body into data frames.
 
-use super::chunked::Scanner;
 use super::progress::Progress;
 use super::wire::{self, Framing, ResponseHead, Scratch};
 use super::{closed_before_head, connect_to, next_head, still_open, Failure, READ_SIZE};
@@ -125,18 +124,19 @@ impl AppConns {
         let map = headers.to_map();
         headers.recycle(&mut conn.scratch);
         let map = map.ok_or(Failure::Protocol)?;
-        let body = AppBody {
+        let mut body = AppBody {
             conn: Some(conn),
             pool: self.clone(),
             place,
-            progress: match framing {
-                Framing::Chunked => Decoding::Chunked(Scanner::default()),
-                other => Decoding::Framed(Progress::new(other)),
-            },
+            progress: Progress::new(framing),
             reusable,
-            ended: framing == Framing::Empty,
+            ended: false,
         };
-        Ok((status, map, body.ended_early()))
+        if body.progress.is_done() {
+            // no body to read: the connection goes back at once
+            body.finish();
+        }
+        Ok((status, map, body))
     }
 }
 
@@ -209,13 +209,6 @@ async fn read_head(conn: &mut AppConn, head_request: bool) -> Result<ResponseHea
     }
 }
 
-#[derive(Debug)]
-enum Decoding {
-    /// By length, or to the close: the bytes are the data.
-    Framed(Progress),
-    Chunked(Scanner),
-}
-
 /// A response body read from the app's connection as it is polled. When it ends, the
 /// connection goes back to the pool (if the app keeps it); dropped before, the connection is
 /// closed.
@@ -225,20 +218,12 @@ pub struct AppBody {
     pool: Arc<AppConns>,
     /// The place among the `limit` in use, freed when the body ends.
     place: Option<OwnedSemaphorePermit>,
-    progress: Decoding,
+    progress: Progress,
     reusable: bool,
     ended: bool,
 }
 
 impl AppBody {
-    /// Hands the connection back at once when there is no body to read.
-    fn ended_early(mut self) -> AppBody {
-        if self.ended {
-            self.finish();
-        }
-        self
-    }
-
     fn finish(&mut self) {
         self.ended = true;
         if let Some(conn) = self.conn.take() {
@@ -257,25 +242,9 @@ impl AppBody {
             return Ok(None);
         };
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad chunked framing");
-        let data = match &mut self.progress {
-            Decoding::Framed(p) => {
-                let n = p.take(&conn.buf).map_err(|_| bad())?;
-                let data = conn.buf.split_to(n).freeze();
-                if p.is_done() {
-                    self.ended = true;
-                }
-                data
-            }
-            Decoding::Chunked(s) => {
-                let (n, range) = s.next_data(&conn.buf).map_err(|_| bad())?;
-                let data = conn.buf.split_to(n).freeze().slice(range);
-                if s.is_done() {
-                    self.ended = true;
-                }
-                data
-            }
-        };
-        if self.ended {
+        let (n, range) = self.progress.next_data(&conn.buf).map_err(|_| bad())?;
+        let data = conn.buf.split_to(n).freeze().slice(range);
+        if self.progress.is_done() {
             self.finish();
         }
         Ok((!data.is_empty()).then_some(data))
@@ -312,8 +281,7 @@ impl Body for AppBody {
             conn.buf.reserve(READ_SIZE);
             match conn.stream.try_read_buf(&mut conn.buf) {
                 Ok(0) => {
-                    let to_close =
-                        matches!(&this.progress, Decoding::Framed(p) if p.is_close_delimited());
+                    let to_close = this.progress.is_close_delimited();
                     this.conn = None;
                     this.ended = true;
                     if to_close {
@@ -347,7 +315,7 @@ impl Body for AppBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.progress {
-            Decoding::Framed(Progress::Length { left, .. }) => SizeHint::with_exact(*left),
+            Progress::Length { left, .. } => SizeHint::with_exact(*left),
             _ => SizeHint::default(),
         }
     }

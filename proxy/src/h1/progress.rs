@@ -3,6 +3,7 @@
 
 use super::chunked::{BadChunk, Scanner};
 use super::wire::Framing;
+use std::ops::Range;
 
 #[derive(Debug)]
 pub enum Progress {
@@ -24,6 +25,19 @@ impl Progress {
             Framing::Length(n) => Progress::Length { left: n, data: 0 },
             Framing::Chunked => Progress::Chunked(Scanner::default()),
             Framing::Close => Progress::Close { data: 0 },
+        }
+    }
+
+    /// How many of `bytes` (the next ones read) the body takes up to its next data, and
+    /// where the data lies among them: the body decoded (a chunked body without its framing;
+    /// any other's bytes are its data). See [`Scanner::next_data`].
+    pub fn next_data(&mut self, bytes: &[u8]) -> Result<(usize, Range<usize>), BadChunk> {
+        match self {
+            Progress::Chunked(scanner) => scanner.next_data(bytes),
+            framed => {
+                let n = framed.take(bytes)?;
+                Ok((n, 0..n))
+            }
         }
     }
 
