@@ -122,7 +122,7 @@ impl Shared {
 }
 
 /// Why no response head came from the upstream.
-enum Upstream {
+pub(crate) enum Upstream {
     Connect(String),
     Exchange(String),
     /// The response head was not HTTP/1.1.
@@ -155,12 +155,7 @@ async fn via_app_conns(shared: &Shared, mut req: Request<CountingBody>) -> Reply
             parts.headers = headers;
             Ok(Ok((parts, UpBody::App(body))))
         }
-        Ok(Err(failure)) => Ok(Err(match failure {
-            h1::Failure::Connect(e) => Upstream::Connect(e.to_string()),
-            h1::Failure::Exchange(e) => Upstream::Exchange(e.to_string()),
-            h1::Failure::Protocol => Upstream::Protocol,
-            h1::Failure::Client => Upstream::Exchange("the request body broke off".into()),
-        })),
+        Ok(Err(failure)) => Ok(Err(Upstream::from(failure))),
         Err(elapsed) => Err(elapsed),
     }
 }
@@ -209,6 +204,39 @@ impl From<Failure> for Upstream {
         match failure {
             Failure::Connect(e) => Upstream::Connect(e.to_string()),
             Failure::Exchange(e) => Upstream::Exchange(e.to_string()),
+        }
+    }
+}
+
+impl From<h1::Failure> for Upstream {
+    fn from(failure: h1::Failure) -> Upstream {
+        match failure {
+            h1::Failure::Connect(e) => Upstream::Connect(e.to_string()),
+            h1::Failure::Exchange(e) => Upstream::Exchange(e.to_string()),
+            h1::Failure::Protocol => Upstream::Protocol,
+            h1::Failure::Client => Upstream::Exchange("the request body broke off".into()),
+        }
+    }
+}
+
+impl Upstream {
+    /// The proxy's own answer, as Envoy's: 502 `UF`, 503 `UC`, 502 `UPE`, or 400 for a
+    /// target that makes no URI; logged with the `authority` it was for.
+    pub(crate) fn into_local(self, authority: &str) -> Local {
+        match self {
+            Upstream::Connect(e) => {
+                tracing::debug!(error = %e, %authority, "upstream connect failed");
+                Local::connect_failure()
+            }
+            Upstream::Exchange(e) => {
+                tracing::debug!(error = %e, %authority, "upstream failed before headers");
+                Local::connection_termination()
+            }
+            Upstream::Protocol => {
+                tracing::debug!(%authority, "upstream answered with a malformed head");
+                Local::protocol_error()
+            }
+            Upstream::BadTarget => Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n"),
         }
     }
 }
@@ -407,17 +435,12 @@ pub(crate) struct Admitted {
     pub completion: Completion,
     /// The request body's bytes, counted as they pass.
     pub request_size: Arc<AtomicU64>,
-    verdict: Option<Verdict>,
+    /// What the check came to, when there was one: see [`directive_response_ops`].
+    pub verdict: Option<Verdict>,
 }
 
-impl Admitted {
-    /// The route directive's edits to the response headers.
-    pub fn response_ops(&self) -> &[HeaderOperation] {
-        directive_response_ops(self.verdict.as_ref())
-    }
-}
-
-fn directive_response_ops(verdict: Option<&Verdict>) -> &[HeaderOperation] {
+/// The route directive's edits to the response headers, if the check gave one.
+pub(crate) fn directive_response_ops(verdict: Option<&Verdict>) -> &[HeaderOperation] {
     match verdict.and_then(|v| v.decision.directive.as_ref()) {
         Some(d) => &d.response_header_operations,
         None => &[],
@@ -671,22 +694,12 @@ pub async fn handle(
             };
             return Ok(Response::from_parts(rparts, body));
         }
-        Ok(Err(Upstream::Connect(e))) => {
-            tracing::debug!(error = %e, %authority, "upstream connect failed");
-            Local::connect_failure()
-        }
-        Ok(Err(Upstream::Exchange(e))) => {
-            tracing::debug!(error = %e, %authority, "upstream failed before headers");
-            Local::connection_termination()
-        }
-        Ok(Err(Upstream::Protocol)) => {
-            tracing::debug!(%authority, "upstream answered with a malformed head");
-            Local::protocol_error()
-        }
         Ok(Err(Upstream::BadTarget)) => {
-            let bad = Local::new(StatusCode::BAD_REQUEST, "", "bad request target\n");
+            // the request's own fault: not counted as an upstream failure
+            let bad = Upstream::BadTarget.into_local(&authority);
             return Ok(local_answer(Refused::new(bad, completion)));
         }
+        Ok(Err(why)) => why.into_local(&authority),
         Err(_) => Local::timeout(),
     };
     shared.metrics.upstream_failure(dir);

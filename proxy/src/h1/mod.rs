@@ -213,14 +213,15 @@ impl Conn {
         keep_alive: bool,
         stop: &watch::Receiver<bool>,
     ) -> bool {
-        let ops = admitted.response_ops().to_vec();
         let Admitted {
             mut parts,
             authority,
             mut completion,
             request_size,
+            verdict,
             ..
         } = admitted;
+        let ops = forward::directive_response_ops(verdict.as_ref());
         to_origin_form(&mut parts.uri);
         self.out.clear();
         wire::write_request_head(&mut self.out, &parts, body);
@@ -234,7 +235,7 @@ impl Conn {
         let failure = match result {
             Ok(Ok(head)) => {
                 return self
-                    .respond(head, &ops, completion, keep_alive && sent.is_done(), stop)
+                    .respond(head, ops, completion, keep_alive && sent.is_done(), stop)
                     .await
             }
             Ok(Err(Failure::Client)) => {
@@ -242,18 +243,7 @@ impl Conn {
                 completion.done(0, "DC");
                 return false;
             }
-            Ok(Err(Failure::Connect(e))) => {
-                tracing::debug!(error = %e, %authority, "upstream connect failed");
-                Local::connect_failure()
-            }
-            Ok(Err(Failure::Exchange(e))) => {
-                tracing::debug!(error = %e, %authority, "upstream failed before headers");
-                Local::connection_termination()
-            }
-            Ok(Err(Failure::Protocol)) => {
-                tracing::debug!(%authority, "upstream answered with a malformed head");
-                Local::protocol_error()
-            }
+            Ok(Err(failure)) => forward::Upstream::from(failure).into_local(&authority),
             Err(_) => Local::timeout(),
         };
         self.up = None;
