@@ -284,17 +284,17 @@ impl Conn {
         let mut retried = false;
         loop {
             let kept = up.as_ref().is_some_and(|u| u.authority == authority);
-            if !kept {
-                *up = None;
-                let stream = connect(shared, authority).await?;
-                *up = Some(Upstream {
-                    authority: authority.to_owned(),
-                    stream,
-                    buf: BytesMut::with_capacity(READ_SIZE),
-                });
-            }
-            let Some(u) = up.as_mut() else {
-                return Err(Failure::Client);
+            let u = match up {
+                Some(u) if kept => u,
+                _ => {
+                    *up = None;
+                    let stream = connect(shared, authority).await?;
+                    up.insert(Upstream {
+                        authority: authority.to_owned(),
+                        stream,
+                        buf: BytesMut::with_capacity(READ_SIZE),
+                    })
+                }
             };
             let again = kept && !retried && whole && idempotent;
             // a kept connection that is already readable is closing (or broken): replace it
