@@ -2,6 +2,7 @@
 //! alone, for the sidecar container: it maps only the proxy's code, ~3 MB less resident
 //! memory per pod than `mixer proxy`; see load-tests/RESULTS.md).
 
+pub mod allocator;
 pub mod proxy_cmd;
 pub mod runtime;
 

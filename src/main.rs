@@ -14,11 +14,10 @@ use mixer_attributes::{expr, Vocabulary};
 use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: the services and the sidecar allocate many small,
-/// short-lived buffers per request (load-tests/RESULTS.md has the before and after). Built
-/// without its transparent-huge-page advice (`no_thp`): with it, every 2 MiB of arena the
-/// sidecar touched became resident, 6 of its 16 MB at idle.
+/// short-lived buffers per request (load-tests/RESULTS.md has the before and after; see
+/// src/allocator.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mixer::allocator::Mimalloc = mixer::allocator::Mimalloc;
 
 /// A Mixer-style telemetry and policy pipeline for service meshes (istio.mixer.v1).
 #[derive(Debug, Parser)]

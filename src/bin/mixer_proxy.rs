@@ -6,9 +6,9 @@ use clap::Parser;
 use mixer::proxy_cmd::{self, ProxyArgs};
 use std::process::ExitCode;
 
-/// The same allocator as `mixer` (see src/main.rs).
+/// The same allocator as `mixer` (see src/allocator.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mixer::allocator::Mimalloc = mixer::allocator::Mimalloc;
 
 /// The sidecar: inbound and outbound HTTP listeners, attribute bags reported in batches to
 /// the telemetry service, policy checks through Istio's check cache, x-request-id and B3
