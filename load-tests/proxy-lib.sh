@@ -5,6 +5,7 @@
 
 W=$(mktemp -d)
 PIDS=()
+TELEMETRY_WRAP=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -32,7 +33,8 @@ EOC
     PIDS+=($!)
 }
 
-# mixer_services MIXER REPORTS CHECKS [taskset CPU]: starts `mixer telemetry` (gRPC 39091) and,
+# mixer_services MIXER REPORTS CHECKS [taskset CPU]: starts `mixer telemetry` (gRPC 39091; its
+# PID in TELEMETRY_PID, run under the command in the array TELEMETRY_WRAP if set) and,
 # when CHECKS is 1, `mixer policy` (gRPC 39092) with the demo's listchecker rule for workload
 # bench-app-checked, in the background. Sets PROXY_ARGS, the flags a proxy in front of
 # ok_backend 38080 needs (inbound 38086, admin 38286, reports when REPORTS is on, checks
@@ -41,10 +43,11 @@ mixer_services() {
     local mixer=$1 reports=$2 checks=$3 cpu=${4:-}
     local on=()
     [ -n "$cpu" ] && on=(taskset -c "$cpu")
-    "${on[@]}" "$mixer" telemetry --grpc-addr 127.0.0.1:39091 --metrics-addr 127.0.0.1:39422 \
-        --monitoring-addr 127.0.0.1:39014 --query-addr off --worker-threads 1 \
-        >"$W/telemetry.log" 2>&1 &
-    PIDS+=($!)
+    "${on[@]}" "${TELEMETRY_WRAP[@]}" "$mixer" telemetry --grpc-addr 127.0.0.1:39091 \
+        --metrics-addr 127.0.0.1:39422 --monitoring-addr 127.0.0.1:39014 --query-addr off \
+        --worker-threads 1 >"$W/telemetry.log" 2>&1 &
+    TELEMETRY_PID=$!
+    PIDS+=("$TELEMETRY_PID")
     local telemetry=off workload=bench-app
     [ "$reports" = on ] && telemetry=http://127.0.0.1:39091
     PROXY_ARGS=()
