@@ -6,10 +6,12 @@
 # `mixer telemetry` (from NEW) on CPU 1. Runs wrk -t1 -c32 for SECS seconds (after a 2 s
 # warm-up) against haproxy, OLD with reports on, NEW with reports on and NEW with reports off,
 # ROUNDS times, and prints per target: req/s, p99, the hop's user and system CPU per request
-# (from /proc/PID/stat), the telemetry service's CPU per request, and the hop's peak RSS. NEW_ARGS are extra flags for NEW's reporting proxy.
+# (from /proc/PID/stat), the telemetry service's CPU per request, and the hop's peak RSS.
+# NEW_ARGS are extra flags for NEW's reporting proxy. OLD_TELEMETRY=1 gives OLD's proxy a
+# telemetry service from OLD (else both report to NEW's): for changes on the service's side.
 #
 # Usage: load-tests/ab-proxy.sh OLD_MIXER NEW_MIXER
-# Environment: SECS=8 ROUNDS=2 NEW_ARGS=
+# Environment: SECS=8 ROUNDS=2 NEW_ARGS= OLD_TELEMETRY=0
 # Loopback only (ports 28080–28288, 29014–29422); stops what it started.
 set -euo pipefail
 OLD=${1:?usage: ab-proxy.sh OLD_MIXER NEW_MIXER}
@@ -44,10 +46,22 @@ ok_backend 28080 1
 taskset -c 0 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 &
 PIDS+=($!)
 HAP=$!
-taskset -c 1 "$NEW" telemetry --grpc-addr 127.0.0.1:29091 --metrics-addr 127.0.0.1:29422 \
-    --monitoring-addr 127.0.0.1:29014 --query-addr off --worker-threads 1 >"$W/tel.log" 2>&1 &
-PIDS+=($!)
+# telemetry BIN OFFSET: one telemetry service on CPU 1, gRPC on 29091 + OFFSET
+telemetry() {
+    taskset -c 1 "$1" telemetry --grpc-addr "127.0.0.1:$((29091 + $2))" \
+        --metrics-addr "127.0.0.1:$((29422 + $2))" --monitoring-addr "127.0.0.1:$((29014 + $2))" \
+        --query-addr off --worker-threads 1 >"$W/tel-$2.log" 2>&1 &
+    PIDS+=($!)
+}
+telemetry "$NEW" 0
 TEL=$!
+TEL_OLD=$TEL
+OLD_TELEMETRY_URL=http://127.0.0.1:29091
+if [ "${OLD_TELEMETRY:-0}" = 1 ]; then
+    telemetry "$OLD" 100
+    TEL_OLD=$!
+    OLD_TELEMETRY_URL=http://127.0.0.1:29191
+fi
 
 # proxy BIN TELEMETRY PORT [FLAGS]: one sidecar on CPU 0, inbound PORT, admin PORT+200
 proxy() {
@@ -59,7 +73,7 @@ proxy() {
         --admin "127.0.0.1:$(($3 + 200))" $flags >"$W/proxy-$3.log" 2>&1 &
     PIDS+=($!)
 }
-proxy "$OLD" http://127.0.0.1:29091 28086
+proxy "$OLD" "$OLD_TELEMETRY_URL" 28086
 P_OLD=$!
 proxy "$NEW" http://127.0.0.1:29091 28087 "${NEW_ARGS:-}"
 P_NEW=$!
@@ -73,15 +87,16 @@ for url in 28080/ 28081/ 28286/readyz 28287/readyz 28288/readyz; do
     done
 done
 
-# run NAME PORT PID
+# run NAME PORT PID [TELEMETRY_PID]
 run() {
+    local tel=${4:-$TEL}
     taskset -c 1 wrk -t1 -c32 -d2s "http://127.0.0.1:$2/" >/dev/null
     local u0 s0 u1 s1 t0 t1 req
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$3/stat")
-    t0=$(awk '{print $14 + $15}' "/proc/$TEL/stat")
+    t0=$(awk '{print $14 + $15}' "/proc/$tel/stat")
     taskset -c 1 wrk -t1 -c32 -d"${SECS}s" --latency "http://127.0.0.1:$2/" >"$W/wrk.txt"
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$3/stat")
-    t1=$(awk '{print $14 + $15}' "/proc/$TEL/stat")
+    t1=$(awk '{print $14 + $15}' "/proc/$tel/stat")
     req=$(awk '/requests in/ {print $1}' "$W/wrk.txt")
     # clock ticks of 1/100 s: ticks × 10,000 / requests = µs per request; the telemetry
     # service's CPU (on CPU 1, beside wrk and the backend) is what the reports cost there
@@ -95,7 +110,7 @@ run() {
 }
 for _ in $(seq 1 "$ROUNDS"); do
     run haproxy 28081 "$HAP"
-    run old-on 28086 "$P_OLD"
+    run old-on 28086 "$P_OLD" "$TEL_OLD"
     run new-on 28087 "$P_NEW"
     run new-off 28088 "$P_OFF"
 done
