@@ -35,7 +35,9 @@ impl OwnedBag {
     }
 
     /// Adds `name`, which the caller knows is not in the bag yet (checked in debug builds):
-    /// [`set`](Self::set) without the search, for bags built field by field.
+    /// [`set`](Self::set) without the search, for bags built field by field. Inlined: the
+    /// value is then built where it is stored, not moved (the proxy adds ~30 per request).
+    #[inline]
     pub fn push_new(&mut self, name: &'static str, value: OwnedValue) -> &mut Self {
         debug_assert!(
             self.get_by_name(name).is_none(),
@@ -157,6 +159,7 @@ impl LayeredBag {
     }
 
     /// Adds `name`, which the caller knows is in neither layer (checked in debug builds).
+    #[inline]
     pub fn push_new(&mut self, name: &'static str, value: OwnedValue) -> &mut Self {
         debug_assert!(
             self.shared.get_by_name(name).is_none(),

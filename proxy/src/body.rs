@@ -63,6 +63,14 @@ impl Body for CountingBody {
     }
 }
 
+/// A header name in lower case (names are tokens: the lossy reading is for what is not).
+fn lower_case(name: &[u8]) -> String {
+    match std::str::from_utf8(name) {
+        Ok(name) => name.to_ascii_lowercase(),
+        Err(_) => String::from_utf8_lossy(name).to_ascii_lowercase(),
+    }
+}
+
 /// Everything needed to finish a request's bag once its response ends. Dropped before that
 /// (the downstream went away while the upstream was still answering), it reports the request
 /// with flag `DC`, so no request goes unreported.
@@ -155,10 +163,7 @@ impl Completion {
                     joined.push(',');
                     joined.push_str(&value);
                 }
-                None => {
-                    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-                    map.push((name, value.into_owned()));
-                }
+                None => map.push((lower_case(name), value.into_owned())),
             }
         }
         for (name, value) in &map {
