@@ -295,3 +295,39 @@ fn static_names_are_told_apart_by_address_and_length() {
     let expected: Vec<OwnedBag> = bags.iter().map(|b| b.flatten().sorted()).collect();
     assert_eq!(decode_report(&bytes).expect("decodes"), expected);
 }
+
+#[test]
+fn recycled_buffers_read_each_report_with_its_own_words() {
+    // Two Reports whose sets are the same bytes and whose default_words differ: the second,
+    // decoded with the first one's recycled buffers (where the decoder remembers entries by
+    // their bytes), reads its own words.
+    let vocab = Vocabulary::builtin();
+    let report = |path: &str| {
+        let bag: OwnedBag = [("request.path", OwnedValue::String(path.into()))]
+            .into_iter()
+            .collect();
+        let mut batch = ReportBatch::new();
+        batch.push(bag.iter());
+        batch.push(bag.iter());
+        batch.finish()
+    };
+    let (first, second) = (report("/first"), report("/second"));
+    let sets = |bytes: &[u8]| {
+        ReportRequest::decode(bytes)
+            .expect("prost reads it")
+            .attributes
+    };
+    assert_eq!(sets(&first), sets(&second));
+    let paths = |view: &mut ReportRequestView<'_>| {
+        let mut out = Vec::new();
+        view.for_each_bag(|b| out.push(b.to_owned_bag().get_by_name("request.path").cloned()))
+            .expect("decodes");
+        out
+    };
+    let mut view = ReportRequestView::parse(&first, vocab).expect("parses");
+    let path = |p: &str| Some(OwnedValue::String(p.into()));
+    assert_eq!(paths(&mut view), [path("/first"), path("/first")]);
+    let buffers = view.recycle();
+    let mut view = ReportRequestView::parse_with(&second, vocab, buffers).expect("parses");
+    assert_eq!(paths(&mut view), [path("/second"), path("/second")]);
+}

@@ -20,6 +20,24 @@ use crate::wire::{zigzag32, Field, FieldValue, Reader, WireError};
 pub struct AttributesDecoder<'a> {
     own: WordList<'a>,
     defaults: WordList<'a>,
+    /// The scalar entries of the last set decoded against `defaults`, by position (see
+    /// [`Remembered`]).
+    memo: Vec<Remembered<'a>>,
+    /// The vocabulary `memo`'s names were found in.
+    memo_vocab: Option<&'a Vocabulary>,
+}
+
+/// A scalar map entry as decoded. The sets of one Report share its `default_words`, and a
+/// proxy's bags repeat most of their attributes entry for entry: an entry whose bytes equal
+/// the one at its position in the previous set, in the same map, decodes to the same name
+/// and value (both depend only on those bytes, the shared words and the vocabulary), so it is
+/// not decoded again. Only sets without words of their own use it.
+#[derive(Clone, Copy, Debug)]
+struct Remembered<'a> {
+    map: u32,
+    entry: &'a [u8],
+    name: Name<'a>,
+    stored: Stored<'a>,
 }
 
 impl<'a> AttributesDecoder<'a> {
@@ -34,6 +52,8 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder {
             own: WordList::with_capacity(words),
             defaults: WordList::new(),
+            memo: Vec::new(),
+            memo_vocab: None,
         }
     }
 
@@ -42,14 +62,21 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder {
             own: WordList::new(),
             defaults,
+            memo: Vec::new(),
+            memo_vocab: None,
         }
     }
 
     /// This decoder with its word lists emptied, for other bytes: the buffers are reused.
     pub fn recycle<'b>(self) -> AttributesDecoder<'b> {
+        let mut memo = self.memo;
+        memo.clear();
         AttributesDecoder {
             own: self.own.recycle(),
             defaults: self.defaults.recycle(),
+            // empty: the in-place collect only changes the lifetime
+            memo: memo.into_iter().map(|_| unreachable_remembered()).collect(),
+            memo_vocab: None,
         }
     }
 
@@ -57,7 +84,9 @@ impl<'a> AttributesDecoder<'a> {
         &self.defaults
     }
 
+    /// The fallback word list, to fill: what was remembered against the old one is dropped.
     pub(crate) fn defaults_mut(&mut self) -> &mut WordList<'a> {
+        self.memo.clear();
         &mut self.defaults
     }
 
@@ -92,17 +121,24 @@ impl<'a> AttributesDecoder<'a> {
                 }
             }
         }
-        let words = if self.own.is_empty() {
-            &mut self.defaults
+        let vocab = bag.vocabulary();
+        if !self.memo_vocab.is_some_and(|v| std::ptr::eq(v, vocab)) {
+            self.memo.clear();
+            self.memo_vocab = Some(vocab);
+        }
+        let (words, memo) = if self.own.is_empty() {
+            (&mut self.defaults, Some(&mut self.memo))
         } else {
-            &mut self.own
+            (&mut self.own, None)
         };
         let mut set = SetDecoder {
-            vocab: bag.vocabulary(),
+            vocab,
             bag,
             words,
             set,
             path,
+            memo,
+            at: 0,
         };
         for part in parts {
             let rest = short_fields(part, |n, entry| set.short_field(n, entry))?;
@@ -168,6 +204,20 @@ struct SetDecoder<'s, 'a> {
     words: &'s mut WordList<'a>,
     set: u32,
     path: FieldPath,
+    /// The previous set's scalar entries, when `words` is the shared list.
+    memo: Option<&'s mut Vec<Remembered<'a>>>,
+    /// The position of the next short scalar entry in this set.
+    at: usize,
+}
+
+/// Never called: the element type of an emptied vector, for its lifetime's change.
+fn unreachable_remembered<'b>() -> Remembered<'b> {
+    Remembered {
+        map: 0,
+        entry: &[],
+        name: Name::Unknown(""),
+        stored: Stored::Bool(false),
+    }
 }
 
 impl<'a> SetDecoder<'_, 'a> {
@@ -180,8 +230,31 @@ impl<'a> SetDecoder<'_, 'a> {
                 value: FieldValue::Len(entry),
             });
         }
+        let at = self.at;
+        self.at += 1;
+        if let Some(r) = self.memo.as_ref().and_then(|m| m.get(at)) {
+            if r.map == n && r.entry == entry {
+                let (name, stored) = (r.name, r.stored);
+                return self.set(name, stored);
+            }
+        }
         match self.scalar_entry(n, entry)? {
-            Some((name, stored)) => self.set(name, stored),
+            Some((name, stored)) => {
+                if let Some(memo) = &mut self.memo {
+                    let r = Remembered {
+                        map: n,
+                        entry,
+                        name,
+                        stored,
+                    };
+                    if let Some(slot) = memo.get_mut(at) {
+                        *slot = r;
+                    } else if memo.len() == at {
+                        memo.push(r);
+                    }
+                }
+                self.set(name, stored)
+            }
             None => self.field(Field {
                 number: n,
                 value: FieldValue::Len(entry),
@@ -499,6 +572,38 @@ mod tests {
         };
         assert_eq!(m.get("my.str"), Some("a value"));
         assert_eq!(m.get("source.ip"), Some("'200'"));
+    }
+
+    #[test]
+    fn remembered_entries_give_the_same_bag_and_are_still_checked_for_duplicates() {
+        let vocab = Vocabulary::builtin();
+        // global words only (no words of the sets' own): 17 is request.path, 94 "'200'"
+        let mut a = Vec::new();
+        entry(&mut a, 2, 17, &varint_value(94 * 2), false);
+        let mut b = Vec::new();
+        entry(&mut b, 3, 18, &varint_value(7), false);
+        let first = [a.clone(), b.clone()].concat();
+        // B at the place it had: remembered, and a second B in the set
+        let second = [b.clone(), b.clone()].concat();
+        let mut dec = AttributesDecoder::new();
+        let mut bag = Bag::new(vocab);
+        let path = FieldPath::new("CompressedAttributes", None);
+        dec.merge_into(&[&first], &mut bag, 0, path)
+            .expect("decodes");
+        let once = attrs(&bag);
+        bag.clear();
+        let err = dec
+            .merge_into(&[&second], &mut bag, 1, path)
+            .expect_err("B twice");
+        assert!(matches!(err, DecodeError::Duplicate { .. }), "{err}");
+        bag.clear();
+        dec.merge_into(&[&first], &mut bag, 2, path)
+            .expect("decodes");
+        assert_eq!(attrs(&bag), once);
+        assert_eq!(
+            bag.get_by_name("request.path"),
+            Some(Value::String("'200'"))
+        );
     }
 
     #[test]
