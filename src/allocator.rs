@@ -25,10 +25,10 @@ const MALLOC_ALIGN: usize = 8;
 #[derive(Debug)]
 pub struct Mimalloc;
 
-/// Whether `mi_malloc` alone gives `layout`'s alignment.
+/// Whether `mi_malloc` alone gives alignment `align`.
 #[inline(always)]
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= MALLOC_ALIGN
+fn plain(align: usize) -> bool {
+    align <= MALLOC_ALIGN
 }
 
 // SAFETY: every block comes from mimalloc with at least the layout's size and alignment, and
@@ -37,7 +37,7 @@ fn plain(layout: &Layout) -> bool {
 unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align()) {
             mi_malloc(layout.size()).cast()
         } else {
             mi_malloc_aligned(layout.size(), layout.align()).cast()
@@ -46,7 +46,7 @@ unsafe impl GlobalAlloc for Mimalloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align()) {
             mi_zalloc(layout.size()).cast()
         } else {
             mi_zalloc_aligned(layout.size(), layout.align()).cast()
@@ -60,8 +60,7 @@ unsafe impl GlobalAlloc for Mimalloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let grown = Layout::from_size_align_unchecked(new_size, layout.align());
-        if plain(&grown) {
+        if plain(layout.align()) {
             mi_realloc(ptr.cast::<c_void>(), new_size).cast()
         } else {
             mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
