@@ -218,6 +218,20 @@ impl<'a> Bag<'a> {
         self.pairs.push((k, v));
     }
 
+    /// Appends string-map entries (see [`Bag::push_pair`]).
+    #[inline]
+    pub(crate) fn extend_pairs(&mut self, pairs: &[(&'a str, &'a str)]) {
+        self.pairs.extend_from_slice(pairs);
+    }
+
+    /// The string-map entries `start..end` (of [`Bag::pairs_len`]).
+    #[inline]
+    pub(crate) fn pairs(&self, start: u32, end: u32) -> &[(&'a str, &'a str)] {
+        self.pairs
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+
     #[inline]
     pub(crate) fn pairs_len(&self) -> u32 {
         self.pairs.len() as u32

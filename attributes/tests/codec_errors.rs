@@ -165,6 +165,35 @@ fn bad_utf8_words() {
         e.to_string(),
         "invalid utf-8 in ReportRequest.default_words"
     );
+    // among good words (checked all at once when they are all good), and a character split
+    // across two words ("é" is c3 a9), with only ASCII framing between them
+    for words in [
+        &[&b"ok"[..], b"\xff", b"fine"][..],
+        &[b"caf\xc3", b"\xa9"],
+        &[b"ok", b"\xa9"],
+    ] {
+        let mut msg = Vec::new();
+        for w in words {
+            msg.extend_from_slice(&[0x12, w.len() as u8]);
+            msg.extend_from_slice(w);
+        }
+        let e = ReportRequestView::parse(&msg, Vocabulary::builtin()).expect_err("bad word");
+        assert_eq!(
+            e.to_string(),
+            "invalid utf-8 in ReportRequest.default_words",
+            "{words:?}"
+        );
+    }
+    // and good ones read back whole, also when a set sits between them
+    let msg = [
+        &[0x12, 0x05][..],
+        "café".as_bytes(),
+        &[0x0a, 0x02, 0x80, 0xff, 0x12, 0x02],
+        b"ok",
+    ]
+    .concat();
+    let view = ReportRequestView::parse(&msg, Vocabulary::builtin()).expect("good words");
+    assert_eq!(view.default_words(), ["café", "ok"]);
     // deduplication_id
     assert!(CheckRequestView::parse(&[0x1a, 0x01, 0xff], Vocabulary::builtin()).is_err());
 }

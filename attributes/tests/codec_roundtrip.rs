@@ -331,3 +331,37 @@ fn recycled_buffers_read_each_report_with_its_own_words() {
     let mut view = ReportRequestView::parse_with(&second, vocab, buffers).expect("parses");
     assert_eq!(paths(&mut view), [path("/second"), path("/second")]);
 }
+
+#[test]
+fn string_maps_past_what_the_decoder_remembers_still_read_right() {
+    // The decoder remembers the string maps of a Report's sets up to a fixed number of
+    // entries; a Report with more (each set's map different, then the first maps again)
+    // reads the same as one decoded without remembering.
+    let map = |i: usize| {
+        let pairs = (0..40)
+            .map(|k| (format!("k{k}"), format!("v{i}-{k}")))
+            .collect();
+        OwnedValue::StringMap(pairs)
+    };
+    let bags: Vec<OwnedBag> = (0..150)
+        .chain(0..10)
+        .map(|i| {
+            [
+                ("request.headers", map(i)),
+                ("response.headers", map(i % 3)),
+                (
+                    "source.ip",
+                    OwnedValue::Bytes(vec![10, 0, 0, (i % 2) as u8]),
+                ),
+            ]
+            .into_iter()
+            .collect()
+        })
+        .collect();
+    let mut batch = ReportBatch::new();
+    for b in &bags {
+        batch.push(b.iter());
+    }
+    let expected: Vec<OwnedBag> = bags.into_iter().map(OwnedBag::sorted).collect();
+    assert_eq!(decode_report(&batch.finish()).expect("decodes"), expected);
+}

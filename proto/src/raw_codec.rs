@@ -7,17 +7,36 @@ use crate::check_answer::CheckAnswer;
 use crate::mixer::{CheckResponse, ReportResponse};
 use prost::Message;
 use std::marker::PhantomData;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::Bytes;
 use tonic::Status;
 
 /// Requests as [`Bytes`] (zero-copy from the receive buffer), responses of type `R` via prost.
 #[derive(Debug)]
-pub struct RawRequestCodec<R>(PhantomData<fn(R)>);
+pub struct RawRequestCodec<R> {
+    buffer_size: usize,
+    response: PhantomData<fn(R)>,
+}
+
+/// tonic's own first receive buffer, grown as a message needs.
+const DEFAULT_BUFFER: usize = 8 * 1024;
+/// tonic's default: how much a streaming encoder buffers before it yields.
+const YIELD_THRESHOLD: usize = 32 * 1024;
 
 impl<R> Default for RawRequestCodec<R> {
     fn default() -> Self {
-        RawRequestCodec(PhantomData)
+        RawRequestCodec::with_buffer_size(DEFAULT_BUFFER)
+    }
+}
+
+impl<R> RawRequestCodec<R> {
+    /// A codec whose receive buffer starts at `bytes`: a request that fits is read without
+    /// growing (and copying) the buffer on the way.
+    pub fn with_buffer_size(bytes: usize) -> Self {
+        RawRequestCodec {
+            buffer_size: bytes,
+            response: PhantomData,
+        }
     }
 }
 
@@ -32,7 +51,9 @@ impl<R: EncodeResponse> Codec for RawRequestCodec<R> {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
+        RawDecoder {
+            buffer_size: self.buffer_size,
+        }
     }
 }
 
@@ -82,7 +103,9 @@ impl<R: EncodeResponse> Encoder for ProstResponseEncoder<R> {
 
 /// Takes the whole message as bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct RawDecoder;
+pub struct RawDecoder {
+    buffer_size: usize,
+}
 
 impl Decoder for RawDecoder {
     type Item = Bytes;
@@ -92,6 +115,10 @@ impl Decoder for RawDecoder {
         use bytes::Buf;
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::new(self.buffer_size, YIELD_THRESHOLD)
     }
 }
 

@@ -20,24 +20,98 @@ use crate::wire::{zigzag32, Field, FieldValue, Reader, WireError};
 pub struct AttributesDecoder<'a> {
     own: WordList<'a>,
     defaults: WordList<'a>,
-    /// The scalar entries of the last set decoded against `defaults`, by position (see
+    /// The entries of the last set decoded against `defaults`, by position (see
     /// [`Remembered`]).
-    memo: Vec<Remembered<'a>>,
+    memo: Memo<'a>,
     /// The vocabulary `memo`'s names were found in.
     memo_vocab: Option<&'a Vocabulary>,
 }
 
-/// A scalar map entry as decoded. The sets of one Report share its `default_words`, and a
-/// proxy's bags repeat most of their attributes entry for entry: an entry whose bytes equal
-/// the one at its position in the previous set, in the same map, decodes to the same name
-/// and value (both depend only on those bytes, the shared words and the vocabulary), so it is
-/// not decoded again. Only sets without words of their own use it.
+/// A map entry as decoded. The sets of one Report share its `default_words`, and a proxy's
+/// bags repeat most of their attributes entry for entry: an entry whose bytes equal the one
+/// at its position in the previous set, in the same map, decodes to the same name and value
+/// (both depend only on those bytes, the shared words and the vocabulary), so it is not
+/// decoded again. Only sets without words of their own use it.
 #[derive(Clone, Copy, Debug)]
 struct Remembered<'a> {
     map: u32,
     entry: &'a [u8],
     name: Name<'a>,
+    /// A string map's range is one of [`Memo::pairs`], not of a bag's pair buffer.
     stored: Stored<'a>,
+}
+
+/// What the previous sets of a Report decoded, by position of the entry in its set.
+#[derive(Debug, Default)]
+struct Memo<'a> {
+    entries: Vec<Remembered<'a>>,
+    /// The entries of the string maps remembered. Only appended to while the memo lives (a
+    /// remembered range stays valid), up to [`MEMO_PAIRS`]: past that, maps are decoded
+    /// each time.
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+/// String-map entries a memo holds at most (32 bytes each: 128 KiB).
+const MEMO_PAIRS: usize = 4096;
+
+impl<'a> Memo<'a> {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.pairs.clear();
+    }
+
+    /// This memo emptied, for other bytes: the buffers are reused.
+    fn recycle<'b>(mut self) -> Memo<'b> {
+        self.clear();
+        // empty: the in-place collects only change the lifetimes
+        Memo {
+            entries: self
+                .entries
+                .into_iter()
+                .map(|_| unreachable_remembered())
+                .collect(),
+            pairs: self.pairs.into_iter().map(|_| ("", "")).collect(),
+        }
+    }
+
+    /// Remembers `name` = `stored` as entry `entry` of map `map`, at position `at` of the set;
+    /// a string map's entries are copied from `bag`'s. Nothing when there is no room.
+    fn remember(
+        &mut self,
+        at: usize,
+        map: u32,
+        entry: &'a [u8],
+        name: Name<'a>,
+        stored: Stored<'a>,
+        bag: &Bag<'a>,
+    ) {
+        let stored = match stored {
+            Stored::StringMap { start, end } => {
+                let map_pairs = bag.pairs(start, end);
+                if self.pairs.len() + map_pairs.len() > MEMO_PAIRS {
+                    return;
+                }
+                let from = self.pairs.len() as u32;
+                self.pairs.extend_from_slice(map_pairs);
+                Stored::StringMap {
+                    start: from,
+                    end: self.pairs.len() as u32,
+                }
+            }
+            other => other,
+        };
+        let r = Remembered {
+            map,
+            entry,
+            name,
+            stored,
+        };
+        if let Some(slot) = self.entries.get_mut(at) {
+            *slot = r;
+        } else if self.entries.len() == at {
+            self.entries.push(r);
+        }
+    }
 }
 
 impl<'a> AttributesDecoder<'a> {
@@ -52,7 +126,7 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder {
             own: WordList::with_capacity(words),
             defaults: WordList::new(),
-            memo: Vec::new(),
+            memo: Memo::default(),
             memo_vocab: None,
         }
     }
@@ -62,20 +136,17 @@ impl<'a> AttributesDecoder<'a> {
         AttributesDecoder {
             own: WordList::new(),
             defaults,
-            memo: Vec::new(),
+            memo: Memo::default(),
             memo_vocab: None,
         }
     }
 
     /// This decoder with its word lists emptied, for other bytes: the buffers are reused.
     pub fn recycle<'b>(self) -> AttributesDecoder<'b> {
-        let mut memo = self.memo;
-        memo.clear();
         AttributesDecoder {
             own: self.own.recycle(),
             defaults: self.defaults.recycle(),
-            // empty: the in-place collect only changes the lifetime
-            memo: memo.into_iter().map(|_| unreachable_remembered()).collect(),
+            memo: self.memo.recycle(),
             memo_vocab: None,
         }
     }
@@ -204,9 +275,9 @@ struct SetDecoder<'s, 'a> {
     words: &'s mut WordList<'a>,
     set: u32,
     path: FieldPath,
-    /// The previous set's scalar entries, when `words` is the shared list.
-    memo: Option<&'s mut Vec<Remembered<'a>>>,
-    /// The position of the next short scalar entry in this set.
+    /// The previous sets' entries, when `words` is the shared list.
+    memo: Option<&'s mut Memo<'a>>,
+    /// The position of the next short map entry in this set.
     at: usize,
 }
 
@@ -224,7 +295,7 @@ impl<'a> SetDecoder<'_, 'a> {
     /// A length-delimited field `n` with payload `entry` (see [`short_fields`]).
     #[inline(always)]
     fn short_field(&mut self, n: u32, entry: &'a [u8]) -> Result<(), DecodeError> {
-        if !(2..=5).contains(&n) {
+        if !(2..=9).contains(&n) {
             return self.field(Field {
                 number: n,
                 value: FieldValue::Len(entry),
@@ -232,34 +303,34 @@ impl<'a> SetDecoder<'_, 'a> {
         }
         let at = self.at;
         self.at += 1;
-        if let Some(r) = self.memo.as_ref().and_then(|m| m.get(at)) {
-            if r.map == n && r.entry == entry {
-                let (name, stored) = (r.name, r.stored);
-                return self.set(name, stored);
-            }
-        }
-        match self.scalar_entry(n, entry)? {
-            Some((name, stored)) => {
-                if let Some(memo) = &mut self.memo {
-                    let r = Remembered {
-                        map: n,
-                        entry,
-                        name,
-                        stored,
-                    };
-                    if let Some(slot) = memo.get_mut(at) {
-                        *slot = r;
-                    } else if memo.len() == at {
-                        memo.push(r);
+        if let Some(memo) = self.memo.as_deref() {
+            if let Some(r) = memo.entries.get(at) {
+                if r.map == n && same_bytes(r.entry, entry) {
+                    let (name, mut stored) = (r.name, r.stored);
+                    if let Stored::StringMap { start, end } = stored {
+                        let from = self.bag.pairs_len();
+                        self.bag
+                            .extend_pairs(&memo.pairs[start as usize..end as usize]);
+                        stored = Stored::StringMap {
+                            start: from,
+                            end: self.bag.pairs_len(),
+                        };
                     }
+                    return self.set(name, stored);
                 }
-                self.set(name, stored)
             }
-            None => self.field(Field {
-                number: n,
-                value: FieldValue::Len(entry),
-            }),
         }
+        let (name, stored) = match self.scalar_entry(n, entry)? {
+            Some(decoded) => decoded,
+            None => {
+                let path = self.path.field(MAP_FIELDS[n as usize]);
+                self.entry(n, entry, path)?
+            }
+        };
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.remember(at, n, entry, name, stored, self.bag);
+        }
+        self.set(name, stored)
     }
 
     #[inline(always)]
@@ -291,9 +362,10 @@ impl<'a> SetDecoder<'_, 'a> {
         self.set(name, stored)
     }
 
-    /// The common entries of the scalar maps (strings, int64s, doubles, bools) as every
-    /// encoder writes them — key, then value, once each — read without building fields;
-    /// `None` for anything else, which [`entry`](Self::entry) reads with the same result.
+    /// The common entries of the scalar maps (strings, int64s, doubles, bools), timestamps and
+    /// durations as every encoder writes them — key, then value, once each — read without
+    /// building fields; `None` for anything else, which [`entry`](Self::entry) reads with the
+    /// same result.
     #[inline(always)]
     fn scalar_entry(
         &mut self,
@@ -303,6 +375,7 @@ impl<'a> SetDecoder<'_, 'a> {
         let tag = match n {
             2 | 3 | 5 => 0x10,
             4 => 0x11,
+            6 | 7 => return self.time_entry(n, entry),
             _ => return Ok(None),
         };
         let Some((key, v)) = canonical_entry(entry, tag) else {
@@ -314,6 +387,40 @@ impl<'a> SetDecoder<'_, 'a> {
             3 => Stored::Int64(v as i64),
             4 => Stored::Double(f64::from_bits(v)),
             _ => Stored::Bool(v != 0),
+        };
+        Ok(Some((name, stored)))
+    }
+
+    /// A timestamp (`n` 6) or duration (7) entry as every encoder writes it: the key, then
+    /// the value message of at most 127 bytes with seconds and nanos each once, in order, a
+    /// zero left out; `None` for anything else.
+    #[inline(always)]
+    fn time_entry(
+        &mut self,
+        n: u32,
+        entry: &'a [u8],
+    ) -> Result<Option<(Name<'a>, Stored<'a>)>, DecodeError> {
+        let [0x08, ref rest @ ..] = *entry else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(rest);
+        let Ok(key) = r.varint() else {
+            return Ok(None);
+        };
+        let [0x12, len, ref body @ ..] = *r.remaining() else {
+            return Ok(None);
+        };
+        if len >= 0x80 || usize::from(len) != body.len() {
+            return Ok(None);
+        }
+        let Some((seconds, nanos)) = canonical_seconds_nanos(body) else {
+            return Ok(None);
+        };
+        let name = self.words.name(zigzag32(key as u32), self.vocab)?;
+        let stored = if n == 6 {
+            Stored::Timestamp(Timestamp { seconds, nanos })
+        } else {
+            Stored::Duration(Duration { seconds, nanos })
         };
         Ok(Some((name, stored)))
     }
@@ -422,6 +529,63 @@ pub(super) fn canonical_entry(entry: &[u8], tag: u8) -> Option<(u64, u64)> {
     match value {
         Ok(v) if r.is_empty() => Some((key, v)),
         _ => None,
+    }
+}
+
+/// The body of a `Timestamp` or `Duration` as encoders write it: seconds (field 1) then
+/// nanos (2), each once, either left out when zero; `None` for anything else.
+#[inline(always)]
+fn canonical_seconds_nanos(body: &[u8]) -> Option<(i64, i32)> {
+    let (mut seconds, mut nanos) = (0, 0);
+    let mut rest = body;
+    if let [0x08, ref tail @ ..] = *rest {
+        let (v, tail) = short_varint(tail)?;
+        seconds = v as i64;
+        rest = tail;
+    }
+    if let [0x10, ref tail @ ..] = *rest {
+        let (v, tail) = short_varint(tail)?;
+        nanos = v as i32;
+        rest = tail;
+    }
+    rest.is_empty().then_some((seconds, nanos))
+}
+
+/// A varint of at most 8 bytes (seconds since 1970 and nanos take 5) and the bytes after
+/// it; `None` for a longer or truncated one, which the general reader then reads.
+#[inline(always)]
+fn short_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v = 0u64;
+    for (i, &b) in bytes.iter().take(8).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((v, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// `a == b` for the short entries of a set, without a call to `memcmp`: two overlapping
+/// loads from each end for 4 to 16 bytes.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word<const W: usize>(s: &[u8], at: usize) -> [u8; W] {
+        s[at..at + W].try_into().unwrap_or([0; W])
+    }
+    match n {
+        8..=16 => {
+            u64::from_ne_bytes(word(a, 0)) == u64::from_ne_bytes(word(b, 0))
+                && u64::from_ne_bytes(word(a, n - 8)) == u64::from_ne_bytes(word(b, n - 8))
+        }
+        4..=7 => {
+            u32::from_ne_bytes(word(a, 0)) == u32::from_ne_bytes(word(b, 0))
+                && u32::from_ne_bytes(word(a, n - 4)) == u32::from_ne_bytes(word(b, n - 4))
+        }
+        _ => a == b,
     }
 }
 

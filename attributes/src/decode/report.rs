@@ -33,6 +33,8 @@ const TOP: FieldPath = FieldPath::new("ReportRequest", None);
 #[derive(Debug)]
 pub struct ReportRequestView<'a> {
     sets: Vec<&'a [u8]>,
+    /// `default_words` as they came, while they are read (a buffer kept for the next request).
+    raw_words: Vec<&'a [u8]>,
     global_word_count: u32,
     raw_semantics: i32,
     decoder: AttributesDecoder<'a>,
@@ -56,7 +58,13 @@ impl<'a> ReportRequestView<'a> {
         bytes: &'a [u8],
         bag: Bag<'a>,
     ) -> Result<ReportRequestView<'a>, DecodeError> {
-        ReportRequestView::parse_into(bytes, bag, Vec::new(), AttributesDecoder::new())
+        let buffers = ReportBuffers {
+            bag: None,
+            sets: Vec::new(),
+            raw_words: Vec::new(),
+            decoder: AttributesDecoder::new(),
+        };
+        ReportRequestView::parse_into(bytes, bag, buffers)
     }
 
     /// Like [`parse`](Self::parse), reusing every buffer of an earlier request's view
@@ -64,26 +72,30 @@ impl<'a> ReportRequestView<'a> {
     pub fn parse_with(
         bytes: &'a [u8],
         vocab: &'a Vocabulary,
-        buffers: ReportBuffers,
+        mut buffers: ReportBuffers,
     ) -> Result<ReportRequestView<'a>, DecodeError> {
-        let ReportBuffers { bag, sets, decoder } = buffers;
-        let bag = match bag {
+        let bag = match buffers.bag.take() {
             Some(b) => b.recycle(vocab),
             None => Bag::new(vocab),
         };
-        ReportRequestView::parse_into(bytes, bag, sets, decoder)
+        ReportRequestView::parse_into(bytes, bag, buffers)
     }
 
     fn parse_into(
         bytes: &'a [u8],
         mut bag: Bag<'a>,
-        mut sets: Vec<&'a [u8]>,
-        decoder: AttributesDecoder<'a>,
+        buffers: ReportBuffers,
     ) -> Result<ReportRequestView<'a>, DecodeError> {
         bag.clear();
-        sets.clear();
-        let mut view = ReportRequestView {
+        let ReportBuffers {
             sets,
+            raw_words,
+            decoder,
+            ..
+        } = buffers;
+        let mut view = ReportRequestView {
+            sets: recycled(sets),
+            raw_words: recycled(raw_words),
             global_word_count: 0,
             raw_semantics: 0,
             decoder,
@@ -102,7 +114,7 @@ impl<'a> ReportRequestView<'a> {
                 2 => {
                     let path = TOP.field(".default_words");
                     let raw = field.bytes().map_err(DecodeError::malformed(path))?;
-                    view.decoder.defaults_mut().push_raw(raw, path)?;
+                    view.raw_words.push(raw);
                 }
                 3 => {
                     let path = TOP.field(".global_word_count");
@@ -116,8 +128,35 @@ impl<'a> ReportRequestView<'a> {
                 _ => {}
             }
         }
+        view.read_default_words(bytes)?;
         DecodeError::check_word_count(view.global_word_count)?;
         Ok(view)
+    }
+
+    /// Checks the raw `default_words` are UTF-8 and makes them the decoder's fallback words.
+    /// Where the span from the first word to the last is all UTF-8 (the words one after
+    /// another, framed by ASCII tags and lengths, as encoders write them), one check serves
+    /// all: a slice of valid text at character boundaries is valid. Otherwise each word is
+    /// checked on its own.
+    fn read_default_words(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError> {
+        let (Some(first), Some(last)) = (self.raw_words.first(), self.raw_words.last()) else {
+            return Ok(());
+        };
+        let from = offset(bytes, first);
+        let to = offset(bytes, last) + last.len();
+        let text = bytes
+            .get(from..to)
+            .and_then(|span| std::str::from_utf8(span).ok());
+        let path = TOP.field(".default_words");
+        let words = self.decoder.defaults_mut();
+        for raw in self.raw_words.drain(..) {
+            let at = offset(bytes, raw).wrapping_sub(from);
+            match text.and_then(|t| t.get(at..at + raw.len())) {
+                Some(word) => words.push(word),
+                None => words.push_raw(raw, path)?,
+            }
+        }
+        Ok(())
     }
 
     /// Number of attribute sets (= bags) in the request.
@@ -193,12 +232,10 @@ impl<'a> ReportRequestView<'a> {
 
     /// Every buffer of this view, emptied, for [`parse_with`](Self::parse_with).
     pub fn recycle(self) -> ReportBuffers {
-        let mut sets = self.sets;
-        sets.clear();
         ReportBuffers {
             bag: Some(self.bag.recycle(Vocabulary::builtin())),
-            // empty: the in-place collect only changes the lifetime
-            sets: sets.into_iter().map(|_| &[][..]).collect(),
+            sets: recycled(self.sets),
+            raw_words: recycled(self.raw_words),
             decoder: self.decoder.recycle(),
         }
     }
@@ -210,5 +247,18 @@ impl<'a> ReportRequestView<'a> {
 pub struct ReportBuffers {
     bag: Option<Bag<'static>>,
     sets: Vec<&'static [u8]>,
+    raw_words: Vec<&'static [u8]>,
     decoder: AttributesDecoder<'static>,
+}
+
+/// `slices` emptied, to hold slices of other bytes: the in-place collect only changes the
+/// lifetime.
+fn recycled<'b>(mut slices: Vec<&[u8]>) -> Vec<&'b [u8]> {
+    slices.clear();
+    slices.into_iter().map(|_| &[][..]).collect()
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset(whole: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
 }
