@@ -8,6 +8,7 @@ use crate::access::{AttrRef, Attributes};
 use crate::owned_bag::OwnedBag;
 use crate::value::{Duration, StringMapRef, Timestamp, Value};
 use crate::vocabulary::{AttrId, Vocabulary};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An attribute name as a decoded bag holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +89,42 @@ pub struct Bag<'a> {
     entries: Vec<Entry<'a>>,
     pairs: Vec<(&'a str, &'a str)>,
     unknown: usize,
+    succession: Succession,
+}
+
+/// How a bag relates to the one held before it in the same buffers (see
+/// [`Attributes::position`]). The decoder of a Report's sets fills it: it knows, entry by
+/// entry, which attributes repeat the previous set's bytes.
+#[derive(Debug)]
+struct Succession {
+    /// This bag's buffers, numbered once in the process.
+    buffers: u64,
+    /// Bags held so far (bumped by every [`Bag::clear`]).
+    seq: u64,
+    /// Whether `changed` names every attribute that may differ from the previous bag.
+    follows: bool,
+    /// Bits by [`AttrId`] index.
+    changed: Vec<u64>,
+}
+
+impl Succession {
+    fn new(attrs: usize) -> Succession {
+        static BUFFERS: AtomicU64 = AtomicU64::new(0);
+        Succession {
+            buffers: BUFFERS.fetch_add(1, Ordering::Relaxed),
+            seq: 0,
+            follows: false,
+            changed: vec![0; attrs.div_ceil(64)],
+        }
+    }
+
+    fn next(&mut self) {
+        self.seq += 1;
+        if self.follows || self.changed.iter().any(|w| *w != 0) {
+            self.changed.fill(0);
+        }
+        self.follows = false;
+    }
 }
 
 impl<'a> Bag<'a> {
@@ -99,6 +136,7 @@ impl<'a> Bag<'a> {
             entries: Vec::with_capacity(64),
             pairs: Vec::with_capacity(64),
             unknown: 0,
+            succession: Succession::new(vocab.len()),
         }
     }
 
@@ -118,6 +156,7 @@ impl<'a> Bag<'a> {
         self.entries.clear();
         self.pairs.clear();
         self.unknown = 0;
+        self.succession.next();
     }
 
     /// This bag, emptied, ready to borrow from other bytes: the buffers are reused.
@@ -132,12 +171,15 @@ impl<'a> Bag<'a> {
         let pairs = self.pairs.into_iter().map(|_| ("", "")).collect();
         let mut slots = self.slots;
         slots.resize(vocab.len(), 0);
+        let mut succession = self.succession;
+        succession.changed.resize(vocab.len().div_ceil(64), 0);
         Bag {
             vocab,
             slots,
             entries,
             pairs,
             unknown: 0,
+            succession,
         }
     }
 
@@ -232,6 +274,36 @@ impl<'a> Bag<'a> {
             .unwrap_or_default()
     }
 
+    /// This bag's buffers and its number among the bags they held (see
+    /// [`Attributes::position`]).
+    #[inline]
+    pub(crate) fn token(&self) -> (u64, u64) {
+        (self.succession.buffers, self.succession.seq)
+    }
+
+    /// Notes that `name` may differ from the previous bag; false when it cannot be noted
+    /// (a name outside the vocabulary).
+    #[inline]
+    pub(crate) fn mark_changed(&mut self, name: Name<'a>) -> bool {
+        let Name::Known(id) = name else {
+            return false;
+        };
+        match self.succession.changed.get_mut(id.index() / 64) {
+            Some(w) => {
+                *w |= 1 << (id.index() % 64);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the attributes not marked changed since [`Bag::clear`] hold what they held in
+    /// the previous bag (the decoder sets it once a whole set is read).
+    #[inline]
+    pub(crate) fn set_follows(&mut self, follows: bool) {
+        self.succession.follows = follows;
+    }
+
     #[inline]
     pub(crate) fn pairs_len(&self) -> u32 {
         self.pairs.len() as u32
@@ -297,6 +369,20 @@ impl Attributes for Bag<'_> {
         } else {
             self.get_by_name(attr.name)
         }
+    }
+
+    #[inline]
+    fn position(&self) -> Option<(u64, u64)> {
+        Some(self.token())
+    }
+
+    #[inline]
+    fn same_as_before(&self, id: AttrId) -> bool {
+        let s = &self.succession;
+        s.follows
+            && s.changed
+                .get(id.index() / 64)
+                .is_some_and(|w| w & (1 << (id.index() % 64)) == 0)
     }
 }
 

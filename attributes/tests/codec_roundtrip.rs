@@ -6,7 +6,9 @@ use mixer_attributes::decode::{
     decode_attributes, AttributesDecoder, ReportRequestView, Semantics,
 };
 use mixer_attributes::encode::{encode_attributes, ReportBatch};
-use mixer_attributes::{Bag, Duration, LayeredBag, OwnedBag, OwnedValue, Timestamp, Vocabulary};
+use mixer_attributes::{
+    AttrId, Attributes, Bag, Duration, LayeredBag, OwnedBag, OwnedValue, Timestamp, Vocabulary,
+};
 use mixer_proto::mixer::{CompressedAttributes, ReportRequest};
 use proptest::prelude::*;
 use prost::Message;
@@ -92,6 +94,14 @@ fn value() -> impl Strategy<Value = OwnedValue> {
         any::<[u8; 16]>().prop_map(|b| OwnedValue::Bytes(b.to_vec())),
         prop::collection::vec(any::<u8>(), 0..6).prop_map(OwnedValue::Bytes),
         prop::collection::vec((map_key(), word()), 0..5).prop_map(OwnedValue::StringMap),
+    ]
+}
+
+/// A value, or one whose entry is too long for a short field.
+fn edit_value() -> impl Strategy<Value = OwnedValue> {
+    prop_oneof![
+        4 => value(),
+        1 => prop::collection::vec(any::<u8>(), 120..140).prop_map(OwnedValue::Bytes),
     ]
 }
 
@@ -198,6 +208,58 @@ proptest! {
         let bytes = batch.finish();
         let expected: Vec<OwnedBag> = bags.iter().map(|b| b.flatten().sorted()).collect();
         prop_assert_eq!(decode_report(&bytes)?, expected);
+    }
+
+    #[test]
+    fn what_a_bag_says_repeats_the_bag_before_it_does(
+        base in bag(),
+        edits in prop::collection::vec(
+            prop::collection::vec((any::<prop::sample::Index>(), edit_value(), any::<bool>()), 0..3),
+            1..8,
+        ),
+    ) {
+        // similar bags (values replaced, attributes dropped, entries framed longer than a
+        // short field): every attribute a bag says is the same as in the bag before it is
+        // indeed the same, or absent from both
+        let mut bags = vec![base.clone()];
+        for edit in &edits {
+            let mut entries: Vec<(String, OwnedValue)> =
+                base.iter().map(|(n, v)| (n.to_owned(), v.to_owned_value())).collect();
+            for (at, v, drop) in edit {
+                if entries.is_empty() {
+                    break;
+                }
+                let i = at.index(entries.len());
+                if *drop {
+                    entries.remove(i);
+                } else {
+                    entries[i].1 = v.clone();
+                }
+            }
+            bags.push(entries.into_iter().collect::<OwnedBag>());
+            bags.push(base.clone());
+        }
+        let mut batch = ReportBatch::new();
+        for b in &bags {
+            batch.push(b.iter());
+        }
+        let bytes = batch.finish();
+        let vocab = Vocabulary::builtin();
+        let mut view = ReportRequestView::parse(&bytes, vocab).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut before: Option<Vec<Option<OwnedValue>>> = None;
+        while let Some(bag) = view.next_bag() {
+            let bag = bag.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let now: Vec<Option<OwnedValue>> = (0..vocab.len())
+                .map(|i| bag.get_id(AttrId(i as u32)).map(|v| v.to_owned_value()))
+                .collect();
+            for (i, value) in now.iter().enumerate() {
+                if bag.same_as_before(AttrId(i as u32)) {
+                    let before = before.as_ref().expect("the first bag follows none");
+                    prop_assert_eq!(value, &before[i], "attribute {}", i);
+                }
+            }
+            before = Some(now);
+        }
     }
 
     #[test]
@@ -364,4 +426,43 @@ fn string_maps_past_what_the_decoder_remembers_still_read_right() {
     }
     let expected: Vec<OwnedBag> = bags.into_iter().map(OwnedBag::sorted).collect();
     assert_eq!(decode_report(&batch.finish()).expect("decodes"), expected);
+}
+
+#[test]
+fn a_repeated_bag_says_it_repeats_the_one_before() {
+    // the claim the test above checks is made at all: identical bags from a proxy
+    let bag: OwnedBag = [
+        ("request.path", OwnedValue::String("/a".into())),
+        ("response.code", OwnedValue::Int64(200)),
+        ("source.ip", OwnedValue::Bytes(vec![10, 0, 0, 1])),
+        (
+            "request.headers",
+            OwnedValue::StringMap(vec![(":authority".into(), "x".into())]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let mut batch = ReportBatch::new();
+    for _ in 0..3 {
+        batch.push(bag.iter());
+    }
+    let bytes = batch.finish();
+    let vocab = Vocabulary::builtin();
+    let mut view = ReportRequestView::parse(&bytes, vocab).expect("parses");
+    let mut says = Vec::new();
+    while let Some(b) = view.next_bag() {
+        let b = b.expect("decodes");
+        let id = |n: &str| vocab.id(n).expect("a vocabulary attribute");
+        says.push(
+            [
+                "request.path",
+                "response.code",
+                "source.ip",
+                "request.headers",
+            ]
+            .iter()
+            .all(|n| b.same_as_before(id(n))),
+        );
+    }
+    assert_eq!(says, [false, true, true]);
 }

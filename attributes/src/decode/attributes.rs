@@ -45,6 +45,11 @@ struct Remembered<'a> {
 #[derive(Debug, Default)]
 struct Memo<'a> {
     entries: Vec<Remembered<'a>>,
+    /// The bag (its [`Bag::token`]) whose set `entries` last described, entry for entry at
+    /// positions below `count`: the previous set, for a bag that comes next. `None` when
+    /// that set had entries without a position (framed longer), or failed to decode.
+    before: Option<(u64, u64)>,
+    count: usize,
     /// The entries of the string maps remembered. Only appended to while the memo lives (a
     /// remembered range stays valid), up to [`MEMO_PAIRS`]: past that, maps are decoded
     /// each time.
@@ -58,6 +63,8 @@ impl<'a> Memo<'a> {
     fn clear(&mut self) {
         self.entries.clear();
         self.pairs.clear();
+        self.before = None;
+        self.count = 0;
     }
 
     /// This memo emptied, for other bytes: the buffers are reused.
@@ -71,6 +78,8 @@ impl<'a> Memo<'a> {
                 .map(|_| unreachable_remembered())
                 .collect(),
             pairs: self.pairs.into_iter().map(|_| ("", "")).collect(),
+            before: None,
+            count: 0,
         }
     }
 
@@ -89,6 +98,15 @@ impl<'a> Memo<'a> {
             Stored::StringMap { start, end } => {
                 let map_pairs = bag.pairs(start, end);
                 if self.pairs.len() + map_pairs.len() > MEMO_PAIRS {
+                    // no room: a slot no entry matches, which still names the attribute
+                    self.put(
+                        at,
+                        Remembered {
+                            map: 0,
+                            ..unreachable_remembered()
+                        }
+                        .named(name),
+                    );
                     return;
                 }
                 let from = self.pairs.len() as u32;
@@ -106,11 +124,30 @@ impl<'a> Memo<'a> {
             name,
             stored,
         };
+        self.put(at, r);
+    }
+
+    fn put(&mut self, at: usize, r: Remembered<'a>) {
         if let Some(slot) = self.entries.get_mut(at) {
             *slot = r;
         } else if self.entries.len() == at {
             self.entries.push(r);
         }
+    }
+
+    /// The name of the previous set's entry at `at`, if it had one there.
+    fn name_before(&self, at: usize) -> Option<Name<'a>> {
+        if at < self.count {
+            self.entries.get(at).map(|r| r.name)
+        } else {
+            None
+        }
+    }
+}
+
+impl<'a> Remembered<'a> {
+    fn named(self, name: Name<'a>) -> Remembered<'a> {
+        Remembered { name, ..self }
     }
 }
 
@@ -202,6 +239,12 @@ impl<'a> AttributesDecoder<'a> {
         } else {
             (&mut self.own, None)
         };
+        // this set follows the one the memo describes, into the same (emptied) bag
+        let (buffers, seq) = bag.token();
+        let follows = bag.is_empty()
+            && memo
+                .as_ref()
+                .is_some_and(|m| m.before == Some((buffers, seq.wrapping_sub(1))));
         let mut set = SetDecoder {
             vocab,
             bag,
@@ -210,7 +253,12 @@ impl<'a> AttributesDecoder<'a> {
             path,
             memo,
             at: 0,
+            follows,
+            positioned: true,
         };
+        if let Some(m) = set.memo.as_deref_mut() {
+            m.before = None;
+        }
         for part in parts {
             let rest = short_fields(part, |n, entry| set.short_field(n, entry))?;
             for field in Reader::new(rest) {
@@ -218,6 +266,7 @@ impl<'a> AttributesDecoder<'a> {
                 set.field(field)?;
             }
         }
+        set.finish();
         Ok(())
     }
 }
@@ -279,6 +328,11 @@ struct SetDecoder<'s, 'a> {
     memo: Option<&'s mut Memo<'a>>,
     /// The position of the next short map entry in this set.
     at: usize,
+    /// Whether this set comes right after the one `memo` describes, in the same bag, and
+    /// every difference found so far could be marked on the bag.
+    follows: bool,
+    /// Whether every attribute of this set had a position (was a short entry).
+    positioned: bool,
 }
 
 /// Never called: the element type of an emptied vector, for its lifetime's change.
@@ -307,6 +361,10 @@ impl<'a> SetDecoder<'_, 'a> {
             if let Some(r) = memo.entries.get(at) {
                 if r.map == n && same_bytes(r.entry, entry) {
                     let (name, mut stored) = (r.name, r.stored);
+                    if at >= memo.count && self.follows {
+                        // remembered from a set before the previous one
+                        self.follows = self.bag.mark_changed(name);
+                    }
                     if let Stored::StringMap { start, end } = stored {
                         let from = self.bag.pairs_len();
                         self.bag
@@ -328,9 +386,33 @@ impl<'a> SetDecoder<'_, 'a> {
             }
         };
         if let Some(memo) = self.memo.as_deref_mut() {
+            if self.follows {
+                let before = memo.name_before(at);
+                self.follows =
+                    self.bag.mark_changed(name) && before.is_none_or(|b| self.bag.mark_changed(b));
+            }
             memo.remember(at, n, entry, name, stored, self.bag);
         }
         self.set(name, stored)
+    }
+
+    /// Ends the set: records what the memo now describes, and whether the bag follows the
+    /// previous one with its differences marked (attributes the previous set had past this
+    /// one's last position are marked too).
+    fn finish(&mut self) {
+        let Some(memo) = self.memo.as_deref_mut() else {
+            return;
+        };
+        if self.follows && self.positioned {
+            for at in self.at..memo.count {
+                if let Some(name) = memo.name_before(at) {
+                    self.follows = self.follows && self.bag.mark_changed(name);
+                }
+            }
+            self.bag.set_follows(self.follows);
+        }
+        memo.count = self.at;
+        memo.before = self.positioned.then(|| self.bag.token());
     }
 
     #[inline(always)]
@@ -350,6 +432,7 @@ impl<'a> SetDecoder<'_, 'a> {
         if !(2..=9).contains(&n) {
             return Ok(()); // words (already read) and unknown fields
         }
+        self.positioned = false;
         let path = self
             .path
             .field(MAP_FIELDS.get(n as usize).copied().unwrap_or(""));

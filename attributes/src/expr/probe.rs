@@ -114,6 +114,14 @@ impl Probes {
         }
     }
 
+    /// Whether `bag` is known to answer every read as the bag before it did (see
+    /// [`Attributes::same_as_before`]): its encoding would be the same.
+    pub fn same_as_before<A: Attributes + ?Sized>(&self, bag: &A) -> bool {
+        self.list.iter().all(|p| match p {
+            Probe::Attr { id, .. } | Probe::Key { id, .. } => bag.same_as_before(*id),
+        })
+    }
+
     /// Appends to `out` what `bag` answers to every read (see the module docs).
     pub fn encode<A: Attributes + ?Sized>(&self, bag: &A, out: &mut Vec<u8>) {
         out.reserve(self.list.len() * 24);
