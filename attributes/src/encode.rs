@@ -15,7 +15,9 @@ use crate::decode::QuotaParams;
 use crate::dictionary::{GLOBAL_WORDS, GLOBAL_WORD_COUNT};
 use crate::owned_bag::{LayeredBag, OwnedBag};
 use crate::value::Value;
-use crate::wire::{put_key, put_len_field, put_varint, varint_len, zigzag32_encode, WireType};
+use crate::wire::{
+    put_key, put_len_field, put_varint, same_bytes, varint_len, zigzag32_encode, WireType,
+};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -83,7 +85,7 @@ impl Words {
         let (attr, place) = (m.attr, m.place);
         m.place += 1;
         if let Some((w, i)) = m.by_attr.get(attr).and_then(|a| a.get(place)) {
-            if w == word {
+            if same_bytes(w.as_bytes(), word.as_bytes()) {
                 return *i;
             }
         }

@@ -306,6 +306,30 @@ impl<'a> Iterator for Reader<'a> {
     }
 }
 
+/// `a == b` without a call to `memcmp` for the short slices of the codec (map entries,
+/// most words): two overlapping loads from each end for 4 to 16 bytes.
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word<const W: usize>(s: &[u8], at: usize) -> [u8; W] {
+        s[at..at + W].try_into().unwrap_or([0; W])
+    }
+    match n {
+        8..=16 => {
+            u64::from_ne_bytes(word(a, 0)) == u64::from_ne_bytes(word(b, 0))
+                && u64::from_ne_bytes(word(a, n - 8)) == u64::from_ne_bytes(word(b, n - 8))
+        }
+        4..=7 => {
+            u32::from_ne_bytes(word(a, 0)) == u32::from_ne_bytes(word(b, 0))
+                && u32::from_ne_bytes(word(a, n - 4)) == u32::from_ne_bytes(word(b, n - 4))
+        }
+        _ => a == b,
+    }
+}
+
 /// Appends `v` as a varint.
 #[inline]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -347,6 +371,20 @@ pub fn put_len_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_agrees_with_equality_at_every_length_and_place() {
+        for n in 0..=24 {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(same_bytes(&a, &a.clone()), "{n} bytes");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x40;
+                assert!(!same_bytes(&a, &b), "{n} bytes, byte {at} differs");
+            }
+            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
 
     fn varint_of(bytes: &[u8]) -> Result<u64, WireError> {
         Reader::new(bytes).varint()

@@ -12,7 +12,7 @@ use super::words::WordList;
 use crate::bag::{Bag, Name, Stored};
 use crate::value::{Duration, Timestamp};
 use crate::vocabulary::Vocabulary;
-use crate::wire::{zigzag32, Field, FieldValue, Reader, WireError};
+use crate::wire::{same_bytes, zigzag32, Field, FieldValue, Reader, WireError};
 
 /// Decodes `CompressedAttributes` into bags, reusing its word-list buffers. Holds the fallback
 /// word list used when a message has no words of its own (a report's `default_words`).
@@ -646,30 +646,6 @@ fn short_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
         }
     }
     None
-}
-
-/// `a == b` for the short entries of a set, without a call to `memcmp`: two overlapping
-/// loads from each end for 4 to 16 bytes.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    fn word<const W: usize>(s: &[u8], at: usize) -> [u8; W] {
-        s[at..at + W].try_into().unwrap_or([0; W])
-    }
-    match n {
-        8..=16 => {
-            u64::from_ne_bytes(word(a, 0)) == u64::from_ne_bytes(word(b, 0))
-                && u64::from_ne_bytes(word(a, n - 8)) == u64::from_ne_bytes(word(b, n - 8))
-        }
-        4..=7 => {
-            u32::from_ne_bytes(word(a, 0)) == u32::from_ne_bytes(word(b, 0))
-                && u32::from_ne_bytes(word(a, n - 4)) == u32::from_ne_bytes(word(b, n - 4))
-        }
-        _ => a == b,
-    }
 }
 
 /// A map entry: the `sint32` key (field 1) and the value field (field 2), if present.
