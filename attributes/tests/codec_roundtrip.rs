@@ -113,6 +113,15 @@ fn owned(bag: &Bag<'_>) -> OwnedBag {
     bag.to_owned_bag().sorted()
 }
 
+/// An INDEPENDENT `ReportRequest` of `bags`, as a batching client encodes it.
+fn batch_of(bags: &[OwnedBag]) -> Vec<u8> {
+    let mut batch = ReportBatch::new();
+    for b in bags {
+        batch.push(b.iter());
+    }
+    batch.finish()
+}
+
 fn decode_report(bytes: &[u8]) -> Result<Vec<OwnedBag>, TestCaseError> {
     let fail = |e: mixer_attributes::decode::DecodeError| TestCaseError::fail(e.to_string());
     let mut view = ReportRequestView::parse(bytes, Vocabulary::builtin()).map_err(fail)?;
@@ -178,11 +187,7 @@ proptest! {
             bags.push(entries.into_iter().collect::<OwnedBag>());
             bags.push(base.clone());
         }
-        let mut batch = ReportBatch::new();
-        for b in &bags {
-            batch.push(b.iter());
-        }
-        let bytes = batch.finish();
+        let bytes = batch_of(&bags);
         let expected: Vec<OwnedBag> = bags.iter().cloned().map(OwnedBag::sorted).collect();
         prop_assert_eq!(decode_report(&bytes)?, expected);
     }
@@ -239,11 +244,7 @@ proptest! {
             bags.push(entries.into_iter().collect::<OwnedBag>());
             bags.push(base.clone());
         }
-        let mut batch = ReportBatch::new();
-        for b in &bags {
-            batch.push(b.iter());
-        }
-        let bytes = batch.finish();
+        let bytes = batch_of(&bags);
         let vocab = Vocabulary::builtin();
         let mut view = ReportRequestView::parse(&bytes, vocab).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut before: Option<Vec<Option<OwnedValue>>> = None;
