@@ -103,18 +103,19 @@ struct Succession {
     seq: u64,
     /// Whether `changed` names every attribute that may differ from the previous bag.
     follows: bool,
-    /// Bits by [`AttrId`] index.
+    /// Bits by [`AttrId`] index; sized on the first mark (bags that are not a Report's
+    /// never allocate it).
     changed: Vec<u64>,
 }
 
 impl Succession {
-    fn new(attrs: usize) -> Succession {
+    fn new() -> Succession {
         static BUFFERS: AtomicU64 = AtomicU64::new(0);
         Succession {
             buffers: BUFFERS.fetch_add(1, Ordering::Relaxed),
             seq: 0,
             follows: false,
-            changed: vec![0; attrs.div_ceil(64)],
+            changed: Vec::new(),
         }
     }
 
@@ -136,7 +137,7 @@ impl<'a> Bag<'a> {
             entries: Vec::with_capacity(64),
             pairs: Vec::with_capacity(64),
             unknown: 0,
-            succession: Succession::new(vocab.len()),
+            succession: Succession::new(),
         }
     }
 
@@ -172,7 +173,8 @@ impl<'a> Bag<'a> {
         let mut slots = self.slots;
         slots.resize(vocab.len(), 0);
         let mut succession = self.succession;
-        succession.changed.resize(vocab.len().div_ceil(64), 0);
+        // sized again for the new vocabulary on the first mark
+        succession.changed.clear();
         Bag {
             vocab,
             slots,
@@ -288,13 +290,16 @@ impl<'a> Bag<'a> {
         let Name::Known(id) = name else {
             return false;
         };
-        match self.succession.changed.get_mut(id.index() / 64) {
-            Some(w) => {
-                *w |= 1 << (id.index() % 64);
-                true
-            }
-            None => false,
+        if id.index() >= self.slots.len() {
+            return false;
         }
+        let words = &mut self.succession.changed;
+        let at = id.index() / 64;
+        if at >= words.len() {
+            words.resize(self.slots.len().div_ceil(64), 0);
+        }
+        words[at] |= 1 << (id.index() % 64);
+        true
     }
 
     /// Whether the attributes not marked changed since [`Bag::clear`] hold what they held in
@@ -379,10 +384,12 @@ impl Attributes for Bag<'_> {
     #[inline]
     fn same_as_before(&self, id: AttrId) -> bool {
         let s = &self.succession;
+        // no bits yet: nothing was marked
         s.follows
+            && id.index() < self.slots.len()
             && s.changed
                 .get(id.index() / 64)
-                .is_some_and(|w| w & (1 << (id.index() % 64)) == 0)
+                .is_none_or(|w| w & (1 << (id.index() % 64)) == 0)
     }
 }
 
