@@ -121,9 +121,7 @@ impl Succession {
 
     fn next(&mut self) {
         self.seq += 1;
-        if self.follows || self.changed.iter().any(|w| *w != 0) {
-            self.changed.fill(0);
-        }
+        self.changed.fill(0);
         self.follows = false;
     }
 }

@@ -14,18 +14,21 @@ use tonic::Status;
 /// Requests as [`Bytes`] (zero-copy from the receive buffer), responses of type `R` via prost.
 #[derive(Debug)]
 pub struct RawRequestCodec<R> {
-    buffer_size: usize,
+    buffers: BufferSettings,
     response: PhantomData<fn(R)>,
 }
 
-/// tonic's own first receive buffer, grown as a message needs.
-const DEFAULT_BUFFER: usize = 8 * 1024;
-/// tonic's default: how much a streaming encoder buffers before it yields.
+/// tonic's default: how much a streaming encoder buffers before it yields (BufferSettings
+/// only sets both at once).
 const YIELD_THRESHOLD: usize = 32 * 1024;
 
 impl<R> Default for RawRequestCodec<R> {
+    /// tonic's own buffers: an 8 KiB receive buffer, grown as a message needs.
     fn default() -> Self {
-        RawRequestCodec::with_buffer_size(DEFAULT_BUFFER)
+        RawRequestCodec {
+            buffers: BufferSettings::default(),
+            response: PhantomData,
+        }
     }
 }
 
@@ -34,7 +37,7 @@ impl<R> RawRequestCodec<R> {
     /// growing (and copying) the buffer on the way.
     pub fn with_buffer_size(bytes: usize) -> Self {
         RawRequestCodec {
-            buffer_size: bytes,
+            buffers: BufferSettings::new(bytes, YIELD_THRESHOLD),
             response: PhantomData,
         }
     }
@@ -52,7 +55,7 @@ impl<R: EncodeResponse> Codec for RawRequestCodec<R> {
 
     fn decoder(&mut self) -> Self::Decoder {
         RawDecoder {
-            buffer_size: self.buffer_size,
+            buffers: self.buffers,
         }
     }
 }
@@ -104,7 +107,7 @@ impl<R: EncodeResponse> Encoder for ProstResponseEncoder<R> {
 /// Takes the whole message as bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct RawDecoder {
-    buffer_size: usize,
+    buffers: BufferSettings,
 }
 
 impl Decoder for RawDecoder {
@@ -118,7 +121,7 @@ impl Decoder for RawDecoder {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::new(self.buffer_size, YIELD_THRESHOLD)
+        self.buffers
     }
 }
 

@@ -98,15 +98,15 @@ impl<'a> Memo<'a> {
             Stored::StringMap { start, end } => {
                 let map_pairs = bag.pairs(start, end);
                 if self.pairs.len() + map_pairs.len() > MEMO_PAIRS {
-                    // no room: a slot no entry matches, which still names the attribute
-                    self.put(
-                        at,
-                        Remembered {
-                            map: 0,
-                            ..unreachable_remembered()
-                        }
-                        .named(name),
-                    );
+                    // no room: a slot no entry matches (no map is 0), which still names
+                    // the attribute for the next set's comparison
+                    let unmatched = Remembered {
+                        map: 0,
+                        entry: &[],
+                        name,
+                        stored: Stored::Bool(false),
+                    };
+                    self.put(at, unmatched);
                     return;
                 }
                 let from = self.pairs.len() as u32;
@@ -142,12 +142,6 @@ impl<'a> Memo<'a> {
         } else {
             None
         }
-    }
-}
-
-impl<'a> Remembered<'a> {
-    fn named(self, name: Name<'a>) -> Remembered<'a> {
-        Remembered { name, ..self }
     }
 }
 
@@ -635,7 +629,9 @@ fn canonical_seconds_nanos(body: &[u8]) -> Option<(i64, i32)> {
 }
 
 /// A varint of at most 8 bytes (seconds since 1970 and nanos take 5) and the bytes after
-/// it; `None` for a longer or truncated one, which the general reader then reads.
+/// it; `None` for a longer or truncated one, which the general reader then reads. Inline
+/// here because [`Reader::varint`] reads anything past two bytes on its cold path, and
+/// every timestamp takes it twice.
 #[inline(always)]
 fn short_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut v = 0u64;

@@ -58,13 +58,7 @@ impl<'a> ReportRequestView<'a> {
         bytes: &'a [u8],
         bag: Bag<'a>,
     ) -> Result<ReportRequestView<'a>, DecodeError> {
-        let buffers = ReportBuffers {
-            bag: None,
-            sets: Vec::new(),
-            raw_words: Vec::new(),
-            decoder: AttributesDecoder::new(),
-        };
-        ReportRequestView::parse_into(bytes, bag, buffers)
+        ReportRequestView::parse_into(bytes, bag, ReportBuffers::default())
     }
 
     /// Like [`parse`](Self::parse), reusing every buffer of an earlier request's view
